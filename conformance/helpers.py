@@ -1,0 +1,52 @@
+"""Helpers shared by the conformance tests (the fixtures xp/device/dtype come from the plugin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from portable_nn import Linear
+from portable_nn.testing import to_numpy
+
+
+def oracle_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """float64 NumPy ``x @ weight.T + bias`` written with einsum (independent of the library's reshapes)."""
+    y = np.einsum("...i,oi->...o", x, weight)
+    return y if bias is None else y + bias
+
+
+def oracle_backward(g: np.ndarray, x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float64 NumPy gradients: element formulas of seed 000 as einsums over all leading axes."""
+    grad_x = np.einsum("...o,oi->...i", g, weight)
+    rows_g, rows_x = g.reshape(-1, weight.shape[0]), x.reshape(-1, weight.shape[1])
+    grad_weight = np.einsum("no,ni->oi", rows_g, rows_x)
+    grad_bias = rows_g.sum(axis=0)
+    return grad_x, grad_weight, grad_bias
+
+
+def host_params(layer: Linear) -> tuple[np.ndarray, np.ndarray | None]:
+    """The layer's parameters as host float64."""
+    bias = None if layer.bias is None else to_numpy(layer.bias).astype(np.float64)
+    return to_numpy(layer.weight).astype(np.float64), bias
+
+
+def snapshot(layer: Linear) -> dict[str, Any]:
+    """Everything a failed call must leave untouched: array identities and host values."""
+    names = ("weight", "bias", "grad_weight", "grad_bias", "_saved_input")
+    return {
+        name: (id(getattr(layer, name)), None if getattr(layer, name) is None else to_numpy(getattr(layer, name)))
+        for name in names
+    } | {"_saved_under_no_grad": layer._saved_under_no_grad}
+
+
+def assert_unchanged(layer: Linear, before: dict[str, Any]) -> None:
+    after = snapshot(layer)
+    assert after.keys() == before.keys()
+    for name, value in before.items():
+        if name == "_saved_under_no_grad":
+            assert after[name] == value
+            continue
+        assert after[name][0] == value[0], f"{name} was rebound by a failed call"
+        if value[1] is not None:
+            np.testing.assert_array_equal(after[name][1], value[1])

@@ -1,0 +1,65 @@
+"""The exceptions portable_nn raises.
+
+Every error derives from :class:`PortableNNError` *and* from the builtin a caller would
+naturally catch, so ``except ValueError`` keeps working for code that does not know us.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArgumentError",
+    "ArgumentTypeError",
+    "BackendUnavailableError",
+    "CallOrderError",
+    "DeviceError",
+    "DTypeError",
+    "NamespaceError",
+    "PortableNNError",
+    "SerializationError",
+    "ShapeError",
+    "UnknownBackendError",
+]
+
+
+class PortableNNError(Exception):
+    """Base class of every error raised by portable_nn."""
+
+
+class ShapeError(PortableNNError, ValueError):
+    """An array has the wrong shape (e.g. wrong ``in_features`` or ``grad_output`` shape)."""
+
+
+class DeviceError(PortableNNError, ValueError):
+    """An array lives on another device than expected, or a device is unavailable."""
+
+
+class DTypeError(PortableNNError, TypeError):
+    """An array has the wrong dtype, or a dtype is unsupported by a backend."""
+
+
+class NamespaceError(PortableNNError, TypeError):
+    """An array comes from another array library than expected, or is not an array."""
+
+
+class CallOrderError(PortableNNError, RuntimeError):
+    """Methods were called in an order that cannot work (e.g. backward before forward)."""
+
+
+class UnknownBackendError(PortableNNError, ValueError):
+    """A backend name or object that portable_nn does not know."""
+
+
+class BackendUnavailableError(PortableNNError, ImportError):
+    """A known backend whose package is not installed (or fails to import)."""
+
+
+class SerializationError(PortableNNError, ValueError):
+    """A checkpoint or state dict that cannot be loaded: missing keys, bad file, etc."""
+
+
+class ArgumentError(PortableNNError, ValueError):
+    """A bad argument value (e.g. a negative or non-finite learning rate, an unknown init name)."""
+
+
+class ArgumentTypeError(PortableNNError, TypeError):
+    """An argument of the wrong Python type (e.g. ``lr="0.1"``, ``seed=1.5``)."""

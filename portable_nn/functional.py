@@ -1,0 +1,102 @@
+"""Pure forward/backward math of the linear layer, written only against the array API standard.
+
+PyTorch layout: ``weight`` is (out, in), ``bias`` is (out,). Inputs are (*, in): 1-D, 2-D or
+N-D, with any batch size including 0. Everything here is stateless and traceable by
+``jax.jit`` (only shapes and dtypes are inspected, never values).
+
+For the (in, out) layout ``Z = X W + b`` of other texts, pass ``weight = W.T``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ._backend import backend_name, namespace_of
+from ._checks import check_features, check_same_dtype, shape_str
+from .errors import NamespaceError, ShapeError
+
+__all__ = ["linear", "linear_backward"]
+
+Array = Any
+
+
+def _check_operands(x: Array, weight: Array, bias: Array | None) -> None:
+    xp = namespace_of(weight)
+    for what, arr in (("input", x), ("bias", bias)):
+        if arr is not None and namespace_of(arr) is not xp:
+            given = backend_name(namespace_of(arr))
+            raise NamespaceError(f"{what}: expected a {backend_name(xp)} array like weight, got a {given} array")
+    if weight.ndim != 2:
+        raise ShapeError(f"weight: expected shape (out_features, in_features), got {shape_str(weight.shape)}")
+    check_features(x, weight.shape[1])
+    check_same_dtype(xp, "input", weight.dtype, x.dtype)
+    if bias is not None:
+        if tuple(bias.shape) != (weight.shape[0],):
+            raise ShapeError(f"bias: expected shape ({weight.shape[0]},), got {shape_str(bias.shape)}")
+        check_same_dtype(xp, "bias", weight.dtype, bias.dtype)
+
+
+def _rows(a: Array, features: int) -> Array:
+    """``a`` (*, features) viewed as a matrix (rows, features); 2-D arrays pass through."""
+    if a.ndim == 2:
+        return a
+    leading = a.shape[:-1]
+    rows = math.prod(leading) if all(isinstance(d, int) for d in leading) else -1
+    return namespace_of(a).reshape(a, (rows, features))
+
+
+def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
+    """``y = x @ weight.T + bias``.
+
+    Shapes: ``x`` (*, in), ``weight`` (out, in), ``bias`` (out,) or None -> ``y`` (*, out).
+    """
+    _check_operands(x, weight, bias)
+    return _linear(x, weight, bias)
+
+
+def _linear(x: Array, weight: Array, bias: Array | None) -> Array:
+    """:func:`linear` without validation (callers have checked)."""
+    if x.ndim <= 2:
+        y = x @ weight.T
+    else:
+        y = namespace_of(x).reshape(_rows(x, weight.shape[1]) @ weight.T, (*x.shape[:-1], weight.shape[0]))
+    return y if bias is None else y + bias
+
+
+def linear_backward(
+    grad_output: Array, x: Array, weight: Array, has_bias: bool = True
+) -> tuple[Array, Array, Array | None]:
+    """Gradients of ``linear`` given the upstream gradient ``g = dL/dy``.
+
+    Shapes: ``grad_output`` (*, out), ``x`` (*, in), ``weight`` (out, in). Leading axes are
+    flattened to rows: ``grad_x = g @ weight`` (shape of x), ``grad_weight = g.T @ x``
+    (out, in), ``grad_bias = sum(g, axis=0)`` (out,) or None when ``has_bias`` is False.
+    """
+    _check_operands(x, weight, None)
+    if namespace_of(grad_output) is not namespace_of(weight):
+        raise NamespaceError(
+            f"grad_output: expected a {backend_name(namespace_of(weight))} array, "
+            f"got a {backend_name(namespace_of(grad_output))} array"
+        )
+    expected = (*x.shape[:-1], weight.shape[0])
+    if tuple(grad_output.shape) != expected:
+        raise ShapeError(f"grad_output: expected shape {shape_str(expected)}, got {shape_str(grad_output.shape)}")
+    check_same_dtype(namespace_of(weight), "grad_output", weight.dtype, grad_output.dtype)
+    return _linear_backward(grad_output, x, weight, has_bias)
+
+
+def _linear_backward(
+    grad_output: Array, x: Array, weight: Array, has_bias: bool
+) -> tuple[Array, Array, Array | None]:
+    """:func:`linear_backward` without validation (callers have checked)."""
+    xp = namespace_of(x)
+    out_features, in_features = weight.shape
+    g = _rows(grad_output, out_features)
+    rows = _rows(x, in_features)
+    grad_x = g @ weight
+    if x.ndim != 2:
+        grad_x = xp.reshape(grad_x, tuple(x.shape))
+    grad_weight = g.T @ rows
+    grad_bias = xp.sum(g, axis=0) if has_bias else None
+    return grad_x, grad_weight, grad_bias

@@ -1,0 +1,114 @@
+"""``Linear``: the stateful fully connected layer, ``y = x @ weight.T + bias``, on any array-API backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._backend import from_host, resolve_device, resolve_dtype, resolve_namespace, supported_on
+from ._checks import check_array, check_features, shape_str
+from .errors import ArgumentError, ArgumentTypeError, CallOrderError, ShapeError
+from .functional import _linear, _linear_backward
+from .grad_mode import is_grad_enabled
+from .init import Initializer, Seed, initial_parameters
+from .module import Module
+
+__all__ = ["Linear"]
+
+Array = Any
+
+
+def _check_features_arg(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentTypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ArgumentError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+class Linear(Module):
+    """Fully connected layer in PyTorch's layout.
+
+    ``weight`` is (out_features, in_features), ``bias`` is (out_features,) or ``None``.
+    ``forward(x)`` maps (*, in_features) to (*, out_features) and keeps ``x`` for
+    ``backward(grad_output)``, which returns ``grad_x`` and accumulates ``grad_weight`` and
+    ``grad_bias``. ``step(lr)`` then applies ``p <- p - lr * grad``.
+
+    Parameters are drawn on the host from ``seed`` (see :mod:`portable_nn.init`) and moved
+    to ``xp``/``device`` as ``dtype``, so one seed gives the same bytes on every backend.
+
+    Args:
+        in_features: size of the last input axis.
+        out_features: size of the last output axis.
+        bias: whether the layer has a bias.
+        xp: backend name, namespace module, or an array whose namespace to use.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, or the backend's device object; None = default.
+        dtype: ``"float32"`` (default), ``"float64"``, ``"float16"``, ``"bfloat16"`` or a backend dtype.
+        seed: int, ``numpy.random.Generator`` or None (fresh entropy).
+        init: ``"torch"`` (U(±1/sqrt(in))), ``"glorot_uniform"``, ``"zeros"`` or a callable
+            ``init(rng, in_features, out_features) -> (weight, bias)`` returning host arrays.
+    """
+
+    _parameter_names = ("weight", "bias")
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        xp: Any = "numpy",
+        device: Any = None,
+        dtype: Any = "float32",
+        seed: Seed = None,
+        init: str | Initializer = "torch",
+    ) -> None:
+        self.in_features = _check_features_arg("in_features", in_features)
+        self.out_features = _check_features_arg("out_features", out_features)
+        self.xp = resolve_namespace(xp)
+        self.device = resolve_device(self.xp, device)
+        self.dtype = supported_on(self.xp, self.device, resolve_dtype(self.xp, dtype))
+        host_weight, host_bias = initial_parameters(init, in_features, out_features, seed)
+        self.weight: Array = from_host(host_weight, self.xp, self.device, self.dtype)
+        self.bias: Array | None = from_host(host_bias, self.xp, self.device, self.dtype) if bias else None
+        self.grad_weight: Array | None = None
+        self.grad_bias: Array | None = None
+        self._saved_input: Array | None = None
+        self._saved_under_no_grad = False
+
+    def forward(self, x: Array) -> Array:
+        """``y = x @ weight.T + bias``: (*, in_features) -> (*, out_features); keeps ``x`` for backward."""
+        check_array(x, "input", self.xp, self.device, self.dtype)
+        check_features(x, self.in_features)
+        y = _linear(x, self.weight, self.bias)
+        if is_grad_enabled():
+            self._saved_input, self._saved_under_no_grad = x, False
+        else:
+            self._saved_input, self._saved_under_no_grad = None, True
+        return y
+
+    def backward(self, grad_output: Array) -> Array:
+        """Given ``dL/dy`` (shape of the last output), accumulate ``grad_weight``/``grad_bias``; return ``dL/dx``."""
+        x = self._saved_input
+        if x is None:
+            why = "the last forward ran under no_grad()" if self._saved_under_no_grad else "no forward was run"
+            raise CallOrderError(f"backward() needs a forward() with gradients enabled first: {why}")
+        check_array(grad_output, "grad_output", self.xp, self.device, self.dtype)
+        expected = (*x.shape[:-1], self.out_features)
+        if tuple(grad_output.shape) != expected:
+            raise ShapeError(
+                f"grad_output: expected the last output's shape {shape_str(expected)}, "
+                f"got {shape_str(grad_output.shape)}"
+            )
+        grad_x, grad_weight, grad_bias = _linear_backward(grad_output, x, self.weight, self.bias is not None)
+        if self.grad_weight is not None:
+            grad_weight = self.grad_weight + grad_weight
+        if grad_bias is not None and self.grad_bias is not None:
+            grad_bias = self.grad_bias + grad_bias
+        self.grad_weight, self.grad_bias = grad_weight, grad_bias
+        return grad_x
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()}, {self._placement()})"

@@ -1,0 +1,24 @@
+"""Seeded test inputs that come with their exact float64 host copy, for oracle comparisons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._backend import from_host, to_host
+
+__all__ = ["random_array"]
+
+
+def random_array(
+    xp: Any, shape: tuple[int, ...], *, device: Any, dtype: Any, seed: int | np.random.Generator = 0, scale: float = 1.0
+) -> tuple[Any, np.ndarray]:
+    """A standard-normal array on ``xp``/``device`` as ``dtype``, and its values as host float64.
+
+    The host copy is read back from the backend array, so it holds exactly the (rounded)
+    values the backend computes with: differences against an oracle are the backend's own.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    array = from_host(rng.standard_normal(shape) * scale, xp, device, dtype)
+    return array, to_host(array).astype(np.float64)

@@ -1,0 +1,222 @@
+"""The pytest plugin (registered as ``portable_nn`` through the ``pytest11`` entry point).
+
+Any test that asks for the fixtures ``xp``, ``device`` or ``dtype`` runs once per backend
+(× device if it asks for ``device``, × dtype if it asks for ``dtype``). Combinations that
+cannot run here are skipped with the reason in the output, never dropped. At the end of the
+run a backend × device × dtype matrix of outcomes is printed (and written as JSON with
+``--backend-report PATH``).
+
+Selection, highest precedence first: ``--backends/--devices/--dtypes``, the environment
+variables ``PORTABLE_NN_BACKENDS/_DEVICES/_DTYPES``, the ini keys ``pnn_backends``,
+``pnn_devices``, ``pnn_dtypes``. Backends may pin a device: ``--backends torch:cuda,numpy``.
+
+Markers:
+    ``@pytest.mark.backends(only=[...], exclude=[...], xfail=[...], reason="...")`` (entries
+    ``"torch"`` or ``"torch:cuda"``), ``@pytest.mark.requires_float64`` (skip on devices
+    without float64), ``@pytest.mark.eager`` (skip on lazy backends such as Dask).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter, defaultdict
+from typing import Any
+
+import pytest
+
+from .._backend import resolve_device, resolve_dtype, resolve_namespace, supported_dtypes
+from ..errors import PortableNNError
+from .matrix import Combination, Selection, combinations
+
+_COMBO = "_pnn_combo"
+_LAZY_BACKENDS = ("dask",)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("portable_nn", "portable_nn backend matrix")
+    group.addoption("--backends", default=None, help="comma list of backends (torch, torch:cuda, ...); default: all")
+    group.addoption("--devices", default=None, help="comma list of devices (cpu, cuda, cuda:1, device1, ...)")
+    group.addoption("--dtypes", default=None, help="comma list of floating dtypes; default: float32,float64")
+    group.addoption("--backend-report", default=None, metavar="PATH", help="write the backend matrix as JSON")
+    parser.addini("pnn_backends", "default --backends", default=None)
+    parser.addini("pnn_devices", "default --devices", default=None)
+    parser.addini("pnn_dtypes", "default --dtypes", default=None)
+    parser.addini("pnn_jax_cpu_devices", "number of JAX CPU devices to create (sets XLA_FLAGS)", default=None)
+    parser.addini("pnn_jax_enable_x64", "enable float64 in JAX (sets JAX_ENABLE_X64)", type="bool", default=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Configure JAX (host device count, float64) before any conftest can import it."""
+    count = os.environ.get("PORTABLE_NN_JAX_CPU_DEVICES") or early_config.getini("pnn_jax_cpu_devices")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if count and "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={int(count)}".strip()
+    if early_config.getini("pnn_jax_enable_x64"):
+        os.environ.setdefault("JAX_ENABLE_X64", "1")
+
+
+def _setting(config: pytest.Config, option: str, env: str, ini: str) -> str | None:
+    value = config.getoption(option)
+    if value is None:
+        value = os.environ.get(env)
+    if value is None:
+        value = config.getini(ini) or None
+    return value
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backends(only=None, exclude=None, xfail=None, reason=''): select backends")
+    config.addinivalue_line("markers", "requires_float64: skip on devices without float64")
+    config.addinivalue_line("markers", "eager: needs eager execution; skipped on lazy backends (dask)")
+    try:
+        config._pnn_selection = Selection.parse(  # type: ignore[attr-defined]
+            _setting(config, "--backends", "PORTABLE_NN_BACKENDS", "pnn_backends"),
+            _setting(config, "--devices", "PORTABLE_NN_DEVICES", "pnn_devices"),
+            _setting(config, "--dtypes", "PORTABLE_NN_DTYPES", "pnn_dtypes"),
+        )
+    except PortableNNError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config._pnn_report = MatrixReport()  # type: ignore[attr-defined]
+    config.pluginmanager.register(config._pnn_report, "portable_nn_matrix_report")  # type: ignore[attr-defined]
+
+
+def _matches(entries: Any, combo: Combination) -> bool:
+    if isinstance(entries, str):
+        entries = [entries]
+    return any(e == combo.backend or e == f"{combo.backend}:{combo.device}" for e in entries or ())
+
+
+def _marks_for(metafunc: pytest.Metafunc, combo: Combination) -> list[pytest.MarkDecorator]:
+    if combo.reason is not None:
+        return [pytest.mark.skip(reason=combo.reason)]
+    for mark in metafunc.definition.iter_markers("backends"):
+        reason = mark.kwargs.get("reason", "")
+        only, exclude = mark.kwargs.get("only"), mark.kwargs.get("exclude")
+        if only is not None and not _matches(only, combo):
+            return [pytest.mark.skip(reason=f"{combo.backend}: not in only={only} {reason}".strip())]
+        if exclude is not None and _matches(exclude, combo):
+            return [pytest.mark.skip(reason=f"{combo.backend}: excluded ({reason or 'no reason given'})")]
+        if _matches(mark.kwargs.get("xfail"), combo):
+            return [pytest.mark.xfail(reason=f"{combo.backend}: {reason or 'expected failure'}", strict=True)]
+    if combo.backend in _LAZY_BACKENDS and metafunc.definition.get_closest_marker("eager"):
+        return [pytest.mark.skip(reason=f"{combo.backend}: lazy, skipped eager-only test")]
+    if metafunc.definition.get_closest_marker("requires_float64"):
+        xp = resolve_namespace(combo.backend)
+        if "float64" not in supported_dtypes(xp, resolve_device(xp, combo.device)):
+            return [pytest.mark.skip(reason=f"{combo.backend} on {combo.device} has no float64")]
+    return []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if _COMBO not in metafunc.fixturenames:
+        return
+    selection: Selection = metafunc.config._pnn_selection  # type: ignore[attr-defined]
+    combos = combinations(
+        selection, with_dtype="dtype" in metafunc.fixturenames, with_device="device" in metafunc.fixturenames
+    )
+    params = [pytest.param(c, id=c.id, marks=_marks_for(metafunc, c)) for c in combos]
+    metafunc.parametrize(_COMBO, params, indirect=True, scope="function")
+
+
+@pytest.fixture
+def _pnn_combo(request: pytest.FixtureRequest) -> Combination:
+    return request.param
+
+
+@pytest.fixture
+def backend(_pnn_combo: Combination) -> str:
+    """The backend name of this test's combination (``"numpy"``, ``"torch"``, ...)."""
+    return _pnn_combo.backend
+
+
+@pytest.fixture
+def xp(_pnn_combo: Combination) -> Any:
+    """The array-API namespace of this test's backend."""
+    return resolve_namespace(_pnn_combo.backend)
+
+
+@pytest.fixture
+def device(xp: Any, _pnn_combo: Combination) -> Any:
+    """The backend's device object of this test's combination."""
+    return resolve_device(xp, _pnn_combo.device)
+
+
+@pytest.fixture
+def dtype(xp: Any, _pnn_combo: Combination) -> Any:
+    """The backend's floating dtype object of this test's combination."""
+    return resolve_dtype(xp, _pnn_combo.dtype)
+
+
+class MatrixReport:
+    """Counts outcomes per combination and prints/writes the matrix at the end of the run."""
+
+    def __init__(self) -> None:
+        self.combo_of: dict[str, Combination] = {}
+        self.outcomes: dict[Combination, Counter[str]] = defaultdict(Counter)
+        self.reasons: dict[Combination, Counter[str]] = defaultdict(Counter)
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            if callspec is not None and _COMBO in callspec.params:
+                self.combo_of[item.nodeid] = callspec.params[_COMBO]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        combo = self.combo_of.get(report.nodeid)
+        if combo is None:
+            return
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            if hasattr(report, "wasxfail"):
+                outcome = "xfailed" if report.skipped else "xpassed"
+            elif report.skipped:
+                outcome = "skipped"
+                longrepr = report.longrepr
+                reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+                self.reasons[combo][reason.removeprefix("Skipped: ")] += 1
+            else:
+                outcome = report.outcome if report.when == "call" else "error"
+            self.outcomes[combo][outcome] += 1
+        elif report.when == "teardown" and report.failed:
+            self.outcomes[combo]["error"] += 1
+
+    def rows(self) -> list[dict[str, Any]]:
+        keys = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+        ordered = sorted(self.outcomes, key=lambda c: (c.backend, c.device, c.dtype or ""))
+        return [
+            {
+                "backend": c.backend,
+                "device": c.device,
+                "dtype": c.dtype,
+                **{k: self.outcomes[c][k] for k in keys},
+                "skip_reasons": dict(self.reasons[c]),
+            }
+            for c in ordered
+        ]
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        rows = self.rows()
+        path = config.getoption("--backend-report")
+        if path:
+            totals = Counter()
+            for row in rows:
+                totals.update({k: v for k, v in row.items() if isinstance(v, int)})
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump({"combinations": rows, "totals": dict(totals)}, fh, indent=2)
+        if not rows:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section("portable_nn backend matrix")
+        write(
+            f"{'backend':<18}{'device':<10}{'dtype':<10}{'passed':>7}{'failed':>7}"
+            f"{'error':>6}{'skipped':>8}{'xfail':>6}  reasons"
+        )
+        for row in rows:
+            reasons = "; ".join(f"{r} (x{n})" for r, n in row["skip_reasons"].items())
+            write(
+                f"{row['backend']:<18}{row['device']:<10}{row['dtype'] or '-':<10}{row['passed']:>7}"
+                f"{row['failed']:>7}{row['error']:>6}{row['skipped']:>8}{row['xfailed']:>6}  {reasons}"
+            )
+        if path:
+            write(f"backend matrix written to {path}")
