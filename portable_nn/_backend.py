@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -29,19 +30,23 @@ __all__ = [
     "BACKENDS",
     "FLOAT_DTYPES",
     "backend_name",
+    "convert",
     "device_matrix",
     "device_of",
     "device_str",
     "dtype_name",
     "from_host",
     "is_lazy",
+    "is_torch_module",
     "namespace_of",
     "resolve_device",
     "resolve_dtype",
     "resolve_namespace",
     "supported_dtypes",
     "supported_on",
+    "target_placement",
     "to_host",
+    "torch_linear",
 ]
 
 BACKENDS: tuple[str, ...] = ("numpy", "torch", "cupy", "jax", "array_api_strict", "dask")
@@ -432,3 +437,124 @@ def to_host(x: Any) -> Any:
     if name == "jax" and x.dtype == _raw("jax.numpy").bfloat16:
         x = x.astype("float32")
     return np.array(x)
+
+
+# --------------------------------------------------------------------------- cross-backend conversion
+
+
+def target_placement(
+    source_xp: ModuleType, source_device: Any, source_dtype: Any, xp: Any = None, device: Any = None, dtype: Any = None
+) -> tuple[ModuleType, Any, Any]:
+    """Where a move to ``xp``/``device``/``dtype`` lands; each ``None`` keeps the source's.
+
+    A kept device is matched by its portable string (``"cpu"``, ``"cuda:0"``...) on the target
+    backend, falling back to the target's default device when it has no such device (e.g.
+    array-api-strict's ``"device1"`` or ``"cuda:0"`` moved to NumPy). A kept dtype must exist
+    on the target: bfloat16 into NumPy is a DTypeError (pass ``dtype="float32"``, lossless).
+    """
+    target = source_xp if xp is None else resolve_namespace(xp)
+    if device is None:
+        available = available_devices(target)
+        label = device_str(source_xp, source_device)
+        device = available[label] if label in available else resolve_device(target)
+    else:
+        device = resolve_device(target, device)
+    if dtype is None:
+        name = dtype_name(source_xp, source_dtype)
+        if name not in FLOAT_DTYPES:
+            raise DTypeError(f"expected a floating array ({', '.join(FLOAT_DTYPES)}), got dtype {name}")
+        if name not in _table(target):
+            raise DTypeError(
+                f"{backend_name(target)} has no {name}; pass dtype= to cast explicitly "
+                f"(e.g. dtype='float32', lossless from bfloat16)"
+            )
+        dtype = name
+    return target, device, supported_on(target, device, resolve_dtype(target, dtype))
+
+
+def _move_within(xp: ModuleType, x: Any, device: Any) -> Any:
+    """``x`` (already of backend ``xp``) on ``device``."""
+    if device_of(x) == device:
+        return x
+    name = backend_name(xp)
+    if name == "array_api_strict":
+        return x.to_device(device)
+    if name == "jax":
+        return _raw("jax").device_put(x, device)
+    if name == "cupy":
+        with device:
+            return _raw("cupy").asarray(x)
+    return array_api_compat.to_device(x, device)
+
+
+_DLPACK_IMPORTERS: dict[str, tuple[str, str]] = {
+    "numpy": ("numpy", "from_dlpack"),
+    "torch": ("torch", "from_dlpack"),
+    "jax": ("jax.numpy", "from_dlpack"),
+    "cupy": ("cupy", "from_dlpack"),
+    "array_api_strict": ("array_api_strict", "from_dlpack"),
+}
+
+
+def _via_dlpack(x: Any, target: str) -> Any | None:
+    """``x`` imported zero-copy into backend ``target`` (on x's device), or None where DLPack cannot."""
+    if target not in _DLPACK_IMPORTERS or backend_name(namespace_of(x)) == "dask":
+        return None
+    module, function = _DLPACK_IMPORTERS[target]
+    try:
+        return getattr(_raw(module), function)(x)
+    except (BufferError, RuntimeError, TypeError, ValueError, AttributeError):
+        return None  # e.g. CUDA -> NumPy, bfloat16 -> NumPy, a read-only NumPy buffer
+
+
+def convert(x: Any, xp: Any = None, device: Any = None, dtype: Any = None, *, copy: bool = False) -> Any:
+    """Array ``x`` of any supported backend/device as an ``xp`` array on ``device`` with ``dtype``.
+
+    ``None`` keeps the source's backend, device (by portable string) or dtype, as in
+    :func:`target_placement`. Tries DLPack first (zero-copy where backends share memory) and
+    falls back to a host round trip (CUDA -> NumPy, bfloat16 -> NumPy, Dask). A given
+    ``dtype`` is an explicit cast. ``copy=True`` guarantees the result shares no memory
+    with ``x`` (torch tensors a user keeps training in place, NumPy arrays a user mutates).
+    Python lists and scalars raise NamespaceError; integer arrays without ``dtype`` DTypeError.
+    """
+    source = namespace_of(x)
+    target, device, dtype = target_placement(source, device_of(x), x.dtype, xp, device, dtype)
+    if backend_name(source) == "torch":
+        x = x.detach()  # requires_grad tensors (nn.Parameter) cannot be exported
+    name = backend_name(target)
+    out = x if source is target else _via_dlpack(x, name)
+    fresh = False
+    if out is None or name == "dask":
+        out, fresh = from_host(to_host(x), target, device, dtype), True
+    else:
+        out = _move_within(target, out, device)
+        if out.dtype != dtype:
+            out, fresh = target.astype(out, dtype), True
+    if copy and not fresh:
+        out = target.asarray(out, copy=True)
+    if device_of(out) != device or out.dtype != dtype:  # never hand back a silently different placement
+        raise DeviceError(
+            f"conversion to {backend_name(target)} on {device_str(target, device)} as {dtype_name(target, dtype)} "
+            f"produced {device_str(target, device_of(out))} {dtype_name(target, out.dtype)}"
+        )
+    return out
+
+
+def is_torch_module(obj: Any) -> bool:
+    """Whether ``obj`` is a ``torch.nn.Module`` (without importing torch: if it is not loaded, it is not one)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def torch_linear(weight: Any, bias: Any | None) -> Any:
+    """A ``torch.nn.Linear`` whose parameters are the torch tensors ``weight`` (out, in) and ``bias`` (out,).
+
+    Built on the meta device first, so it neither allocates nor draws from torch's global RNG.
+    """
+    torch = _raw("torch")
+    out_features, in_features = weight.shape
+    module = torch.nn.Linear(in_features, out_features, bias=bias is not None, device="meta", dtype=weight.dtype)
+    module.weight = torch.nn.Parameter(weight)
+    if bias is not None:
+        module.bias = torch.nn.Parameter(bias)
+    return module
