@@ -9,15 +9,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
-from ._backend import backend_name, device_str, dtype_name
+from ._backend import (
+    FLOAT_DTYPES,
+    backend_name,
+    convert,
+    device_of,
+    device_str,
+    dtype_name,
+    namespace_of,
+    target_placement,
+)
 from ._checks import check_array, check_lr, shape_str
-from .errors import CallOrderError, ShapeError
+from .errors import ArgumentTypeError, CallOrderError, DTypeError, NamespaceError, SerializationError, ShapeError
 
 __all__ = ["Module"]
 
 Array = Any
+M = TypeVar("M", bound="Module")
+
+#: (given, expected) dtype pairs a cast cannot lose precision on.
+_LOSSLESS = {
+    ("float16", "float32"),
+    ("float16", "float64"),
+    ("bfloat16", "float32"),
+    ("bfloat16", "float64"),
+    ("float32", "float64"),
+}
 
 
 class Module:
@@ -83,6 +102,89 @@ class Module:
             raise CallOrderError(f"step() needs gradients, but {missing} have none: call backward() first")
         params = self.named_parameters()
         self.set_parameters({n: params[n] - lr * g for n, g in grads.items()})
+
+    # ---------------------------------------------------------------- state and placement
+
+    def state_dict(self) -> dict[str, Array]:
+        """Name -> live parameter array (no copy: portable_nn never mutates arrays in place).
+
+        Names come from :meth:`named_parameters`, so a container that prefixes them
+        (``"0.weight"``) gets the prefixed names. Grads and the saved input are not state.
+        """
+        return dict(self.named_parameters())
+
+    def load_state_dict(self, state: Mapping[str, Array], strict: bool = True, cast: bool = False) -> None:
+        """Replace parameters with ``state``'s arrays, from any backend or device; all or nothing.
+
+        Every value is validated before anything changes: with ``strict`` (default) missing or
+        unexpected names -> SerializationError (``strict=False`` loads the common names only);
+        a non-array (e.g. a list) -> NamespaceError; a non-float dtype, or a float dtype other
+        than the parameter's without ``cast=True`` (no silent float64 -> float32) -> DTypeError;
+        another shape -> ShapeError. Values are then copied onto each parameter's backend,
+        device and dtype (they never alias the caller's arrays, e.g. a torch module's weights).
+        Grads and the saved input are kept, as in
+        PyTorch; call ``zero_grad()`` when they no longer apply.
+        """
+        if not isinstance(state, Mapping):
+            raise ArgumentTypeError(f"state must be a mapping of name -> array, got {type(state).__name__}")
+        current = self.named_parameters()
+        missing = [n for n in current if n not in state]
+        unexpected = [n for n in state if n not in current]
+        if strict and (missing or unexpected):
+            raise SerializationError(
+                f"state does not match {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}; "
+                f"expected exactly {list(current)} (strict=False loads the common keys only)"
+            )
+        loaded = {}
+        for name, value in state.items():
+            if name not in current:
+                continue
+            target = current[name]
+            try:
+                source_xp = namespace_of(value)
+            except NamespaceError as exc:
+                raise NamespaceError(f"{name}: {exc} (pass arrays, not Python lists)") from None
+            given = dtype_name(source_xp, value.dtype)
+            expected = dtype_name(namespace_of(target), target.dtype)
+            if given not in FLOAT_DTYPES:
+                raise DTypeError(f"{name}: expected a floating array ({expected}), got dtype {given}")
+            if tuple(value.shape) != tuple(target.shape):
+                raise ShapeError(f"{name}: expected shape {shape_str(target.shape)}, got {shape_str(value.shape)}")
+            if given != expected and not cast:
+                loss = "" if (given, expected) in _LOSSLESS else " (it would lose precision)"
+                raise DTypeError(
+                    f"{name}: expected dtype {expected}, got {given}; portable_nn never casts silently{loss}: "
+                    "pass cast=True to convert"
+                )
+            loaded[name] = (value, target)
+        converted = {
+            name: convert(value, namespace_of(target), device_of(target), target.dtype, copy=True)
+            for name, (value, target) in loaded.items()
+        }
+        self.set_parameters(converted)
+
+    def to(self: M, xp: Any = None, device: Any = None, dtype: Any = None) -> M:
+        """Move parameters and grads to ``xp``/``device``/``dtype`` (None keeps each); returns ``self``.
+
+        DLPack where the backends share memory, a host round trip where not (CUDA -> NumPy).
+        A kept device is matched by its portable string, else the target's default device; a
+        kept dtype the target lacks (bfloat16 -> NumPy) is a DTypeError, and a given ``dtype``
+        is an explicit cast. The input saved by the last forward is dropped (run a new
+        forward before backward). All or nothing: if any array cannot move, nothing changes.
+        Containers override this to delegate to their children.
+        """
+        target = target_placement(self.xp, self.device, self.dtype, xp, device, dtype)
+        if target[0] is self.xp and target[1] == self.device and target[2] == self.dtype:
+            return self
+        params = {n: convert(p, *target) for n, p in self.named_parameters().items()}
+        grads = {n: None if g is None else convert(g, *target) for n, g in self.named_grads().items()}
+        self.xp, self.device, self.dtype = target
+        for name in params:
+            setattr(self, name, params[name])
+            setattr(self, f"grad_{name}", grads[name])
+        if hasattr(self, "_saved_input"):
+            self._saved_input, self._saved_under_no_grad = None, False
+        return self
 
     # ---------------------------------------------------------------- display
 
