@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._backend import from_host, resolve_device, resolve_dtype, resolve_namespace, supported_on
+from ._backend import (
+    FLOAT_DTYPES,
+    convert,
+    device_of,
+    dtype_name,
+    from_host,
+    is_torch_module,
+    namespace_of,
+    resolve_device,
+    resolve_dtype,
+    resolve_namespace,
+    supported_on,
+    target_placement,
+    torch_linear,
+)
 from ._checks import check_array, check_features, shape_str
-from .errors import ArgumentError, ArgumentTypeError, CallOrderError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, CallOrderError, DTypeError, NamespaceError, ShapeError
 from .functional import _linear, _linear_backward
 from .grad_mode import is_grad_enabled
 from .init import Initializer, Seed, initial_parameters
@@ -23,6 +37,13 @@ def _check_features_arg(name: str, value: Any) -> int:
     if value < 0:
         raise ArgumentError(f"{name} must be >= 0, got {value}")
     return value
+
+
+def _namespace_of_arg(name: str, value: Any) -> Any:
+    try:
+        return namespace_of(value)
+    except NamespaceError as exc:
+        raise NamespaceError(f"{name}: {exc} (pass arrays, not Python lists)") from None
 
 
 class Linear(Module):
@@ -106,6 +127,77 @@ class Linear(Module):
             grad_bias = self.grad_bias + grad_bias
         self.grad_weight, self.grad_bias = grad_weight, grad_bias
         return grad_x
+
+    # ---------------------------------------------------------------- interop
+
+    @classmethod
+    def from_arrays(
+        cls,
+        weight: Array,
+        bias: Array | None = None,
+        *,
+        layout: str = "out_in",
+        xp: Any = None,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> Linear:
+        """A layer holding copies of ``weight`` and ``bias``, arrays of any backend and device.
+
+        ``layout="out_in"``: ``weight`` is (out_features, in_features), PyTorch's layout.
+        ``layout="in_out"``: ``weight`` is (in_features, out_features), the kernel ``W`` of
+        ``Z = X W + b`` (a Keras ``Dense`` kernel); it is transposed for you. ``bias`` is
+        (out_features,) or None. ``xp``/``device``/``dtype`` default to the weight's (device by
+        portable string); a given ``dtype`` is an explicit cast, without it weight and bias
+        must share one floating dtype.
+        """
+        if layout not in ("out_in", "in_out"):
+            raise ArgumentError(f"layout must be 'out_in' (out, in) or 'in_out' (in, out), got {layout!r}")
+        source = _namespace_of_arg("weight", weight)
+        if weight.ndim != 2:
+            raise ShapeError(f"weight: expected a 2-D array in layout {layout!r}, got shape {shape_str(weight.shape)}")
+        if layout == "in_out":
+            weight = source.permute_dims(weight, (1, 0))
+        out_features, in_features = weight.shape
+        arrays = {"weight": weight} if bias is None else {"weight": weight, "bias": bias}
+        for name, array in arrays.items():
+            given = dtype_name(_namespace_of_arg(name, array), array.dtype)
+            if given not in FLOAT_DTYPES:
+                raise DTypeError(f"{name}: expected a floating array ({', '.join(FLOAT_DTYPES)}), got dtype {given}")
+        if bias is not None:
+            if tuple(bias.shape) != (out_features,):
+                raise ShapeError(f"bias: expected shape ({out_features},), got {shape_str(bias.shape)}")
+            bias_dtype = dtype_name(namespace_of(bias), bias.dtype)
+            if dtype is None and bias_dtype != dtype_name(source, weight.dtype):
+                raise DTypeError(
+                    f"bias: dtype {bias_dtype} differs from weight's {dtype_name(source, weight.dtype)}; "
+                    "pass dtype= to cast both explicitly"
+                )
+        target = target_placement(source, device_of(weight), weight.dtype, xp, device, dtype)
+        params = {name: convert(array, *target, copy=True) for name, array in arrays.items()}
+        layer = cls(
+            in_features, out_features, bias is not None, xp=target[0], device=target[1], dtype=target[2], init="zeros"
+        )
+        layer.set_parameters(params)
+        return layer
+
+    @classmethod
+    def from_torch(cls, module: Any, *, xp: Any = None, device: Any = None, dtype: Any = None) -> Linear:
+        """A layer holding copies of a ``torch.nn.Linear``'s weight and bias (no torch import here).
+
+        ``xp``/``device``/``dtype`` default to the torch module's (torch, its device, its dtype);
+        later in-place updates of the torch module (optimizer steps) do not reach the copy.
+        """
+        weight = getattr(module, "weight", None)
+        if not is_torch_module(module) or weight is None:
+            raise ArgumentTypeError(f"from_torch expects a torch.nn.Linear, got {type(module).__name__}")
+        return cls.from_arrays(weight, getattr(module, "bias", None), xp=xp, device=device, dtype=dtype)
+
+    def to_torch(self) -> Any:
+        """A ``torch.nn.Linear`` holding copies of the parameters, same dtype and device (else torch's default)."""
+        weight = convert(self.weight, "torch", copy=True)
+        return torch_linear(weight, None if self.bias is None else convert(self.bias, "torch", copy=True))
+
+    # ---------------------------------------------------------------- display
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
