@@ -20,6 +20,7 @@ from .errors import (
     UnknownBackendError,
 )
 from .grad_mode import is_grad_enabled, no_grad
+from .io import load, load_metadata, load_state, save
 from .linear import Linear
 from .module import Module
 
@@ -43,5 +44,9 @@ __all__ = [
     "functional",
     "init",
     "is_grad_enabled",
+    "load",
+    "load_metadata",
+    "load_state",
     "no_grad",
+    "save",
 ]
