@@ -320,12 +320,15 @@ def device_matrix(name: str) -> list[tuple[str, str | None]]:
 # --------------------------------------------------------------------------- dtypes
 
 
+_DTYPE_FALLBACK_MODULES = {"torch": "torch", "jax": "jax.numpy", "dask": "numpy"}
+
+
 def _dtype_table(name: str, xp: ModuleType) -> dict[str, Any]:
     table = {}
     for dtype in FLOAT_DTYPES:
         obj = getattr(xp, dtype, None)
-        if obj is None and name in ("torch", "jax"):
-            obj = getattr(_raw("jax.numpy" if name == "jax" else "torch"), dtype, None)
+        if obj is None and name in _DTYPE_FALLBACK_MODULES:  # e.g. bfloat16 is not in the compat namespace
+            obj = getattr(_raw(_DTYPE_FALLBACK_MODULES[name]), dtype, None)
         if obj is not None:
             table[dtype] = _raw("numpy").dtype(obj) if name == "jax" else obj
     return table
