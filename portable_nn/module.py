@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from ._backend import backend_name, device_str, dtype_name
+from ._backend import backend_name, device_str, dtype_name, materialize
 from ._checks import check_array, check_lr, shape_str
 from .errors import CallOrderError, ShapeError
 
@@ -61,6 +61,7 @@ class Module:
 
         Every value must be a ``self.xp`` array on ``self.device`` with ``self.dtype`` and the
         current shape; the names must be existing parameters. Nothing changes if one fails.
+        Lazy (Dask) values are materialized together: see :func:`portable_nn._backend.materialize`.
         """
         current = self.named_parameters()
         for name, value in values.items():
@@ -71,7 +72,7 @@ class Module:
                 raise ShapeError(
                     f"{name}: expected shape {shape_str(current[name].shape)}, got {shape_str(value.shape)}"
                 )
-        for name, value in values.items():
+        for name, value in zip(values, materialize(*values.values()), strict=True):
             setattr(self, name, value)
 
     def step(self, lr: float = 0.01) -> None:
