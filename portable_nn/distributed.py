@@ -151,9 +151,10 @@ def _regression_block(
     """Rows of ``[x | x @ weight.T + bias + noise]`` for one chunk, drawn from ``(seed, chunk index)``."""
     rows, _ = block_info[None]["chunk-shape"]
     rng = np.random.default_rng([seed, block_id[0]])
-    x = rng.standard_normal((rows, weight.shape[1]))
-    y = x @ weight.T + bias + noise * rng.standard_normal((rows, weight.shape[0]))
-    return np.concatenate([x, y], axis=1).astype(dtype)
+    work = np.float64 if dtype == "float64" else np.float32
+    x = rng.standard_normal((rows, weight.shape[1]), dtype=work)
+    y = x @ weight.T.astype(work) + bias.astype(work) + noise * rng.standard_normal((rows, weight.shape[0]), dtype=work)
+    return np.concatenate([x, y], axis=1, dtype=dtype)
 
 
 def synthetic_regression(
@@ -275,8 +276,8 @@ def train_epoch(
             total += value * (stop - start)
             if (step + 1) % checkpoint_every == 0 or step + 1 == len(batches):
                 checkpoint(model)
-            bar.update(stop - start)
             bar.set_postfix(loss=f"{value:.4g}", refresh=False)
+            bar.update(stop - start)
             if on_step is not None:
                 on_step(step, value)
     model.zero_grad()

@@ -59,7 +59,7 @@ def _children() -> set[int]:
                 and "resource_tracker" not in " ".join(proc.cmdline())
             ):
                 found.add(proc.pid)
-        except psutil.NoSuchProcess:
+        except psutil.Error:
             continue
     return found
 
@@ -76,7 +76,7 @@ def _listening_ips() -> set[str]:
     for proc in [psutil.Process(), *psutil.Process().children(recursive=True)]:
         try:
             ips |= {c.laddr.ip for c in proc.net_connections("inet") if c.status == psutil.CONN_LISTEN}
-        except psutil.NoSuchProcess:
+        except psutil.Error:
             continue
     return ips
 
@@ -132,14 +132,15 @@ def test_arguments_are_checked():
 
 
 def test_synthetic_regression_is_lazy_and_seeded():
-    x, y = pd.synthetic_regression(2**31, 16, 2, chunk_rows=2**16, seed=7)  # 128 GiB of x, never held
-    assert x.shape == (2**31, 16) and y.shape == (2**31, 2) and x.dtype == np.float32
-    assert x.numblocks == (2**15, 1)
-    middle = x[5 * 2**16 : 5 * 2**16 + 4].compute()
-    again, _ = pd.synthetic_regression(2**31, 16, 2, chunk_rows=2**16, seed=7)
-    np.testing.assert_array_equal(again[5 * 2**16 : 5 * 2**16 + 4].compute(), middle)
-    other, _ = pd.synthetic_regression(2**31, 16, 2, chunk_rows=2**16, seed=8)
-    assert not np.array_equal(other[5 * 2**16 : 5 * 2**16 + 4].compute(), middle)
+    def rows_of_chunk_5(seed: int) -> np.ndarray:
+        x, y = pd.synthetic_regression(2**31, 8, 2, chunk_rows=2**18, seed=seed)  # 64 GiB of x, never held
+        assert x.shape == (2**31, 8) and y.shape == (2**31, 2) and x.dtype == np.float32
+        assert x.numblocks == (2**13, 1)
+        return x[5 * 2**18 + 7 : 5 * 2**18 + 11].compute()
+
+    np.testing.assert_array_equal(rows_of_chunk_5(seed=7), rows_of_chunk_5(seed=7))
+    assert not np.array_equal(rows_of_chunk_5(seed=8), rows_of_chunk_5(seed=7))
+    x, y = pd.synthetic_regression(8192, 8, 2, chunk_rows=1024, seed=7)
     # the targets are a noisy linear function of the inputs: least squares recovers them closely
     xs, ys = (a.astype(np.float64) for a in dask.compute(x[:4096], y[:4096]))
     design = np.hstack([xs, np.ones((4096, 1))])
