@@ -38,6 +38,7 @@ __all__ = [
     "from_host",
     "is_lazy",
     "is_torch_module",
+    "materialize",
     "namespace_of",
     "resolve_device",
     "resolve_dtype",
@@ -169,6 +170,30 @@ def backend_name(xp: ModuleType) -> str:
 def is_lazy(xp: ModuleType) -> bool:
     """Whether the backend builds graphs that only run on ``compute()`` (Dask)."""
     return backend_name(xp) == "dask"
+
+
+_lazy_by_type: dict[type, bool] = {}
+
+
+def materialize(*arrays: Any) -> tuple[Any, ...]:
+    """The arrays (of one backend), stored rather than pending: the persist policy of lazy backends.
+
+    Dask: each array is made one chunk and all are persisted in one call (shared work runs
+    once), so a parameter's graph is its single stored chunk and does not grow with the
+    number of steps. Other backends: the same objects (one cached type check). Persisting
+    runs the pending work (on the distributed scheduler in the background); it never pulls
+    values to the host.
+    """
+    if not arrays:
+        return arrays
+    kind = type(arrays[0])
+    lazy = _lazy_by_type.get(kind)
+    if lazy is None:
+        lazy = _lazy_by_type[kind] = is_lazy(namespace_of(arrays[0]))
+    if not lazy:
+        return arrays
+    single = [a if a.npartitions == 1 else a.rechunk(a.shape) for a in arrays]
+    return tuple(_raw("dask").persist(*single))
 
 
 # --------------------------------------------------------------------------- devices

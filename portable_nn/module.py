@@ -18,6 +18,7 @@ from ._backend import (
     device_of,
     device_str,
     dtype_name,
+    materialize,
     namespace_of,
     target_placement,
 )
@@ -80,6 +81,7 @@ class Module:
 
         Every value must be a ``self.xp`` array on ``self.device`` with ``self.dtype`` and the
         current shape; the names must be existing parameters. Nothing changes if one fails.
+        Lazy (Dask) values are materialized together: see :func:`portable_nn._backend.materialize`.
         """
         current = self.named_parameters()
         for name, value in values.items():
@@ -90,7 +92,7 @@ class Module:
                 raise ShapeError(
                     f"{name}: expected shape {shape_str(current[name].shape)}, got {shape_str(value.shape)}"
                 )
-        for name, value in values.items():
+        for name, value in zip(values, materialize(*values.values()), strict=True):
             setattr(self, name, value)
 
     def step(self, lr: float = 0.01) -> None:

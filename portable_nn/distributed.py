@@ -1,0 +1,345 @@
+"""Scale-out training on Dask: schedulers, a lazily generated chunked dataset and an epoch loop.
+
+Tooling (may import dask): the layers themselves stay backend-neutral and only see
+``dask.array`` arrays through the array API. A model trained here is any
+:class:`~portable_nn.module.Module` built with ``xp="dask"`` (``forward``, ``backward``,
+``zero_grad``, ``step``, ``named_parameters``, ``set_parameters``).
+
+Data flow of one step: the batch (rows ``[start, stop)`` of ``x`` and ``y``, chunked along the
+batch axis) is persisted on the workers; forward and backward build graphs only; ``step``
+persists the new parameters (one chunk each, see :func:`portable_nn._backend.materialize`), with
+``grad_weight = g.T @ x`` and ``grad_bias`` summed as tree reductions over the batch chunks by
+``dask.array`` itself. The batch loss is then fetched for the progress bar. Every
+``checkpoint_every`` steps the parameters are copied to the host and re-rooted, which bounds
+the lineage the distributed scheduler keeps (and so its memory and what it recomputes when a
+worker dies) to that many steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+import dask
+import dask.array as da
+import numpy as np
+
+from ._backend import from_host, namespace_of, resolve_dtype, resolve_namespace
+from .errors import ArgumentError, ShapeError
+from .module import Module
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = [
+    "SCHEDULERS",
+    "EpochStats",
+    "checkpoint",
+    "dask_scheduler",
+    "mse_loss",
+    "synthetic_regression",
+    "train",
+    "train_epoch",
+]
+
+SCHEDULERS: tuple[str, ...] = ("threads", "processes", "distributed")
+
+Array = Any
+LossFn = Callable[[Array, Array], tuple[Array, Array]]
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """What one epoch did: steps, samples, wall time, mean batch loss and throughput."""
+
+    epoch: int
+    steps: int
+    samples: int
+    seconds: float
+    loss: float
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else math.inf
+
+
+# --------------------------------------------------------------------------- schedulers
+
+
+@contextlib.contextmanager
+def dask_scheduler(
+    scheduler: str = "distributed",
+    *,
+    address: str | None = None,
+    n_workers: int | None = None,
+    threads_per_worker: int = 1,
+    memory_limit: str | int | None = "auto",
+    dashboard_address: str | None = "127.0.0.1:8787",
+    out: TextIO | None = None,
+) -> Iterator[Client | None]:
+    """Run the block on a Dask scheduler; yields the ``distributed.Client`` (None for local schedulers).
+
+    ``"threads"`` / ``"processes"``: dask's local schedulers (``n_workers`` = pool size).
+    ``"distributed"``: connect to ``address`` (an existing scheduler, left running) or start a
+    ``LocalCluster`` of ``n_workers`` worker processes bound to 127.0.0.1 only, each limited to
+    ``memory_limit``, closed on exit. The dashboard link is printed to ``out`` (stderr by default).
+    """
+    out = sys.stderr if out is None else out
+    if scheduler not in SCHEDULERS:
+        raise ArgumentError(f"scheduler must be one of {list(SCHEDULERS)}, got {scheduler!r}")
+    if address is not None and scheduler != "distributed":
+        raise ArgumentError(f"address={address!r} needs scheduler='distributed', got {scheduler!r}")
+    if scheduler == "threads":
+        with dask.config.set(scheduler="threads", num_workers=n_workers):
+            yield None
+        return
+    if scheduler == "processes":
+        # One pool for the whole block: dask's default would spawn a fresh pool on every call.
+        from dask.multiprocessing import get_context, initialize_worker_process
+
+        workers = n_workers or os.cpu_count() or 1
+        with (
+            ProcessPoolExecutor(workers, mp_context=get_context(), initializer=initialize_worker_process) as pool,
+            dask.config.set(scheduler="processes", pool=pool),
+        ):
+            yield None
+        return
+    from distributed import Client, LocalCluster
+
+    with contextlib.ExitStack() as stack:
+        if address is None:
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=n_workers,
+                    threads_per_worker=threads_per_worker,
+                    memory_limit=memory_limit,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=dashboard_address,
+                )
+            )
+            client = stack.enter_context(Client(cluster, set_as_default=False))
+        else:
+            client = stack.enter_context(Client(address, set_as_default=False))
+        stack.enter_context(client.as_current())
+        # The name, not the client object: nannies copy the config into restarted workers.
+        stack.enter_context(dask.config.set(scheduler="dask.distributed"))
+        print(f"Dask dashboard: {_dashboard(client)}", file=out, flush=True)
+        yield client
+
+
+def _dashboard(client: Client) -> str:
+    if importlib.util.find_spec("bokeh") is None:
+        return f"{client.dashboard_link} (plots need bokeh>=3.1 installed)"
+    return client.dashboard_link
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _regression_block(
+    seed: int, weight: np.ndarray, bias: np.ndarray, noise: float, dtype: str, block_id: Any, block_info: Any
+) -> np.ndarray:
+    """Rows of ``[x | x @ weight.T + bias + noise]`` for one chunk, drawn from ``(seed, chunk index)``."""
+    rows, _ = block_info[None]["chunk-shape"]
+    rng = np.random.default_rng([seed, block_id[0]])
+    work = np.float64 if dtype == "float64" else np.float32
+    x = rng.standard_normal((rows, weight.shape[1]), dtype=work)
+    y = x @ weight.T.astype(work) + bias.astype(work) + noise * rng.standard_normal((rows, weight.shape[0]), dtype=work)
+    return np.concatenate([x, y], axis=1, dtype=dtype)
+
+
+def synthetic_regression(
+    n_samples: int,
+    in_features: int,
+    out_features: int = 1,
+    *,
+    chunk_rows: int = 65536,
+    seed: int = 0,
+    noise: float = 0.1,
+    dtype: str = "float32",
+) -> tuple[Array, Array]:
+    """A lazily generated regression set ``(x, y)``: (n_samples, in) and (n_samples, out) dask arrays.
+
+    Nothing is held in memory: chunk ``i`` (``chunk_rows`` rows along the batch axis) is drawn
+    from ``numpy.random.default_rng([seed, i])`` when a task needs it, so the set can be far
+    larger than the workers' memory and is the same whatever the scheduler or worker count.
+    Targets are ``x @ w.T + b + noise * N(0, 1)`` for a ``w``, ``b`` drawn from ``seed``.
+    """
+    if n_samples < 0 or in_features < 1 or out_features < 1 or chunk_rows < 1:
+        raise ArgumentError(
+            f"need n_samples >= 0 and in_features, out_features, chunk_rows >= 1; got "
+            f"{n_samples}, {in_features}, {out_features}, {chunk_rows}"
+        )
+    rng = np.random.default_rng([seed, 2**32 - 1])
+    weight = rng.standard_normal((out_features, in_features)) / math.sqrt(in_features)
+    bias = rng.standard_normal(out_features)
+    rows = (chunk_rows,) * (n_samples // chunk_rows) + ((n_samples % chunk_rows,) if n_samples % chunk_rows else ())
+    host_dtype = np.dtype(resolve_dtype(resolve_namespace("numpy"), dtype))
+    data = da.map_blocks(
+        _regression_block,
+        seed,
+        weight,
+        bias,
+        noise,
+        host_dtype.name,
+        chunks=(rows, (in_features + out_features,)),
+        dtype=host_dtype,
+        meta=np.empty((0, 0), dtype=host_dtype),
+    )
+    return data[:, :in_features], data[:, in_features:]
+
+
+# --------------------------------------------------------------------------- training
+
+
+def mse_loss(prediction: Array, target: Array) -> tuple[Array, Array]:
+    """Mean squared error and its gradient w.r.t. ``prediction`` (both lazy on Dask), any shape."""
+    diff = prediction - target
+    size = math.prod(diff.shape)
+    loss = namespace_of(diff).mean(diff * diff)
+    return loss, diff * (2.0 / max(size, 1))
+
+
+def checkpoint(model: Module) -> dict[str, np.ndarray]:
+    """Copy the parameters to the host and rebind them from those copies; returns the host copies.
+
+    On the distributed scheduler this cuts the parameters' lineage (the scheduler would
+    otherwise keep every past step's tasks, to be able to recompute a lost parameter).
+    """
+    params = model.named_parameters()
+    host = dict(zip(params, dask.compute(*params.values()), strict=True))
+    _set_from_host(model, host)
+    return host
+
+
+def _set_from_host(model: Module, host: Mapping[str, np.ndarray]) -> None:
+    model.set_parameters({n: from_host(h, model.xp, model.device, model.dtype) for n, h in host.items()})
+
+
+def _batches(n_samples: int, batch_size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + batch_size, n_samples)) for start in range(0, n_samples, batch_size)]
+
+
+def train_epoch(
+    model: Module,
+    x: Array,
+    y: Array,
+    *,
+    batch_size: int,
+    lr: float,
+    loss: LossFn = mse_loss,
+    checkpoint_every: int = 10,
+    epoch: int = 0,
+    progress: bool = True,
+    out: TextIO | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> EpochStats:
+    """One pass of minibatch SGD over ``x`` (N, in) and ``y`` (N, out), chunked along the batch axis.
+
+    Runs on whatever Dask scheduler is active (see :func:`dask_scheduler`). ``on_step(step,
+    loss)`` is called after every step. Returns the epoch's :class:`EpochStats`.
+    """
+    if batch_size < 1 or checkpoint_every < 1:
+        raise ArgumentError(f"batch_size and checkpoint_every must be >= 1, got {batch_size}, {checkpoint_every}")
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ShapeError(f"expected x (N, in) and y (N, out) with the same N, got {x.shape} and {y.shape}")
+    from tqdm.auto import tqdm
+
+    batches = _batches(x.shape[0], batch_size)
+    total = 0.0
+    bar = tqdm(
+        total=x.shape[0],
+        unit="sample",
+        unit_scale=True,
+        desc=f"epoch {epoch}",
+        disable=not progress,
+        file=sys.stderr if out is None else out,
+    )
+    start_time = time.perf_counter()
+    with bar:
+        for step, (start, stop) in enumerate(batches):
+            xb, yb = dask.persist(x[start:stop], y[start:stop])
+            model.zero_grad()
+            batch_loss, grad = loss(model(xb), yb)
+            model.backward(grad)
+            model.step(lr)
+            value = float(dask.compute(batch_loss)[0])
+            total += value * (stop - start)
+            if (step + 1) % checkpoint_every == 0 or step + 1 == len(batches):
+                checkpoint(model)
+            bar.set_postfix(loss=f"{value:.4g}", refresh=False)
+            bar.update(stop - start)
+            if on_step is not None:
+                on_step(step, value)
+    model.zero_grad()
+    seconds = time.perf_counter() - start_time
+    n = x.shape[0]
+    return EpochStats(epoch, len(batches), n, seconds, total / n if n else math.nan)
+
+
+def train(
+    model: Module,
+    x: Array,
+    y: Array,
+    *,
+    epochs: int = 1,
+    batch_size: int = 65536,
+    lr: float = 0.01,
+    scheduler: str = "distributed",
+    address: str | None = None,
+    n_workers: int | None = None,
+    threads_per_worker: int = 1,
+    memory_limit: str | int | None = "auto",
+    dashboard_address: str | None = "127.0.0.1:8787",
+    loss: LossFn = mse_loss,
+    checkpoint_every: int = 10,
+    progress: bool = True,
+    out: TextIO | None = None,
+) -> list[EpochStats]:
+    """Train ``model`` (built with ``xp="dask"``) for ``epochs`` on a Dask scheduler; one stats per epoch.
+
+    ``scheduler``: ``"threads" | "processes" | "distributed"``; with ``"distributed"``, ``address``
+    connects to a running scheduler, else a ``LocalCluster`` on 127.0.0.1 is started (and
+    stopped) with ``n_workers``, ``threads_per_worker``, ``memory_limit`` per worker and the
+    dashboard on ``dashboard_address``, whose link is printed.
+    """
+    if epochs < 0:
+        raise ArgumentError(f"epochs must be >= 0, got {epochs}")
+    stats = []
+    with dask_scheduler(
+        scheduler,
+        address=address,
+        n_workers=n_workers,
+        threads_per_worker=threads_per_worker,
+        memory_limit=memory_limit,
+        dashboard_address=dashboard_address,
+        out=out,
+    ):
+        for e in range(epochs):
+            stats.append(
+                train_epoch(
+                    model,
+                    x,
+                    y,
+                    batch_size=batch_size,
+                    lr=lr,
+                    loss=loss,
+                    checkpoint_every=checkpoint_every,
+                    epoch=e,
+                    progress=progress,
+                    out=out,
+                )
+            )
+        host = checkpoint(model)
+    # Rebind outside the scheduler block: the parameters must not refer to a cluster that is gone.
+    _set_from_host(model, host)
+    return stats
