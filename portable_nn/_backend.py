@@ -321,6 +321,8 @@ def _dtype_table(name: str, xp: ModuleType) -> dict[str, Any]:
         obj = getattr(xp, dtype, None)
         if obj is None and name in ("torch", "jax"):
             obj = getattr(_raw("jax.numpy" if name == "jax" else "torch"), dtype, None)
+        if obj is None and name == "dask" and dtype == "float16":  # dask.array has NumPy's dtypes, unnamed
+            obj = _raw("numpy").dtype("float16")
         if obj is not None:
             table[dtype] = _raw("numpy").dtype(obj) if name == "jax" else obj
     return table
