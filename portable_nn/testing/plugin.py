@@ -240,14 +240,16 @@ class MatrixReport:
             return
         write = terminalreporter.write_line
         terminalreporter.section("portable_nn backend matrix")
+        wb = max(len("backend"), *(len(r["backend"]) for r in rows)) + 2
+        wd = max(len("device"), *(len(r["device"]) for r in rows)) + 2
         write(
-            f"{'backend':<18}{'device':<10}{'dtype':<10}{'passed':>7}{'failed':>7}"
+            f"{'backend':<{wb}}{'device':<{wd}}{'dtype':<10}{'passed':>7}{'failed':>7}"
             f"{'error':>6}{'skipped':>8}{'xfail':>6}  reasons"
         )
         for row in rows:
             reasons = "; ".join(f"{r} (x{n})" for r, n in row["skip_reasons"].items())
             write(
-                f"{row['backend']:<18}{row['device']:<10}{row['dtype'] or '-':<10}{row['passed']:>7}"
+                f"{row['backend']:<{wb}}{row['device']:<{wd}}{row['dtype'] or '-':<10}{row['passed']:>7}"
                 f"{row['failed']:>7}{row['error']:>6}{row['skipped']:>8}{row['xfailed']:>6}  {reasons}"
             )
         path = config.getoption("--backend-report")
