@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,8 @@ def oracle_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -
 def oracle_backward(g: np.ndarray, x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """float64 NumPy gradients: element formulas of seed 000 as einsums over all leading axes."""
     grad_x = np.einsum("...o,oi->...i", g, weight)
-    rows_g, rows_x = g.reshape(-1, weight.shape[0]), x.reshape(-1, weight.shape[1])
+    rows = math.prod(x.shape[:-1])  # not -1: NumPy cannot infer it for empty arrays
+    rows_g, rows_x = g.reshape(rows, weight.shape[0]), x.reshape(rows, weight.shape[1])
     grad_weight = np.einsum("no,ni->oi", rows_g, rows_x)
     grad_bias = rows_g.sum(axis=0)
     return grad_x, grad_weight, grad_bias

@@ -429,7 +429,7 @@ def from_host(array: Any, xp: ModuleType, device: Any, dtype: Any) -> Any:
     name = backend_name(xp)
     target = dtype_name(xp, dtype)
     host_dtype = target if target != "bfloat16" else "float32"
-    host = np.ascontiguousarray(array, dtype=host_dtype)
+    host = np.asarray(array, dtype=host_dtype, order="C")  # not ascontiguousarray: it makes 0-D arrays 1-D
     if name == "numpy":
         out = host
     elif name == "torch":

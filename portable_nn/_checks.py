@@ -9,7 +9,7 @@ from typing import Any
 from ._backend import backend_name, device_of, device_str, dtype_name, namespace_of
 from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError, ShapeError
 
-__all__ = ["check_array", "check_features", "check_lr", "check_same_dtype", "shape_str"]
+__all__ = ["check_array", "check_features", "check_lr", "check_same_device", "check_same_dtype", "shape_str"]
 
 
 def shape_str(shape: Any) -> str:
@@ -38,6 +38,20 @@ def check_same_dtype(xp: ModuleType, what: str, expected: Any, given: Any) -> No
     """Raise unless two dtypes are equal and floating."""
     if given != expected:
         raise DTypeError(f"{what}: expected dtype {dtype_name(xp, expected)}, got {dtype_name(xp, given)}")
+
+
+def check_same_device(xp: ModuleType, what: str, expected: Any, x: Any) -> None:
+    """Raise unless array ``x`` lives on device ``expected``.
+
+    A traced JAX array (inside ``jax.jit``) has no device (None): it passes, so the check
+    stays traceable; the concrete call is checked before tracing.
+    """
+    given = device_of(x)
+    if expected is not None and given is not None and given != expected:
+        raise DeviceError(
+            f"{what}: expected an array on device {device_str(xp, expected)!r} like weight, "
+            f"got one on {device_str(xp, given)!r} (move it with to_device first)"
+        )
 
 
 def check_lr(lr: Any) -> float:

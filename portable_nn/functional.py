@@ -2,7 +2,8 @@
 
 PyTorch layout: ``weight`` is (out, in), ``bias`` is (out,). Inputs are (*, in): 1-D, 2-D or
 N-D, with any batch size including 0. Everything here is stateless and traceable by
-``jax.jit`` (only shapes and dtypes are inspected, never values).
+``jax.jit`` (only shapes, dtypes and devices are inspected, never values). Operands of
+another namespace, dtype or device than ``weight`` raise NamespaceError, DTypeError or DeviceError.
 
 For the (in, out) layout ``Z = X W + b`` of other texts, pass ``weight = W.T``.
 """
@@ -12,8 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._backend import backend_name, namespace_of
-from ._checks import check_features, check_same_dtype, shape_str
+from ._backend import backend_name, device_of, namespace_of
+from ._checks import check_features, check_same_device, check_same_dtype, shape_str
 from .errors import NamespaceError, ShapeError
 
 __all__ = ["linear", "linear_backward"]
@@ -29,6 +30,10 @@ def _check_operands(x: Array, weight: Array, bias: Array | None) -> None:
             raise NamespaceError(f"{what}: expected a {backend_name(xp)} array like weight, got a {given} array")
     if weight.ndim != 2:
         raise ShapeError(f"weight: expected shape (out_features, in_features), got {shape_str(weight.shape)}")
+    device = device_of(weight)
+    check_same_device(xp, "input", device, x)
+    if bias is not None:
+        check_same_device(xp, "bias", device, bias)
     check_features(x, weight.shape[1])
     check_same_dtype(xp, "input", weight.dtype, x.dtype)
     if bias is not None:
@@ -38,12 +43,15 @@ def _check_operands(x: Array, weight: Array, bias: Array | None) -> None:
 
 
 def _rows(a: Array, features: int) -> Array:
-    """``a`` (*, features) viewed as a matrix (rows, features); 2-D arrays pass through."""
-    if a.ndim == 2:
-        return a
+    """``a`` (*, features) viewed as a matrix (rows, features); non-empty 2-D arrays pass through."""
     leading = a.shape[:-1]
-    rows = math.prod(leading) if all(isinstance(d, int) for d in leading) else -1
-    return namespace_of(a).reshape(a, (rows, features))
+    static = all(isinstance(d, int) for d in leading)
+    rows = math.prod(leading) if static else -1
+    xp = namespace_of(a)
+    if static and rows * features == 0:
+        # Empty: nothing to move, so build it (Dask fails to reshape or contract empty arrays split in chunks).
+        return xp.zeros((rows, features), dtype=a.dtype, device=device_of(a))
+    return a if a.ndim == 2 else xp.reshape(a, (rows, features))
 
 
 def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
@@ -57,10 +65,12 @@ def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
 
 def _linear(x: Array, weight: Array, bias: Array | None) -> Array:
     """:func:`linear` without validation (callers have checked)."""
-    if x.ndim <= 2:
+    if x.ndim == 1:
         y = x @ weight.T
     else:
-        y = namespace_of(x).reshape(_rows(x, weight.shape[1]) @ weight.T, (*x.shape[:-1], weight.shape[0]))
+        y = _rows(x, weight.shape[1]) @ weight.T
+        if x.ndim != 2:
+            y = namespace_of(x).reshape(y, (*x.shape[:-1], weight.shape[0]))
     return y if bias is None else y + bias
 
 
@@ -83,6 +93,7 @@ def linear_backward(
     if tuple(grad_output.shape) != expected:
         raise ShapeError(f"grad_output: expected shape {shape_str(expected)}, got {shape_str(grad_output.shape)}")
     check_same_dtype(namespace_of(weight), "grad_output", weight.dtype, grad_output.dtype)
+    check_same_device(namespace_of(weight), "grad_output", device_of(weight), grad_output)
     return _linear_backward(grad_output, x, weight, has_bias)
 
 

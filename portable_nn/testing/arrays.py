@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import from_host, to_host
+from .._backend import from_host, resolve_device, resolve_dtype, resolve_namespace, to_host
 
 __all__ = ["random_array"]
 
@@ -18,7 +18,11 @@ def random_array(
 
     The host copy is read back from the backend array, so it holds exactly the (rounded)
     values the backend computes with: differences against an oracle are the backend's own.
+    ``xp`` may be a namespace or a backend name, ``device`` and ``dtype`` portable names
+    (``"cpu"``, ``"float32"``) or the backend's own objects.
     """
+    xp = resolve_namespace(xp)
+    device, dtype = resolve_device(xp, device), resolve_dtype(xp, dtype)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     array = from_host(rng.standard_normal(shape) * scale, xp, device, dtype)
     return array, to_host(array).astype(np.float64)

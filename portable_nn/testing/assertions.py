@@ -6,24 +6,73 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import backend_name, dtype_name, namespace_of, resolve_namespace, to_host
+from .._backend import (
+    backend_name,
+    device_of,
+    device_str,
+    dtype_name,
+    namespace_of,
+    resolve_device,
+    resolve_namespace,
+    to_host,
+)
 from .tolerances import TOLERANCES, tolerance
 
 __all__ = ["assert_close", "to_numpy"]
 
+_HOST_TYPES = (np.ndarray, np.generic, float, int, bool, list)
+
 
 def to_numpy(x: Any) -> np.ndarray:
     """A host NumPy copy of an array of any backend/device (NumPy arrays and scalars pass through)."""
-    if isinstance(x, np.ndarray | np.generic | float | int | list):
+    if isinstance(x, _HOST_TYPES):
         return np.asarray(x)
     return to_host(x)
 
 
 def _describe(x: Any) -> tuple[str, str]:
-    if isinstance(x, np.ndarray | np.generic | float | int | list):
+    """(backend name, dtype name) of an array; host values count as NumPy."""
+    if isinstance(x, _HOST_TYPES):
         return "numpy", np.asarray(x).dtype.name
     xp = namespace_of(x)
     return backend_name(xp), dtype_name(xp, x.dtype)
+
+
+def _as_float(x: Any) -> np.ndarray:
+    host = to_numpy(x)
+    return host.astype(np.complex128 if np.iscomplexobj(host) else np.float64)
+
+
+def _index(flat: int | np.integer, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(int(flat), shape))
+
+
+def _check_kind(actual: Any, expected: Any, xp: Any, device: Any, dtype: Any, prefix: str) -> str:
+    """Check namespace, device and dtype; return ``actual``'s dtype name."""
+    backend, actual_dtype = _describe(actual)
+    if xp is not None:
+        wanted = backend_name(resolve_namespace(xp))
+        if backend != wanted:
+            raise AssertionError(f"{prefix}expected a {wanted} array, got a {backend} array")
+    if device is not None and backend != "numpy":
+        ns = namespace_of(actual)
+        want, got = device_str(ns, resolve_device(ns, device)), device_str(ns, device_of(actual))
+        if got != want:
+            raise AssertionError(f"{prefix}expected an array on device {want!r}, got one on {got!r}")
+    if dtype is not None:
+        ns = namespace_of(actual) if backend != "numpy" else None
+        wanted_dtype = dtype if isinstance(dtype, str) else (dtype_name(ns, dtype) if ns else np.dtype(dtype).name)
+        if actual_dtype != wanted_dtype:
+            raise AssertionError(f"{prefix}expected dtype {wanted_dtype}, got {actual_dtype}")
+    expected_backend, expected_dtype = _describe(expected)
+    if expected_backend != "numpy" and expected_backend != backend:
+        raise AssertionError(
+            f"{prefix}namespace mismatch: actual is a {backend} array, expected a {expected_backend} array "
+            "(pass a NumPy oracle, e.g. to_numpy(expected), to compare across backends)"
+        )
+    if expected_backend == backend != "numpy" and expected_dtype != actual_dtype:
+        raise AssertionError(f"{prefix}dtype mismatch: actual {actual_dtype}, expected {expected_dtype}")
+    return actual_dtype
 
 
 def assert_close(
@@ -33,48 +82,62 @@ def assert_close(
     rtol: float | None = None,
     atol: float | None = None,
     xp: Any = None,
-    dtype: str | None = None,
+    device: Any = None,
+    dtype: Any = None,
     msg: str = "",
 ) -> None:
-    """Assert ``|actual - expected| <= atol + rtol * |expected|`` elementwise, plus shape and type checks.
+    """Assert ``|actual - expected| <= atol + rtol * |expected|`` elementwise, after kind and shape checks.
 
-    ``actual`` and ``expected`` may live on any backend and device (both are moved to the host).
-    If ``expected`` is an array of the same backend as ``actual``, their dtypes must match; a
-    NumPy ``expected`` is an oracle (typically float64) and only its values count. ``xp`` and
-    ``dtype`` (a name) additionally pin ``actual``'s namespace and dtype. Tolerances default to
-    :data:`~portable_nn.testing.tolerances.TOLERANCES` of ``actual``'s dtype.
+    ``actual`` and ``expected`` may live on any backend and device: both are copied to the host
+    as float64. ``expected`` is either a NumPy array/scalar (an oracle, typically float64: only
+    its values count) or an array of ``actual``'s own backend, whose dtype must then match.
+    ``xp`` (namespace or name), ``device`` (portable string or device object) and ``dtype``
+    (name or backend dtype) additionally pin what ``actual`` must be. Tolerances default to
+    :data:`~portable_nn.testing.tolerances.TOLERANCES` of ``actual``'s dtype (exact for others).
+    Equal infinities and NaN in the same places count as equal.
+
+    The error names how many elements differ, the worst one (index, both values, abs and
+    rel error), the largest abs/rel errors and any NaN present on one side only.
     """
     prefix = f"{msg}: " if msg else ""
-    backend, actual_dtype = _describe(actual)
-    if xp is not None and backend != backend_name(resolve_namespace(xp)):
-        raise AssertionError(f"{prefix}expected a {backend_name(resolve_namespace(xp))} array, got {backend}")
-    if dtype is not None and actual_dtype != dtype:
-        raise AssertionError(f"{prefix}expected dtype {dtype}, got {actual_dtype}")
-    expected_backend, expected_dtype = _describe(expected)
-    if expected_backend == backend and backend != "numpy" and expected_dtype != actual_dtype:
-        raise AssertionError(f"{prefix}dtype mismatch: actual {actual_dtype}, expected {expected_dtype}")
+    actual_dtype = _check_kind(actual, expected, xp, device, dtype, prefix)
     default_rtol, default_atol = tolerance(actual_dtype) if actual_dtype in TOLERANCES else (0.0, 0.0)
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
-    a = to_numpy(actual).astype(np.float64) if actual_dtype != "bool" else to_numpy(actual)
-    e = to_numpy(expected).astype(np.float64) if expected_dtype != "bool" else to_numpy(expected)
+    a, e = _as_float(actual), _as_float(expected)
     if a.shape != e.shape:
         raise AssertionError(f"{prefix}shape mismatch: actual {a.shape}, expected {e.shape}")
     if a.size == 0:
         return
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         diff = np.abs(a - e)
-        bad = ~(diff <= atol + rtol * np.abs(e))
-        bad &= ~((a == e) | (np.isnan(a) & np.isnan(e)))
-    if not bad.any():
-        return
-    worst = np.unravel_index(np.nanargmax(np.where(np.isnan(diff), np.inf, diff)), diff.shape)
-    with np.errstate(invalid="ignore", divide="ignore"):
+        allowed = atol + rtol * np.abs(e)
+        same = (a == e) | (np.isnan(a) & np.isnan(e))
+        bad = ~same & (~(diff <= allowed) | np.isinf(a) | np.isinf(e))
+        if not bad.any():
+            return
+        one_nan = bad & (np.isnan(a) | np.isnan(e))
+        numeric = bad & ~one_nan
         rel = diff / np.abs(e)
-    raise AssertionError(
-        f"{prefix}{int(bad.sum())} of {a.size} elements differ beyond rtol={rtol:g}, atol={atol:g} "
-        f"({backend} {actual_dtype}, shape {a.shape})\n"
-        f"  max abs error {np.nanmax(diff):.3e} at index {tuple(int(i) for i in worst)}: "
-        f"actual {a[worst]!r}, expected {e[worst]!r}\n"
-        f"  max rel error {np.nanmax(np.where(np.isfinite(rel), rel, 0)):.3e}"
-    )
+    backend = _describe(actual)[0]
+    lines = [
+        f"{prefix}{int(bad.sum())} of {a.size} elements differ beyond atol={atol:g} + rtol={rtol:g} * |expected| "
+        f"({backend} {actual_dtype}, shape {a.shape})"
+    ]
+    if numeric.any():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            excess = np.where(numeric, diff / np.maximum(allowed, np.finfo(np.float64).tiny), -np.inf)
+        worst = _index(np.argmax(excess), a.shape)
+        finite_rel = np.where(numeric & np.isfinite(rel), rel, 0.0)
+        lines += [
+            f"  worst at index {worst}: actual {a[worst].item()!r}, expected {e[worst].item()!r}, "
+            f"abs error {diff[worst]:.3e}, rel error {rel[worst]:.3e}",
+            f"  max abs error {np.max(np.where(numeric, diff, 0.0)):.3e}, max rel error {np.max(finite_rel):.3e}",
+        ]
+    if one_nan.any():
+        first = _index(np.flatnonzero(one_nan)[0], a.shape)
+        lines.append(
+            f"  {int(one_nan.sum())} element(s) NaN on one side only, first at index {first}: "
+            f"actual {a[first].item()!r}, expected {e[first].item()!r}"
+        )
+    raise AssertionError("\n".join(lines))

@@ -8,11 +8,19 @@ from dataclasses import dataclass
 from .._backend import BACKENDS, FLOAT_DTYPES, device_matrix, resolve_device, resolve_namespace, supported_dtypes
 from ..errors import PortableNNError
 
-__all__ = ["DEFAULT_DTYPES", "Combination", "Selection", "combinations"]
+__all__ = ["DEFAULT_DTYPES", "Combination", "Selection", "combinations", "device_matches"]
 
 DEFAULT_DTYPES: tuple[str, ...] = ("float32", "float64")
 #: array-api-strict devices run by default; the others (device2, no_float64, ...) on request.
 _STRICT_DEFAULT_DEVICES = ("cpu", "device1")
+
+
+def device_matches(wanted: str, device: str) -> bool:
+    """Whether a requested device (``"cuda"``, ``"cpu"``, ``"cuda:1"``, ``"device1"``) names ``device``.
+
+    ``"cuda"`` and ``"cpu"`` name every device of that kind (``"cuda:0"``, ``"cuda:1"``, ``"cpu:1"``).
+    """
+    return device == wanted or (wanted in ("cuda", "cpu") and device.startswith(wanted + ":"))
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,7 @@ class Selection:
         wanted = pinned or self.devices
         if wanted is None:
             return backend != "array_api_strict" or device in _STRICT_DEFAULT_DEVICES or device.startswith("cuda")
-        return any(device == w or (w in ("cuda", "cpu") and device.startswith(w + ":")) for w in wanted)
+        return any(device_matches(w, device) for w in wanted)
 
 
 def combinations(selection: Selection, *, with_dtype: bool, with_device: bool) -> list[Combination]:
@@ -93,7 +101,7 @@ def combinations(selection: Selection, *, with_dtype: bool, with_device: bool) -
         if pinned or selection.devices:
             known = {d for d, _ in device_matrix(backend)}
             for want in pinned or selection.devices or ():
-                if not any(d == want or d.startswith(want + ":") for d in known):
+                if not any(device_matches(want, d) for d in known):
                     devices.append((want, f"{backend} has no device {want!r} here"))
         if not with_device:
             devices = devices[:1]

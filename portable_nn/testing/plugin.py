@@ -27,7 +27,7 @@ import pytest
 
 from .._backend import resolve_device, resolve_dtype, resolve_namespace, supported_dtypes
 from ..errors import PortableNNError
-from .matrix import Combination, Selection, combinations
+from .matrix import Combination, Selection, combinations, device_matches
 
 _COMBO = "_pnn_combo"
 _LAZY_BACKENDS = ("dask",)
@@ -52,6 +52,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     count = os.environ.get("PORTABLE_NN_JAX_CPU_DEVICES") or early_config.getini("pnn_jax_cpu_devices")
     flags = os.environ.get("XLA_FLAGS", "")
     if count and "xla_force_host_platform_device_count" not in flags:
+        if not str(count).isdigit():
+            raise pytest.UsageError(f"pnn_jax_cpu_devices must be a positive integer, got {count!r}")
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={int(count)}".strip()
     if early_config.getini("pnn_jax_enable_x64"):
         os.environ.setdefault("JAX_ENABLE_X64", "1")
@@ -78,14 +80,23 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except PortableNNError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config._pnn_report = MatrixReport()  # type: ignore[attr-defined]
+    config._pnn_report = MatrixReport(config._pnn_selection)  # type: ignore[attr-defined]
     config.pluginmanager.register(config._pnn_report, "portable_nn_matrix_report")  # type: ignore[attr-defined]
 
 
 def _matches(entries: Any, combo: Combination) -> bool:
+    """Whether a marker's ``"torch"`` / ``"torch:cuda"`` entries name this combination."""
     if isinstance(entries, str):
         entries = [entries]
-    return any(e == combo.backend or e == f"{combo.backend}:{combo.device}" for e in entries or ())
+    for entry in entries or ():
+        name, _, wanted = entry.partition(":")
+        if name == combo.backend and (not wanted or device_matches(wanted, combo.device)):
+            return True
+    return False
+
+
+def _listing(entries: Any) -> str:
+    return entries if isinstance(entries, str) else ", ".join(entries)
 
 
 def _marks_for(metafunc: pytest.Metafunc, combo: Combination) -> list[pytest.MarkDecorator]:
@@ -94,10 +105,11 @@ def _marks_for(metafunc: pytest.Metafunc, combo: Combination) -> list[pytest.Mar
     for mark in metafunc.definition.iter_markers("backends"):
         reason = mark.kwargs.get("reason", "")
         only, exclude = mark.kwargs.get("only"), mark.kwargs.get("exclude")
+        why = f" ({reason})" if reason else ""
         if only is not None and not _matches(only, combo):
-            return [pytest.mark.skip(reason=f"{combo.backend}: not in only={only} {reason}".strip())]
+            return [pytest.mark.skip(reason=f"{combo.backend}: test runs only on {_listing(only)}{why}")]
         if exclude is not None and _matches(exclude, combo):
-            return [pytest.mark.skip(reason=f"{combo.backend}: excluded ({reason or 'no reason given'})")]
+            return [pytest.mark.skip(reason=f"{combo.backend}: excluded{why}")]
         if _matches(mark.kwargs.get("xfail"), combo):
             return [pytest.mark.xfail(reason=f"{combo.backend}: {reason or 'expected failure'}", strict=True)]
     if combo.backend in _LAZY_BACKENDS and metafunc.definition.get_closest_marker("eager"):
@@ -149,13 +161,18 @@ def dtype(xp: Any, _pnn_combo: Combination) -> Any:
     return resolve_dtype(xp, _pnn_combo.dtype)
 
 
-class MatrixReport:
-    """Counts outcomes per combination and prints/writes the matrix at the end of the run."""
+_OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 
-    def __init__(self) -> None:
+
+class MatrixReport:
+    """Counts outcomes per combination; prints the matrix at the end and writes it as JSON on request."""
+
+    def __init__(self, selection: Selection) -> None:
+        self.selection = selection
         self.combo_of: dict[str, Combination] = {}
         self.outcomes: dict[Combination, Counter[str]] = defaultdict(Counter)
-        self.reasons: dict[Combination, Counter[str]] = defaultdict(Counter)
+        self.skip_reasons: dict[Combination, Counter[str]] = defaultdict(Counter)
+        self.xfail_reasons: dict[Combination, Counter[str]] = defaultdict(Counter)
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
@@ -170,11 +187,13 @@ class MatrixReport:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             if hasattr(report, "wasxfail"):
                 outcome = "xfailed" if report.skipped else "xpassed"
+                if report.skipped:
+                    self.xfail_reasons[combo][report.wasxfail.removeprefix("reason: ")] += 1
             elif report.skipped:
                 outcome = "skipped"
                 longrepr = report.longrepr
                 reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-                self.reasons[combo][reason.removeprefix("Skipped: ")] += 1
+                self.skip_reasons[combo][reason.removeprefix("Skipped: ")] += 1
             else:
                 outcome = report.outcome if report.when == "call" else "error"
             self.outcomes[combo][outcome] += 1
@@ -182,41 +201,57 @@ class MatrixReport:
             self.outcomes[combo]["error"] += 1
 
     def rows(self) -> list[dict[str, Any]]:
-        keys = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+        """One dict per combination that ran tests: counts of each outcome and the skip/xfail reasons."""
         ordered = sorted(self.outcomes, key=lambda c: (c.backend, c.device, c.dtype or ""))
         return [
             {
                 "backend": c.backend,
                 "device": c.device,
                 "dtype": c.dtype,
-                **{k: self.outcomes[c][k] for k in keys},
-                "skip_reasons": dict(self.reasons[c]),
+                **{k: self.outcomes[c][k] for k in _OUTCOMES},
+                "skip_reasons": dict(self.skip_reasons[c]),
+                "xfail_reasons": dict(self.xfail_reasons[c]),
             }
             for c in ordered
         ]
 
+    def as_json(self) -> dict[str, Any]:
+        rows = self.rows()
+        sel = self.selection
+        return {
+            "selection": {
+                "backends": list(sel.backends) if sel.backends else "all",
+                "devices": list(sel.devices) if sel.devices else "default",
+                "dtypes": list(sel.dtypes) if sel.dtypes else "default",
+            },
+            "combinations": rows,
+            "totals": {k: sum(row[k] for row in rows) for k in _OUTCOMES},
+        }
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        path = session.config.getoption("--backend-report")
+        if path:
+            target = session.config.invocation_params.dir / path
+            target.write_text(json.dumps(self.as_json(), indent=2) + "\n", encoding="utf-8")
+
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         rows = self.rows()
-        path = config.getoption("--backend-report")
-        if path:
-            totals = Counter()
-            for row in rows:
-                totals.update({k: v for k, v in row.items() if isinstance(v, int)})
-            with open(path, "w", encoding="utf-8") as fh:
-                json.dump({"combinations": rows, "totals": dict(totals)}, fh, indent=2)
         if not rows:
             return
         write = terminalreporter.write_line
         terminalreporter.section("portable_nn backend matrix")
+        wb = max(len("backend"), *(len(r["backend"]) for r in rows)) + 2
+        wd = max(len("device"), *(len(r["device"]) for r in rows)) + 2
         write(
-            f"{'backend':<18}{'device':<10}{'dtype':<10}{'passed':>7}{'failed':>7}"
+            f"{'backend':<{wb}}{'device':<{wd}}{'dtype':<10}{'passed':>7}{'failed':>7}"
             f"{'error':>6}{'skipped':>8}{'xfail':>6}  reasons"
         )
         for row in rows:
             reasons = "; ".join(f"{r} (x{n})" for r, n in row["skip_reasons"].items())
             write(
-                f"{row['backend']:<18}{row['device']:<10}{row['dtype'] or '-':<10}{row['passed']:>7}"
+                f"{row['backend']:<{wb}}{row['device']:<{wd}}{row['dtype'] or '-':<10}{row['passed']:>7}"
                 f"{row['failed']:>7}{row['error']:>6}{row['skipped']:>8}{row['xfailed']:>6}  {reasons}"
             )
+        path = config.getoption("--backend-report")
         if path:
-            write(f"backend matrix written to {path}")
+            write(f"backend matrix written to {config.invocation_params.dir / path}")
