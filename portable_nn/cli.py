@@ -351,6 +351,9 @@ def plan_runs(backends: list[str] | None, devices: list[str] | None, dtypes: lis
         except Exception as exc:  # the package is there but fails to import or to list devices
             plan.skipped.append((name, "-", "-", _one_line(exc)))
             continue
+        if all(reason is not None for _, reason in entries):  # unusable here (not installed, no GPU)
+            plan.skipped += [(name, label, "-", reason.removeprefix(f"{name}: ")) for label, reason in entries]
+            continue
         if devices is None:
             chosen = [
                 (label, reason)
@@ -365,7 +368,7 @@ def plan_runs(backends: list[str] | None, devices: list[str] | None, dtypes: lis
                     plan.skipped.append((name, wanted, "-", f"{name} has no device {wanted!r} here (has: {known})"))
         for label, reason in chosen:
             if reason is not None:
-                plan.skipped.append((name, label, "-", reason))
+                plan.skipped.append((name, label, "-", reason.removeprefix(f"{name}: ")))
                 continue
             xp = resolve_namespace(name)
             usable = supported_dtypes(xp, resolve_device(xp, label))
@@ -587,7 +590,8 @@ def verdict(results: list[RunResult]) -> list[str]:
     lines = []
     accuracies = {round(r.accuracy, 6) for r in results}
     if len(accuracies) == 1:
-        lines.append(f"accuracy: {results[0].accuracy:.2%} on all {len(results)} runs")
+        runs = f"all {len(results)} runs" if len(results) > 1 else "the only run"
+        lines.append(f"accuracy: {results[0].accuracy:.2%} on {runs}")
     else:
         low = min(results, key=lambda r: r.accuracy)
         high = max(results, key=lambda r: r.accuracy)
@@ -670,7 +674,8 @@ def write_plot(path: Path, results: list[RunResult], title: str) -> None:
     styles = ["-", "--", ":", "-."]
     for index, r in enumerate(results):
         epochs = range(1, len(r.curve) + 1)
-        ax.plot(epochs, r.curve, styles[index % len(styles)], linewidth=2.5 - 0.3 * (index % 4), label=r.spec.label)
+        width = max(0.8, 3.0 - 0.5 * index)  # later runs thinner, so coinciding curves all stay visible
+        ax.plot(epochs, r.curve, styles[index % len(styles)], linewidth=width, label=r.spec.label)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean training loss (cross-entropy)")
