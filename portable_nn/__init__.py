@@ -5,7 +5,8 @@ The same source runs on NumPy, CuPy, PyTorch, JAX, array-api-strict and Dask, on
 
 from __future__ import annotations
 
-from . import functional, init
+from . import functional, init, optim
+from .activations import ReLU, Sigmoid, Tanh
 from .errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -22,23 +23,36 @@ from .errors import (
 from .grad_mode import is_grad_enabled, no_grad
 from .io import load, load_metadata, load_state, save
 from .linear import Linear
+from .losses import CrossEntropyLoss, MSELoss
 from .module import Module
+from .optim import SGD, Adam, AdamW, Optimizer
+from .sequential import Sequential
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
     "ArgumentError",
     "ArgumentTypeError",
     "BackendUnavailableError",
     "CallOrderError",
+    "CrossEntropyLoss",
     "DTypeError",
     "DeviceError",
     "Linear",
+    "MSELoss",
     "Module",
     "NamespaceError",
+    "Optimizer",
     "PortableNNError",
+    "ReLU",
+    "Sequential",
     "SerializationError",
     "ShapeError",
+    "Sigmoid",
+    "Tanh",
     "UnknownBackendError",
     "__version__",
     "functional",
@@ -48,5 +62,6 @@ __all__ = [
     "load_metadata",
     "load_state",
     "no_grad",
+    "optim",
     "save",
 ]

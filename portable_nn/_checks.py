@@ -9,7 +9,15 @@ from typing import Any
 from ._backend import backend_name, device_of, device_str, dtype_name, namespace_of
 from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError, ShapeError
 
-__all__ = ["check_array", "check_features", "check_lr", "check_same_device", "check_same_dtype", "shape_str"]
+__all__ = [
+    "check_array",
+    "check_features",
+    "check_floating",
+    "check_lr",
+    "check_same_device",
+    "check_same_dtype",
+    "shape_str",
+]
 
 
 def shape_str(shape: Any) -> str:
@@ -70,3 +78,11 @@ def check_features(x: Any, in_features: int, what: str = "input") -> None:
         raise ShapeError(
             f"{what}: expected shape (*, {in_features}) (last axis = in_features), got {shape_str(x.shape)}"
         )
+
+
+def check_floating(x: Any, what: str) -> ModuleType:
+    """The namespace of ``x``; raise unless ``x`` is an array of a real floating dtype."""
+    xp = namespace_of(x)
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise DTypeError(f"{what}: expected a real floating array, got dtype {dtype_name(xp, x.dtype)}")
+    return xp

@@ -1,0 +1,8 @@
+"""``python -m portable_nn``: see :mod:`portable_nn.cli`."""
+
+from __future__ import annotations
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

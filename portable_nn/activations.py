@@ -1,0 +1,100 @@
+"""Elementwise activations ``ReLU``, ``Tanh`` and ``Sigmoid``: forward, and backward from what forward kept.
+
+They have no parameters and take their namespace, device and dtype from the input, so one
+instance works on any backend. ``forward(x)`` keeps one array (ReLU: the input; Tanh and
+Sigmoid: the output) for ``backward(grad_output)`` unless run under ``no_grad()``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from ._backend import device_of, namespace_of
+from ._checks import check_array, check_floating, shape_str
+from .errors import CallOrderError, ShapeError
+from .grad_mode import is_grad_enabled
+from .module import Module
+
+__all__ = ["ReLU", "Sigmoid", "Tanh"]
+
+Array = Any
+
+
+class _Activation(Module):
+    """Base of the parameter-free elementwise activations (any shape, any real floating dtype)."""
+
+    _parameter_names = ()
+
+    def __init__(self) -> None:
+        self._saved: Array | None = None
+        self._saved_under_no_grad = False
+
+    def _apply(self, xp: ModuleType, x: Array) -> tuple[Array, Array]:  # pragma: no cover - abstract
+        """``(y, kept)``: the output and the array backward needs."""
+        raise NotImplementedError
+
+    def _gradient(self, xp: ModuleType, grad_output: Array, kept: Array) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: Array) -> Array:
+        """Apply the activation elementwise: any shape -> same shape, dtype and device."""
+        xp = check_floating(x, "input")
+        y, kept = self._apply(xp, x)
+        if is_grad_enabled():
+            self._saved, self._saved_under_no_grad = kept, False
+        else:
+            self._saved, self._saved_under_no_grad = None, True
+        return y
+
+    def backward(self, grad_output: Array) -> Array:
+        """Given ``dL/dy`` (shape of the last output), return ``dL/dx``."""
+        kept = self._saved
+        if kept is None:
+            why = "the last forward ran under no_grad()" if self._saved_under_no_grad else "no forward was run"
+            raise CallOrderError(f"backward() needs a forward() with gradients enabled first: {why}")
+        xp = namespace_of(kept)
+        check_array(grad_output, "grad_output", xp, device_of(kept), kept.dtype)
+        if tuple(grad_output.shape) != tuple(kept.shape):
+            raise ShapeError(
+                f"grad_output: expected the last output's shape {shape_str(kept.shape)}, "
+                f"got {shape_str(grad_output.shape)}"
+            )
+        return self._gradient(xp, grad_output, kept)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class ReLU(_Activation):
+    """``y = max(x, 0)``; ``dL/dx = dL/dy`` where ``x > 0``, else 0 (PyTorch's choice at 0). Keeps ``x``."""
+
+    def _apply(self, xp: ModuleType, x: Array) -> tuple[Array, Array]:
+        return xp.maximum(x, xp.zeros_like(x)), x
+
+    def _gradient(self, xp: ModuleType, grad_output: Array, x: Array) -> Array:
+        return xp.where(x > 0, grad_output, xp.zeros_like(grad_output))
+
+
+class Tanh(_Activation):
+    """``y = tanh(x)``; ``dL/dx = dL/dy * (1 - y²)``. Keeps ``y``."""
+
+    def _apply(self, xp: ModuleType, x: Array) -> tuple[Array, Array]:
+        y = xp.tanh(x)
+        return y, y
+
+    def _gradient(self, xp: ModuleType, grad_output: Array, y: Array) -> Array:
+        return grad_output * (1 - y * y)
+
+
+class Sigmoid(_Activation):
+    """``y = 1 / (1 + exp(-x))`` without overflow for large ``|x|``; ``dL/dx = dL/dy * y (1 - y)``. Keeps ``y``."""
+
+    def _apply(self, xp: ModuleType, x: Array) -> tuple[Array, Array]:
+        e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
+        positive = 1 / (1 + e)  # sigmoid(|x|)
+        y = xp.where(x >= 0, positive, e * positive)  # sigmoid(-|x|) = e / (1 + e)
+        return y, y
+
+    def _gradient(self, xp: ModuleType, grad_output: Array, y: Array) -> Array:
+        return grad_output * (y * (1 - y))

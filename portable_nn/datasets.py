@@ -1,0 +1,177 @@
+"""Host-side (NumPy) datasets for the training demo: seeded synthetic sets, file loading, splits, batches.
+
+Everything here runs on the host, from a seed, so every backend sees the same bytes in the
+same order: features are float64 (cast to the run's dtype on transfer), labels int64 in
+``[0, classes)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ArgumentError, SerializationError
+
+__all__ = ["batch_indices", "blobs", "load_dataset", "spirals", "standardize", "train_test_split"]
+
+Dataset = tuple[np.ndarray, np.ndarray]  # x (N, features) float64, y (N,) int64
+
+
+def _check_size(n_samples: int, classes: int) -> None:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < classes:
+        raise ArgumentError(f"n_samples must be an int >= classes ({classes}), got {n_samples!r}")
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
+        raise ArgumentError(f"classes must be an int >= 2, got {classes!r}")
+
+
+def spirals(
+    n_samples: int = 1500, classes: int = 3, *, turns: float = 1.0, noise: float = 0.06, seed: int = 0
+) -> Dataset:
+    """Interleaved spiral arms, one per class, in the plane.
+
+    A point of class ``k`` at ``t ~ U(0.15, 1)`` lies at radius ``t`` and angle
+    ``2π (k / classes + turns · t)``, plus Gaussian noise of std ``noise`` on each coordinate.
+    Returns ``x`` (n_samples, 2) float64 and ``y`` (n_samples,) int64, classes balanced, in random order.
+    """
+    _check_size(n_samples, classes)
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_samples, dtype=np.int64) % classes
+    t = rng.uniform(0.15, 1.0, size=n_samples)
+    angle = 2 * math.pi * (y / classes + turns * t)
+    x = np.stack([t * np.cos(angle), t * np.sin(angle)], axis=1) + rng.normal(0.0, noise, size=(n_samples, 2))
+    order = rng.permutation(n_samples)
+    return x[order], y[order]
+
+
+def blobs(n_samples: int = 1500, classes: int = 3, *, spread: float = 0.35, seed: int = 0) -> Dataset:
+    """Gaussian blobs of std ``spread`` around ``classes`` centres evenly spaced on the unit circle.
+
+    Returns ``x`` (n_samples, 2) float64 and ``y`` (n_samples,) int64, classes balanced, in random order.
+    """
+    _check_size(n_samples, classes)
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_samples, dtype=np.int64) % classes
+    angle = 2 * math.pi * y / classes
+    x = np.stack([np.cos(angle), np.sin(angle)], axis=1) + rng.normal(0.0, spread, size=(n_samples, 2))
+    order = rng.permutation(n_samples)
+    return x[order], y[order]
+
+
+SYNTHETIC = {"spirals": spirals, "blobs": blobs}
+
+
+def _labels(raw: np.ndarray, path: Path) -> np.ndarray:
+    """Any label values -> int64 class indices ``0..C-1`` (sorted order of the distinct values)."""
+    if raw.ndim != 1:
+        raise SerializationError(f"{path}: labels must be 1-D, got shape {raw.shape}")
+    classes, y = np.unique(raw, return_inverse=True)
+    if len(classes) < 2:
+        raise SerializationError(f"{path}: need at least 2 classes, found {len(classes)}")
+    return y.astype(np.int64).reshape(-1)
+
+
+def _features(raw: np.ndarray, path: Path) -> np.ndarray:
+    try:
+        x = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(f"{path}: features must be numbers ({exc})") from None
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise SerializationError(f"{path}: features must be 2-D (samples, features), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise SerializationError(f"{path}: features contain NaN or infinity")
+    return x
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = set(archive.files)
+            x_key = next((k for k in ("x", "X", "features", "data") if k in names), None)
+            y_key = next((k for k in ("y", "Y", "labels", "target", "targets") if k in names), None)
+            if x_key is None or y_key is None:
+                raise SerializationError(f"{path}: expected arrays named 'x' and 'y', found {sorted(names)}")
+            return archive[x_key], archive[y_key]
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, SerializationError):
+            raise
+        raise SerializationError(f"{path}: not a readable .npz file ({exc})") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _load_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = [row for row in csv.reader(fh) if row and any(cell.strip() for cell in row)]
+    if rows and not any(_is_number(cell) for cell in rows[0][:-1]):
+        rows = rows[1:]  # a header line: no feature cell of it is a number
+    if not rows:
+        raise SerializationError(f"{path}: no data rows")
+    widths = {len(row) for row in rows}
+    if len(widths) != 1 or widths.pop() < 2:
+        raise SerializationError(f"{path}: every row needs the same number (>= 2) of columns: features..., label")
+    table = np.array([[cell.strip() for cell in row] for row in rows])
+    return table[:, :-1], table[:, -1]
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """A classification dataset from ``.npz`` (arrays ``x`` and ``y``) or ``.csv`` (features..., label).
+
+    A CSV may have one header line. Labels of any kind (ints, strings) become int64 indices
+    ``0..C-1``. Raises ``FileNotFoundError`` or ``SerializationError`` (a ``ValueError``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        raw_x, raw_y = _load_npz(path)
+    elif suffix == ".csv":
+        raw_x, raw_y = _load_csv(path)
+    else:
+        raise SerializationError(f"{path}: unsupported data file type {suffix!r}; use .npz or .csv")
+    x, y = _features(raw_x, path), _labels(np.asarray(raw_y), path)
+    if len(x) != len(y):
+        raise SerializationError(f"{path}: {len(x)} feature rows but {len(y)} labels")
+    return x, y
+
+
+def train_test_split(
+    x: np.ndarray, y: np.ndarray, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[Dataset, Dataset]:
+    """A seeded shuffle split: ``((x_train, y_train), (x_test, y_test))``; the test part has >= 1 sample."""
+    if not 0 < test_fraction < 1:
+        raise ArgumentError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    if len(x) < 2:
+        raise ArgumentError(f"need at least 2 samples to split, got {len(x)}")
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_test = min(max(1, round(len(x) * test_fraction)), len(x) - 1)
+    test, train = order[:n_test], order[n_test:]
+    return (x[train], y[train]), (x[test], y[test])
+
+
+def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Scale features to zero mean and unit variance using ``train``'s statistics (constant columns kept)."""
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return [(a - mean) / std for a in (train, *others)]
+
+
+def batch_indices(n_samples: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """One epoch of mini-batch row indices: a fresh permutation from ``rng``, cut into ``batch_size`` pieces.
+
+    The last batch may be smaller. The same ``rng`` state gives the same batches on every backend.
+    """
+    order = rng.permutation(n_samples)
+    for start in range(0, n_samples, batch_size):
+        yield order[start : start + batch_size]

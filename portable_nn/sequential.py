@@ -1,0 +1,184 @@
+"""``Sequential``: layers applied in order, gradients chained back in reverse.
+
+Parameters are the children's, named ``"<index>.<name>"`` (``"0.weight"``, ``"2.bias"``) as in
+PyTorch, and every parameter-related method routes to the children, so the generic
+:class:`~portable_nn.module.Module` methods (``step``, optimizers, ...) work on a whole model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from types import ModuleType
+from typing import Any
+
+from ._backend import backend_name, device_str, dtype_name
+from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError
+from .module import Module
+
+__all__ = ["Sequential"]
+
+Array = Any
+
+
+class Sequential(Module):
+    """``Sequential(*layers)``: ``forward(x)`` runs ``layers[0]``, then ``layers[1]``, ...
+
+    ``backward(grad_output)`` runs the layers' ``backward`` in reverse order and returns
+    ``dL/dx``. Layers with parameters must share one backend, device and dtype (they become the
+    model's ``xp``, ``device`` and ``dtype``). A call that raises in any layer leaves every
+    layer as it was before the call.
+
+    Example: ``Sequential(Linear(2, 64, seed=0), ReLU(), Linear(64, 3, seed=1))``.
+    """
+
+    def __init__(self, *layers: Module) -> None:
+        if not layers:
+            raise ArgumentError("Sequential needs at least one layer")
+        for index, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise ArgumentTypeError(
+                    f"layer {index}: expected a portable_nn Module, got {type(layer).__module__}."
+                    f"{type(layer).__qualname__}"
+                )
+        self.layers: tuple[Module, ...] = tuple(layers)
+        self._check_placement()
+
+    # ---------------------------------------------------------------- placement
+
+    def _placed(self) -> list[tuple[int, Module]]:
+        """The layers that own parameters (activations carry no backend)."""
+        return [(i, layer) for i, layer in enumerate(self.layers) if layer.named_parameters()]
+
+    def _check_placement(self) -> None:
+        placed = self._placed()
+        if not placed:
+            return
+        first_index, first = placed[0]
+        for index, layer in placed[1:]:
+            where = f"layer {index} vs layer {first_index}"
+            if layer.xp is not first.xp:
+                raise NamespaceError(
+                    f"{where}: all layers must use one backend, got {backend_name(layer.xp)} "
+                    f"and {backend_name(first.xp)}"
+                )
+            if layer.device != first.device:
+                raise DeviceError(
+                    f"{where}: all layers must be on one device, got {device_str(layer.xp, layer.device)!r} "
+                    f"and {device_str(first.xp, first.device)!r}"
+                )
+            if layer.dtype != first.dtype:
+                raise DTypeError(
+                    f"{where}: all layers must share one dtype, got {dtype_name(layer.xp, layer.dtype)} "
+                    f"and {dtype_name(first.xp, first.dtype)}"
+                )
+
+    def _first_placed(self) -> Module:
+        placed = self._placed()
+        if not placed:
+            raise AttributeError("this Sequential has no layer with parameters, hence no backend/device/dtype")
+        return placed[0][1]
+
+    @property
+    def xp(self) -> ModuleType:  # type: ignore[override]
+        """The backend namespace of the layers with parameters."""
+        return self._first_placed().xp
+
+    @property
+    def device(self) -> Any:  # type: ignore[override]
+        return self._first_placed().device
+
+    @property
+    def dtype(self) -> Any:  # type: ignore[override]
+        return self._first_placed().dtype
+
+    # ---------------------------------------------------------------- container
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.layers)
+
+    def __getitem__(self, index: int) -> Module:
+        return self.layers[index]
+
+    # ---------------------------------------------------------------- all-or-nothing
+
+    def _modules(self) -> list[Module]:
+        """This model and every layer below it."""
+        found: list[Module] = [self]
+        for layer in self.layers:
+            found += layer._modules() if isinstance(layer, Sequential) else [layer]
+        return found
+
+    def _transaction(self, call: Any, *args: Any) -> Any:
+        """Run ``call(*args)``; if it raises, restore every layer's attributes.
+
+        Layers update by rebinding attributes (never in place), so a shallow copy of each
+        layer's ``__dict__`` is a complete snapshot.
+        """
+        snapshot = [(module, dict(vars(module))) for module in self._modules()]
+        try:
+            return call(*args)
+        except BaseException:
+            for module, attributes in snapshot:
+                vars(module).clear()
+                vars(module).update(attributes)
+            raise
+
+    # ---------------------------------------------------------------- forward / backward
+
+    def forward(self, x: Array) -> Array:
+        """Apply every layer in order: ``layers[-1](... layers[0](x))``."""
+        return self._transaction(self._forward, x)
+
+    def _forward(self, x: Array) -> Array:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def backward(self, grad_output: Array) -> Array:
+        """Chain ``backward`` through the layers in reverse; return ``dL/dx`` of the model's input."""
+        return self._transaction(self._backward, grad_output)
+
+    def _backward(self, grad: Array) -> Array:
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    # ---------------------------------------------------------------- parameters and grads
+
+    def named_parameters(self) -> dict[str, Array]:
+        """``"<index>.<name>"`` -> live parameter array, layer by layer."""
+        return {f"{i}.{name}": p for i, layer in enumerate(self.layers) for name, p in layer.named_parameters().items()}
+
+    def named_grads(self) -> dict[str, Array | None]:
+        """``"<index>.<name>"`` -> accumulated gradient (``None`` before any backward)."""
+        return {f"{i}.{name}": g for i, layer in enumerate(self.layers) for name, g in layer.named_grads().items()}
+
+    def zero_grad(self) -> None:
+        """Forget every layer's accumulated gradients."""
+        for layer in self.layers:
+            layer.zero_grad()
+
+    def set_parameters(self, values: Mapping[str, Array]) -> None:
+        """Rebind parameters named ``"<index>.<name>"`` in the layers, all or nothing."""
+        known = self.named_parameters()
+        routed: dict[int, dict[str, Array]] = {}
+        for key, value in values.items():
+            if key not in known:
+                raise KeyError(f"Sequential has no parameter {key!r}; parameters: {list(known)}")
+            head, _, rest = key.partition(".")
+            routed.setdefault(int(head), {})[rest] = value
+
+        def apply() -> None:
+            for index, layer_values in routed.items():
+                self.layers[index].set_parameters(layer_values)
+
+        self._transaction(apply)
+
+    # ---------------------------------------------------------------- display
+
+    def __repr__(self) -> str:
+        lines = [f"  ({i}): " + repr(layer).replace("\n", "\n  ") for i, layer in enumerate(self.layers)]
+        return "Sequential(\n" + "\n".join(lines) + "\n)"
