@@ -62,6 +62,11 @@ class _Activation(Module):
             )
         return self._gradient(xp, grad_output, kept)
 
+    def to(self, xp: Any = None, device: Any = None, dtype: Any = None) -> _Activation:
+        """No parameters to move; drops the kept forward values, like :meth:`Module.to`. Returns ``self``."""
+        self._saved, self._saved_under_no_grad = None, False
+        return self
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

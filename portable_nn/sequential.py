@@ -177,6 +177,17 @@ class Sequential(Module):
 
         self._transaction(apply)
 
+    def to(self, xp: Any = None, device: Any = None, dtype: Any = None) -> Sequential:
+        """Move every layer (see :meth:`Module.to`); all or nothing across layers. Returns ``self``."""
+
+        def apply() -> None:
+            for layer in self.layers:
+                layer.to(xp=xp, device=device, dtype=dtype)
+            self._check_placement()
+
+        self._transaction(apply)
+        return self
+
     # ---------------------------------------------------------------- display
 
     def __repr__(self) -> str:
