@@ -195,6 +195,13 @@ def _build_parser() -> _Parser:
         default="auto",
         help="progress bars: auto = live on a terminal, one line per run otherwise",
     )
+    add(
+        "--scheduler",
+        choices=("threads", "processes"),
+        default="threads",
+        help="Dask runs only: dask's local scheduler (default: threads). Training on a dask.distributed "
+        "cluster: portable_nn.distributed.train",
+    )
     add("--traceback", action="store_true", help="print full tracebacks of failed runs")
 
     sub.add_parser("info", help="list backends, versions, devices and dtypes")
@@ -442,24 +449,13 @@ def make_optimizer(name: str, model: Sequential, lr: float, momentum: float) -> 
 # --------------------------------------------------------------------------- train: one run
 
 
-def _persist_lazy(model: Sequential, optimizer: Optimizer) -> None:
-    """Dask: compute parameters and optimizer buffers now, so the next step's graph starts from values.
+def _scheduler(xp: Any, args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
+    """Dask runs: the chosen scheduler (prints the dashboard link); other backends: nothing."""
+    if not is_lazy(xp):
+        return contextlib.nullcontext()
+    from .distributed import dask_scheduler
 
-    Without it every step's graph holds the whole training history and each ``float(loss)``
-    recomputes it. A stopgap through the public API until the backend module has a persist
-    policy for lazy arrays.
-    """
-    import dask
-
-    params = model.named_parameters()
-    state = optimizer.state_dict()
-    buffers = [(name, buffer) for name, group in state["state"].items() for buffer in group]
-    arrays = [params[name] for name in params] + [state["state"][name][buffer] for name, buffer in buffers]
-    done = dask.persist(*arrays)
-    model.set_parameters(dict(zip(params, done[: len(params)], strict=True)))
-    for (name, buffer), value in zip(buffers, done[len(params) :], strict=True):
-        state["state"][name][buffer] = value
-    optimizer.load_state_dict(state)
+    return dask_scheduler(args.scheduler, out=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -495,10 +491,10 @@ def train_run(
     rng = np.random.default_rng(seeds["shuffle"])  # host-side shuffling: the same batches on every backend
     n = len(data.x_train)
     steps = args.epochs * math.ceil(n / args.batch_size)
-    lazy = is_lazy(xp)
     curve: list[float] = []
     start = time.perf_counter()
-    with _small_model_threads(spec.backend), ProgressBar(steps, f"{spec.label:<32}", enabled=live) as bar:
+    bar = ProgressBar(steps, f"{spec.label:<32}", enabled=live)
+    with _scheduler(xp, args), _small_model_threads(spec.backend), bar:
         for _ in range(args.epochs):
             total = 0.0
             for rows in datasets.batch_indices(n, args.batch_size, rng):
@@ -507,9 +503,7 @@ def train_run(
                 loss, grad = loss_fn(model(x), y)
                 optimizer.zero_grad()
                 model.backward(grad)
-                optimizer.step()
-                if lazy:
-                    _persist_lazy(model, optimizer)
+                optimizer.step()  # stores lazy (Dask) parameters and buffers: see _backend.materialize
                 total += float(loss) * len(rows)
                 bar.update(1)
             curve.append(total / n)

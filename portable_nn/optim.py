@@ -21,6 +21,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ._backend import materialize
 from ._checks import check_array, check_lr, shape_str
 from .errors import ArgumentError, ArgumentTypeError, CallOrderError, SerializationError, ShapeError
 from .module import Module
@@ -129,6 +130,13 @@ class Optimizer:
                 f"{sorted(self._state)}"
             )
         new_params, new_state = self._update(params, grads, self._state, self._step + 1)
+        # Lazy backends (Dask): parameters and buffers are stored together, so their shared work runs once
+        # and no graph grows with the number of steps; elsewhere the same objects come back.
+        buffers = [(name, key) for name, group in new_state.items() for key in group]
+        stored = materialize(*new_params.values(), *(new_state[name][key] for name, key in buffers))
+        new_params = dict(zip(new_params, stored[: len(new_params)], strict=True))
+        for (name, key), value in zip(buffers, stored[len(new_params) :], strict=True):
+            new_state[name][key] = value
         self.module.set_parameters(new_params)  # validates namespace/device/dtype/shape; raises before rebinding
         self._state, self._step = new_state, self._step + 1
 

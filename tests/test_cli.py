@@ -60,6 +60,16 @@ def test_train_writes_table_and_json(capsys, tmp_path):
     ]
 
 
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_dask_runs_on_the_chosen_local_scheduler_and_matches_numpy(capsys, tmp_path, scheduler):
+    figures = tmp_path / "figures.json"
+    code, _, err = _run(capsys, "--backend", "numpy,dask", *TINY, "--scheduler", scheduler, "--json", str(figures))
+    assert code == 0, err
+    runs = {run["backend"]: run for run in json.loads(figures.read_text())["runs"]}
+    assert runs["dask"]["within_tolerance"] is True
+    assert runs["dask"]["accuracy"] == runs["numpy"]["accuracy"]
+
+
 def test_same_seed_same_initial_weights_on_every_backend(xp):
     reference = cli.build_mlp([2, 8, 3], "tanh", xp="numpy", device=None, dtype="float32", seed=7)
     model = cli.build_mlp([2, 8, 3], "tanh", xp=xp, device=resolve_device(xp, None), dtype="float32", seed=7)
