@@ -58,10 +58,14 @@ def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
 def _linear(x: Array, weight: Array, bias: Array | None) -> Array:
     """:func:`linear` without validation (callers have checked)."""
     if x.ndim <= 2:
-        y = x @ weight.T
+        y = x @ weight.T  # weight.T is a strided view: BLAS reads it transposed, no copy
     else:
         y = namespace_of(x).reshape(_rows(x, weight.shape[1]) @ weight.T, (*x.shape[:-1], weight.shape[0]))
-    return y if bias is None else y + bias
+    if bias is not None:
+        # The standard's in-place add, on the matmul result nobody else holds: no second (*, out) buffer.
+        # Libraries without in-place operators (JAX, Dask) fall back to ``y = y + bias``.
+        y += bias
+    return y
 
 
 def linear_backward(
@@ -90,13 +94,13 @@ def _linear_backward(
     grad_output: Array, x: Array, weight: Array, has_bias: bool
 ) -> tuple[Array, Array, Array | None]:
     """:func:`linear_backward` without validation (callers have checked)."""
-    xp = namespace_of(x)
-    out_features, in_features = weight.shape
-    g = _rows(grad_output, out_features)
-    rows = _rows(x, in_features)
-    grad_x = g @ weight
-    if x.ndim != 2:
-        grad_x = xp.reshape(grad_x, tuple(x.shape))
-    grad_weight = g.T @ rows
-    grad_bias = xp.sum(g, axis=0) if has_bias else None
+    if x.ndim == 2:  # the common case: no reshapes
+        g, rows = grad_output, x
+        grad_x = g @ weight
+    else:
+        out_features, in_features = weight.shape
+        g, rows = _rows(grad_output, out_features), _rows(x, in_features)
+        grad_x = namespace_of(x).reshape(g @ weight, tuple(x.shape))
+    grad_weight = g.T @ rows  # (out, rows) @ (rows, in): both operands read as stored, no copies
+    grad_bias = namespace_of(g).sum(g, axis=0) if has_bias else None
     return grad_x, grad_weight, grad_bias
