@@ -60,7 +60,7 @@ __all__ = ["Shape", "main", "run"]
 
 OPS: tuple[str, ...] = ("forward", "backward", "step", "fwd+bwd", "train")
 CPU_SHAPES: tuple[str, ...] = ("32x64->64", "256x512->512", "1024x1024->1024", "4096x2048->2048", "8x128x512->512")
-QUICK_SHAPES: tuple[str, ...] = ("32x64->64", "256x512->512", "1024x1024->1024", "8x128x512->512")
+QUICK_SHAPES: tuple[str, ...] = ("32x64->64", "256x512->512", "1024x1024->1024", "4x64x256->256")
 GPU_SHAPES: tuple[str, ...] = ("8192x4096->4096", "65536x1024->1024")
 CPU_BACKENDS: tuple[str, ...] = ("numpy", "torch", "jax")
 GPU_BACKENDS: tuple[str, ...] = ("torch", "cupy", "jax")
@@ -574,6 +574,7 @@ def summarize(samples: list[float], number: int, flops: float) -> dict[str, Any]
         "spread": (q75 - q25) / 2 / median if median > 0 else 0.0,
         "reps": len(samples),
         "number": number,
+        "samples_s": samples,
         "gflops": flops / median / 1e9 if median > 0 else None,
     }
 
@@ -584,10 +585,12 @@ def time_variants(variants: list[Variant], shape: Shape, reps: int, min_time: fl
     with _gc_paused():
         for v in variants:
             for op, fn in v.ops.items():
-                _timed(fn, v.sync, 1)  # first call: compile, allocate, page in
-                once = _timed(fn, v.sync, 1)
+                once = _timed(fn, v.sync, 1)  # first call: compile, allocate, page in
+                if once < min_time:  # fast enough to loop: time a warm call for the loop length
+                    once = _timed(fn, v.sync, 1)
                 number = max(1, min(100_000, math.ceil(min_time / max(once, 1e-9))))
-                _timed(fn, v.sync, number)  # warm-up at the measured loop length
+                if number > 1:
+                    _timed(fn, v.sync, number)  # warm-up at the measured loop length
                 numbers[v.name, op] = number
         samples: dict[tuple[str, str], list[float]] = {key: [] for key in numbers}
         for rep in range(reps):
@@ -645,29 +648,40 @@ def _backend_place(config: Config, backend: str, dtype_label: str) -> tuple[Any,
         return None
 
 
-def build_variants(config: Config, dtype_label: str, shape: Shape, data: Data) -> list[Variant]:
+def build_variants(config: Config, dtype_label: str, shape: Shape) -> list[Variant]:
+    """Every variant that can run here for this case (the rest are recorded in ``config.skipped``)."""
+    made: list[Data] = []
+
+    def data() -> Data:  # drawn once, and only if something runs (GPU shapes are large)
+        if not made:
+            made.append(Data.make(shape))
+        return made[0]
+
     variants: list[Variant] = []
     device_label = "cuda:0" if config.device == "cuda" else config.device
     if "torch" in installed_backends() and (device_label == "cpu" or device_label.startswith("cuda")):
         xp = resolve_namespace("torch")
-        if device_label in available_devices(xp) and dtype_label in supported_dtypes(xp):
-            variants.append(torch_variant(device_label, dtype_label, data))
+        if device_label not in available_devices(xp):
+            _skip(config, TORCH_NN, f"torch has no device {device_label} here", device=device_label)
+        elif dtype_label not in supported_dtypes(xp):
+            _skip(config, TORCH_NN, f"torch has no {dtype_label}", dtype=dtype_label)
         else:
-            _skip(config, TORCH_NN, f"torch has no {dtype_label} on {device_label} here", dtype=dtype_label)
-    if config.device == "cpu":
-        if dtype_label in ("float16", "float32", "float64"):
-            variants.append(numpy_variant(dtype_label, shape, data))
-        else:
-            _skip(config, NUMPY_HAND, f"numpy has no {dtype_label}", dtype=dtype_label)
+            variants.append(torch_variant(device_label, dtype_label, data()))
+    if config.device != "cpu":
+        _skip(config, NUMPY_HAND, "NumPy runs on the CPU only", device=config.device)
+    elif dtype_label in ("float16", "float32", "float64"):
+        variants.append(numpy_variant(dtype_label, shape, data()))
+    else:
+        _skip(config, NUMPY_HAND, f"numpy has no {dtype_label}", dtype=dtype_label)
     for backend in config.backends:
         place = _backend_place(config, backend, dtype_label)
         if place is None:
             continue
         device, dtype = place
-        variants.append(portable_nn_variant(backend, device, dtype, shape, data))
-        variants.append(raw_variant(backend, device, dtype, shape, data))
+        variants.append(portable_nn_variant(backend, device, dtype, shape, data()))
+        variants.append(raw_variant(backend, device, dtype, shape, data()))
         if backend == "jax":
-            variants.extend(jax_jit_variants(device, dtype, data))
+            variants.extend(jax_jit_variants(device, dtype, data()))
     return variants
 
 
@@ -680,25 +694,34 @@ def _reference(variant: dict[str, Any], by_name: dict[str, dict[str, Any]]) -> d
     return None
 
 
+def _paired(v: dict[str, Any], other: dict[str, Any], op: str, combine: Callable[[float, float], float]) -> float:
+    """Median over repetitions of ``combine(v, other)``: each pair was timed back to back in one round."""
+    pairs = zip(v["ops"][op]["samples_s"], other["ops"][op]["samples_s"], strict=True)
+    return _quantile([combine(a, b) for a, b in pairs], 0.5)
+
+
 def add_ratios(case: dict[str, Any]) -> None:
-    """Per variant and op: time ratios to torch.nn, to the reference bound and to numpy(hand); overhead in µs."""
+    """Per variant and op: time ratios to torch.nn, to the reference bound and to numpy(hand); overhead in µs.
+
+    A ratio is the median over repetitions of the per-repetition ratio (both timed in the same round, so
+    load that comes and goes hits both), not the ratio of two medians (kept as ``ratios_of_medians``).
+    """
     by_name = {v["name"]: v for v in case["variants"]}
     torch_nn, hand = by_name.get(TORCH_NN), by_name.get(NUMPY_HAND)
     for v in case["variants"]:
         ref = _reference(v, by_name)
         ratios: dict[str, dict[str, float]] = {}
+        of_medians: dict[str, dict[str, float]] = {}
         for key, other in (("torch.nn", torch_nn), ("reference", ref), ("numpy(hand)", hand)):
             if other is None or other is v:
                 continue
             common = [op for op in v["ops"] if op in other["ops"]]
-            ratios[key] = {op: v["ops"][op]["median_s"] / other["ops"][op]["median_s"] for op in common}
-        v["ratios"] = ratios
+            ratios[key] = {op: _paired(v, other, op, lambda a, b: a / b) for op in common}
+            of_medians[key] = {op: v["ops"][op]["median_s"] / other["ops"][op]["median_s"] for op in common}
+        v["ratios"], v["ratios_of_medians"] = ratios, of_medians
         v["reference"] = ref["name"] if ref else None
-        v["overhead_us"] = (
-            {op: (v["ops"][op]["median_s"] - ref["ops"][op]["median_s"]) * 1e6 for op in v["ops"] if op in ref["ops"]}
-            if ref
-            else {}
-        )
+        common = [op for op in v["ops"] if ref and op in ref["ops"]]
+        v["overhead_us"] = {op: _paired(v, ref, op, lambda a, b: (a - b) * 1e6) for op in common} if ref else {}
         v["memory_ratio_torch_nn"] = (
             v["peak_bytes"] / torch_nn["peak_bytes"]
             if torch_nn and v["peak_bytes"] is not None and torch_nn.get("peak_bytes")
@@ -707,8 +730,7 @@ def add_ratios(case: dict[str, Any]) -> None:
 
 
 def run_case(config: Config, dtype_label: str, shape: Shape) -> dict[str, Any] | None:
-    data = Data.make(shape)
-    variants = build_variants(config, dtype_label, shape, data)
+    variants = build_variants(config, dtype_label, shape)
     if not variants:
         return None
     timings = time_variants(variants, shape, config.reps, config.min_time)
@@ -774,6 +796,8 @@ def evaluate_targets(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if v["kind"] == PNN and "torch.nn" in v["ratios"]:
                 limit = 1.05 if v["backend"] == "cupy" else 1.0
                 add(f"{v['backend']} fwd+bwd vs torch.nn+autograd", case, v["ratios"]["torch.nn"]["fwd+bwd"], limit)
+            if v["kind"] == PNN and "reference" in v["ratios"]:
+                add(f"{v['backend']} fwd+bwd vs raw bound", case, v["ratios"]["reference"]["fwd+bwd"], 1.03)
     for case in cases:
         for v in case["variants"]:
             if v["kind"] == JIT_FUNCTIONAL and "reference" in v["ratios"]:
@@ -796,6 +820,14 @@ def _fmt_time(seconds: float | None) -> str:
     return f"{seconds * 1e6:.2f}µs"
 
 
+def _fmt_bytes(count: int | None) -> str:
+    if count is None:
+        return "-"
+    if count < 2**20:
+        return f"{count / 2**10:.1f}KiB"
+    return f"{count / 2**20:.1f}MiB"
+
+
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -814,7 +846,7 @@ COLUMNS = (
     ("×numpy", 6),
     ("+µs", 7),
     ("train×torch", 11),
-    ("peak MiB", 8),
+    ("peak", 9),
 )
 
 
@@ -840,7 +872,7 @@ def _row(v: dict[str, Any]) -> list[str]:
         ratio("numpy(hand)"),
         _fmt(v["overhead_us"].get("fwd+bwd"), "+.1f"),
         ratio("torch.nn", "train"),
-        _fmt(None if peak is None else peak / 2**20, ".1f"),
+        _fmt_bytes(peak),
     ]
 
 
@@ -850,7 +882,8 @@ def format_text(result: dict[str, Any]) -> str:
     for case in result["cases"]:
         groups.setdefault((case["device"], case["dtype"]), []).append(case)
     for (device, dtype), cases in groups.items():
-        lines.append(f"== {device} · {dtype}: median per call; ± = half the IQR; ratios are of fwd+bwd medians ==")
+        title = "median per call; ± = half the IQR; ratios: median of per-round fwd+bwd ratios"
+        lines.append(f"== {device} · {dtype}: {title} ==")
         head = "shape".ljust(18) + " ".join(n.rjust(w) if i else n.ljust(w) for i, (n, w) in enumerate(COLUMNS))
         lines += [head, "-" * len(head)]
         for case in cases:
@@ -899,12 +932,12 @@ def _legend() -> list[str]:
         "×torch.nn: / torch.nn.Linear+autograd; ×ref: / the variant's bound (portable_nn: raw, same backend;",
         "jit(functional): jit(grad)); ×numpy: / numpy(hand); +µs: fwd+bwd time over the bound;",
         "train×torch: train-step time / torch.nn's (opt.zero_grad, forward, backward, SGD step);",
-        "peak MiB: bytes allocated by one train step (tracemalloc / torch allocator / RSS for jax).",
+        "peak: bytes one train step allocates (tracemalloc / torch allocator events / RSS rise for jax, coarse).",
     ]
 
 
 def _targets_text(targets: list[dict[str, Any]]) -> list[str]:
-    lines = ["targets:"]
+    lines = ["targets:"] if targets else ["targets: none apply to these shapes"]
     for t in targets:
         value = f"{t['value']:.2f}{t['unit']}" if t["unit"] == "x" else f"{t['value']:+.1f} {t['unit']}"
         limit = f"{t['limit']:.2f}{t['unit']}" if t["unit"] == "x" else f"{t['limit']:.0f} {t['unit']}"
@@ -1007,8 +1040,10 @@ def run(config: Config, quick: bool = False) -> dict[str, Any]:
     cases = []
     total = len(config.dtypes) * len(config.shapes)
     for i, (dtype_label, shape) in enumerate(((d, s) for d in config.dtypes for s in config.shapes), 1):
-        print(f"[{i}/{total}] {config.device} {dtype_label} {shape.label}", file=sys.stderr, flush=True)
+        start = time.perf_counter()
         case = run_case(config, dtype_label, shape)
+        took = time.perf_counter() - start
+        print(f"[{i}/{total}] {config.device} {dtype_label} {shape.label}: {took:.1f} s", file=sys.stderr, flush=True)
         if case is not None:
             cases.append(case)
     machine["load_end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -1036,13 +1071,14 @@ def _parser() -> argparse.ArgumentParser:
                         f"{','.join(GPU_BACKENDS)}); also array_api_strict")
     parser.add_argument("--dtypes", help="comma list (default cpu: float32; cuda: float32,bfloat16)")
     parser.add_argument("--shapes", help="comma list like 32x64->64,8x128x512->512 (BATCH[xSEQ]xIN->OUT)")
-    parser.add_argument("--reps", type=int, help="repetitions per variant and op (default 7, quick 3)")
+    parser.add_argument("--reps", type=int, help="repetitions per variant and op (default 9, quick 3)")
     parser.add_argument("--min-time", type=float, help="seconds per sample; calls are looped to reach it")
     parser.add_argument("--threads", type=int, help="limit torch and BLAS threads (BLAS needs threadpoolctl)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--json", metavar="PATH", help="write the full result as JSON")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG: ratio vs shape per backend")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--load", metavar="PATH", help="re-render the table/plot of a saved --json run, run nothing")
     return parser
 
 
@@ -1053,6 +1089,12 @@ def _csv(text: str | None) -> list[str] | None:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (``python -m portable_nn.bench`` / ``python -m portable_nn bench``)."""
     args = _parser().parse_args(argv)
+    if args.load:
+        result = json.loads(Path(args.load).read_text())
+        print(format_markdown(result) if args.markdown else format_text(result))
+        if args.plot:
+            plot(result, args.plot)
+        return 0
     gpu = args.device.startswith("cuda")
     try:
         shapes = [Shape.parse(s) for s in _csv(args.shapes) or (GPU_SHAPES if gpu else QUICK_SHAPES if args.quick
@@ -1070,14 +1112,18 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         dtypes=_csv(args.dtypes) or (["float32", "bfloat16"] if gpu else ["float32"]),
         shapes=shapes,
-        reps=args.reps or (3 if args.quick else 7),
+        reps=args.reps or (3 if args.quick else 9),
         min_time=args.min_time if args.min_time is not None else (0.01 if args.quick else 0.05),
         memory=not args.no_memory,
     )
     if args.threads:
         _limit_threads(args.threads)
+    if gpu:  # JAX would otherwise take 75% of the GPU at its first array and starve torch/CuPy
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     result = run(config, quick=args.quick)
     print(format_markdown(result) if args.markdown else format_text(result))
+    if not result["cases"]:
+        print(f"nothing could run on {config.device} here: see 'skipped' above", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1, default=str) + "\n")
     if args.plot:
