@@ -1025,12 +1025,30 @@ def format_summary(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def median_of_runs(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first run, with every ratio replaced by its median over the runs (for plotting several runs)."""
+    merged = copy.deepcopy(results[0])
+    merged["runs"] = len(results)
+    for case in merged["cases"]:
+        for v in case["variants"]:
+            for key, by_op in v["ratios"].items():
+                for op in by_op:
+                    values = []
+                    for result in results:
+                        other = _find(result["cases"], case["shape"]["label"], v["name"])
+                        if other and op in other["ratios"].get(key, {}):
+                            values.append(other["ratios"][key][op])
+                    by_op[op] = _quantile(values, 0.5)
+    return merged
+
+
 def plot(result: dict[str, Any], path: str) -> None:
     """PNG: portable_nn's fwd+bwd time ratio vs shape, per backend, to torch.nn and to the raw bound."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=80)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -1058,11 +1076,22 @@ def plot(result: dict[str, Any], path: str) -> None:
     axes[0].set_title("fwd+bwd time / torch.nn.Linear + autograd", fontsize=10)
     axes[1].set_title("fwd+bwd time / raw array-API bound (jit: / jit(grad))", fontsize=10)
     axes[1].axhline(1.03, color="tab:red", lw=0.8, ls=":", label="target 1.03")
+    axes[0].set_yscale("log")  # eager JAX at tiny shapes is many times torch; the bound ratios stay near 1
+    axes[0].yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
+    axes[0].yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes[0].yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axes[1].yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2f"))
     for ax in axes:
-        ax.set_yscale("log")
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
+    runs = result.get("runs", 1)
+    threads = result["machine"].get("torch_threads")
+    fig.suptitle(
+        f"portable_nn.Linear, {result['machine']['cpu']}, {threads} thread(s)"
+        + (f", median of {runs} runs" if runs > 1 else ""),
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -1154,7 +1183,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--shapes", help="comma list like 32x64->64,8x128x512->512 (BATCH[xSEQ]xIN->OUT)")
     parser.add_argument("--reps", type=int, help="repetitions per variant and op (default 9, quick 3)")
     parser.add_argument("--min-time", type=float, help="seconds per sample; calls are looped to reach it")
-    parser.add_argument("--threads", type=int, help="limit torch and BLAS threads (BLAS needs threadpoolctl)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch and BLAS (through threadpoolctl) threads; default 1 on CPU (see benchmarks/README.md), "
+        "0 = leave the libraries' own defaults; GPU runs leave them unless given",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--json", metavar="PATH", help="write the full result as JSON")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG: ratio vs shape per backend")
@@ -1182,7 +1216,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(format_summary(results))
         if args.plot:
-            plot(results[len(results) // 2], args.plot)
+            plot(median_of_runs(results), args.plot)
         return 0
     gpu = args.device.startswith("cuda")
     try:
@@ -1205,8 +1239,12 @@ def main(argv: list[str] | None = None) -> int:
         min_time=args.min_time if args.min_time is not None else (0.01 if args.quick else 0.05),
         memory=not args.no_memory,
     )
-    if args.threads:
-        _limit_threads(args.threads)
+    threads = args.threads if args.threads is not None else (0 if gpu else 1)
+    if threads:
+        # Interleaving backends on few cores: a library's idle worker threads spin for a while after its
+        # call and steal the core the next variant's threads wait for (measured: torch at 1.70x its own
+        # bound when timed right after 2-thread OpenBLAS; 0.99x with OpenBLAS at 1 thread).
+        _limit_threads(threads)
     if gpu:  # JAX would otherwise take 75% of the GPU at its first array and starve torch/CuPy
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     result = run(config, quick=args.quick)
@@ -1223,8 +1261,10 @@ def main(argv: list[str] | None = None) -> int:
 def _limit_threads(n: int) -> None:
     with contextlib.suppress(ImportError):
         importlib.import_module("torch").set_num_threads(n)
-    with contextlib.suppress(ImportError):
+    try:
         importlib.import_module("threadpoolctl").threadpool_limits(n)
+    except ImportError:
+        print("warning: threadpoolctl is not installed: BLAS threads are not limited", file=sys.stderr)
 
 
 if __name__ == "__main__":
