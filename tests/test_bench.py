@@ -14,7 +14,8 @@ from portable_nn._backend import backend_name
 
 def _run(tmp_path, *args: str) -> dict:
     out = tmp_path / "bench.json"
-    code = bench.main(["--reps", "1", "--min-time", "0", "--json", str(out), *args])
+    # --threads 0: leave the test process's thread settings alone (the CPU default would set 1 thread).
+    code = bench.main(["--reps", "1", "--min-time", "0", "--threads", "0", "--json", str(out), *args])
     assert code == 0
     return json.loads(out.read_text())
 
