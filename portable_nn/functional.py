@@ -65,13 +65,17 @@ def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
 
 def _linear(x: Array, weight: Array, bias: Array | None) -> Array:
     """:func:`linear` without validation (callers have checked)."""
-    if x.ndim == 1:
-        y = x @ weight.T
-    else:
+    if x.ndim == 1 or (x.ndim == 2 and x.shape[0] != 0):  # the common case: no reshapes
+        y = x @ weight.T  # weight.T is a strided view: BLAS reads it transposed, no copy
+    else:  # N-D, or empty (built by _rows: Dask cannot contract empty arrays split in chunks)
         y = _rows(x, weight.shape[1]) @ weight.T
         if x.ndim != 2:
             y = namespace_of(x).reshape(y, (*x.shape[:-1], weight.shape[0]))
-    return y if bias is None else y + bias
+    if bias is not None:
+        # The standard's in-place add, on the matmul result nobody else holds: no second (*, out) buffer.
+        # Libraries without in-place operators (JAX, Dask) fall back to ``y = y + bias``.
+        y += bias
+    return y
 
 
 def linear_backward(
@@ -101,13 +105,15 @@ def _linear_backward(
     grad_output: Array, x: Array, weight: Array, has_bias: bool
 ) -> tuple[Array, Array, Array | None]:
     """:func:`linear_backward` without validation (callers have checked)."""
-    xp = namespace_of(x)
-    out_features, in_features = weight.shape
-    g = _rows(grad_output, out_features)
-    rows = _rows(x, in_features)
-    grad_x = g @ weight
-    if x.ndim != 2:
-        grad_x = xp.reshape(grad_x, tuple(x.shape))
-    grad_weight = g.T @ rows
-    grad_bias = xp.sum(g, axis=0) if has_bias else None
+    if x.ndim == 2 and x.shape[0] != 0:  # the common case: no reshapes
+        g, rows = grad_output, x
+        grad_x = g @ weight
+    else:  # 1-D, N-D or empty: through (rows, features) matrices
+        out_features, in_features = weight.shape
+        g, rows = _rows(grad_output, out_features), _rows(x, in_features)
+        grad_x = g @ weight
+        if x.ndim != 2:
+            grad_x = namespace_of(x).reshape(grad_x, tuple(x.shape))
+    grad_weight = g.T @ rows  # (out, rows) @ (rows, in): both operands read as stored, no copies
+    grad_bias = namespace_of(g).sum(g, axis=0) if has_bias else None
     return grad_x, grad_weight, grad_bias

@@ -115,16 +115,17 @@ class Linear(Module):
             raise CallOrderError(f"backward() needs a forward() with gradients enabled first: {why}")
         check_array(grad_output, "grad_output", self.xp, self.device, self.dtype)
         expected = (*x.shape[:-1], self.out_features)
-        if tuple(grad_output.shape) != expected:
+        if grad_output.shape != expected:  # tuple (torch.Size is one) equality: no conversion
             raise ShapeError(
                 f"grad_output: expected the last output's shape {shape_str(expected)}, "
                 f"got {shape_str(grad_output.shape)}"
             )
         grad_x, grad_weight, grad_bias = _linear_backward(grad_output, x, self.weight, self.bias is not None)
+        # Accumulate into the fresh gradients (standard in-place add; JAX/Dask rebind), never into the old ones.
         if self.grad_weight is not None:
-            grad_weight = self.grad_weight + grad_weight
+            grad_weight += self.grad_weight
         if grad_bias is not None and self.grad_bias is not None:
-            grad_bias = self.grad_bias + grad_bias
+            grad_bias += self.grad_bias
         self.grad_weight, self.grad_bias = grad_weight, grad_bias
         return grad_x
 

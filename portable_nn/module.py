@@ -73,7 +73,7 @@ class Module:
 
     def zero_grad(self) -> None:
         """Forget accumulated gradients (they become ``None``)."""
-        for name in self.named_parameters():
+        for name in self._parameter_names:
             setattr(self, f"grad_{name}", None)
 
     def set_parameters(self, values: Mapping[str, Array]) -> None:
@@ -96,14 +96,24 @@ class Module:
             setattr(self, name, value)
 
     def step(self, lr: float = 0.01) -> None:
-        """Plain gradient descent: ``p <- p - lr * grad_p`` for every parameter (grads are kept)."""
+        """Plain gradient descent: ``p <- p - lr * grad_p`` for every parameter (grads are kept).
+
+        Every new parameter is computed before any is rebound (all or nothing, never in place). They come
+        from validated parameters and the gradients backward made, so they are not validated again.
+        """
         lr = check_lr(lr)
-        grads = self.named_grads()
+        params = self.named_parameters()
+        grads = {n: getattr(self, f"grad_{n}") for n in params}
         missing = [n for n, g in grads.items() if g is None]
         if missing:
             raise CallOrderError(f"step() needs gradients, but {missing} have none: call backward() first")
-        params = self.named_parameters()
-        self.set_parameters({n: params[n] - lr * g for n, g in grads.items()})
+        updated = {}
+        for name, grad in grads.items():
+            new = grad * -lr  # == -(lr * grad) exactly, so new == p - lr * grad exactly
+            new += params[name]  # standard in-place add on the fresh array (JAX/Dask rebind): one buffer
+            updated[name] = new
+        for name, value in updated.items():
+            setattr(self, name, value)
 
     # ---------------------------------------------------------------- state and placement
 
