@@ -65,7 +65,7 @@ def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
 
 def _linear(x: Array, weight: Array, bias: Array | None) -> Array:
     """:func:`linear` without validation (callers have checked)."""
-    if x.ndim == 1 or (x.ndim == 2 and x.shape[0] != 0):  # the common case: no reshapes
+    if x.ndim == 1 or (x.ndim == 2 and 0 not in x.shape):  # the common case: no reshapes
         y = x @ weight.T  # weight.T is a strided view: BLAS reads it transposed, no copy
     else:  # N-D, or empty (built by _rows: Dask cannot contract empty arrays split in chunks)
         y = _rows(x, weight.shape[1]) @ weight.T
@@ -105,7 +105,7 @@ def _linear_backward(
     grad_output: Array, x: Array, weight: Array, has_bias: bool
 ) -> tuple[Array, Array, Array | None]:
     """:func:`linear_backward` without validation (callers have checked)."""
-    if x.ndim == 2 and x.shape[0] != 0:  # the common case: no reshapes
+    if x.ndim == 2 and 0 not in x.shape and 0 not in grad_output.shape:  # the common case: no reshapes
         g, rows = grad_output, x
         grad_x = g @ weight
     else:  # 1-D, N-D or empty: through (rows, features) matrices

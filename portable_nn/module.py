@@ -112,7 +112,7 @@ class Module:
             new = grad * -lr  # == -(lr * grad) exactly, so new == p - lr * grad exactly
             new += params[name]  # standard in-place add on the fresh array (JAX/Dask rebind): one buffer
             updated[name] = new
-        for name, value in updated.items():
+        for name, value in zip(updated, materialize(*updated.values()), strict=True):  # Dask: stored, one chunk
             setattr(self, name, value)
 
     # ---------------------------------------------------------------- state and placement
