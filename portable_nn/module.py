@@ -98,12 +98,11 @@ class Module:
     def step(self, lr: float = 0.01) -> None:
         """Plain gradient descent: ``p <- p - lr * grad_p`` for every parameter (grads are kept).
 
-        Every new parameter is computed before any is rebound (all or nothing, never in place). They come
-        from validated parameters and the gradients backward made, so they are not validated again.
+        Every new parameter is computed before any is rebound, through :meth:`set_parameters`
+        (all or nothing, never in place; composite modules route the names to their layers).
         """
         lr = check_lr(lr)
-        params = self.named_parameters()
-        grads = {n: getattr(self, f"grad_{n}") for n in params}
+        params, grads = self.named_parameters(), self.named_grads()
         missing = [n for n, g in grads.items() if g is None]
         if missing:
             raise CallOrderError(f"step() needs gradients, but {missing} have none: call backward() first")
@@ -112,8 +111,7 @@ class Module:
             new = grad * -lr  # == -(lr * grad) exactly, so new == p - lr * grad exactly
             new += params[name]  # standard in-place add on the fresh array (JAX/Dask rebind): one buffer
             updated[name] = new
-        for name, value in zip(updated, materialize(*updated.values()), strict=True):  # Dask: stored, one chunk
-            setattr(self, name, value)
+        self.set_parameters(updated)
 
     # ---------------------------------------------------------------- state and placement
 

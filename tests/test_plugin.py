@@ -205,7 +205,7 @@ def test_markers(pytester):
     report = pytester.path / "matrix.json"
     result = pytester.runpytest(
         "--backends", "numpy,array_api_strict,dask", "--devices", "cpu,device1,no_float64",
-        "-rfsxX", "--backend-report", str(report),
+        "-rfsxX", f"--backend-report={report}",
     )  # fmt: skip
     result.stdout.fnmatch_lines(
         [
@@ -256,7 +256,7 @@ def test_json_report_lists_every_combination(pytester):
         TEST_ALL_AXES + "\n\nimport pytest\n\ndef test_skips(xp):\n    pytest.skip('not today')\n"
     )
     pytester.mkdir("reports")
-    result = pytester.runpytest("--backends", "numpy,cupy", "--backend-report", "reports/matrix.json")
+    result = pytester.runpytest("--backends", "numpy,cupy", "--backend-report=reports/matrix.json")
     result.stdout.fnmatch_lines(["backend matrix written to *reports*matrix.json"])
     data = json.loads((pytester.path / "reports" / "matrix.json").read_text())
     assert data["selection"] == {"backends": ["numpy", "cupy"], "devices": "default", "dtypes": "default"}
@@ -280,3 +280,12 @@ def test_json_report_lists_every_combination(pytester):
     for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed"):
         assert totals[key] == sum(r[key] for r in data["combinations"])
     assert totals["passed"] + totals["skipped"] == sum(result.parseoutcomes().values())
+
+
+def test_backend_report_space_form_is_a_usage_error(pytester):
+    """``--backend-report out.json``: pytest would take an existing out.json for a test path (rootdir)."""
+    pytester.makepyfile("def test_ok(xp):\n    pass\n")
+    (pytester.path / "out.json").write_text("{}")
+    result = pytester.runpytest("--backends", "numpy", "--backend-report", "out.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*write --backend-report=out.json (with '=')*"])

@@ -38,7 +38,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--backends", default=None, help="comma list of backends (torch, torch:cuda, ...); default: all")
     group.addoption("--devices", default=None, help="comma list of devices (cpu, cuda, cuda:1, device1, ...)")
     group.addoption("--dtypes", default=None, help="comma list of floating dtypes; default: float32,float64")
-    group.addoption("--backend-report", default=None, metavar="PATH", help="write the backend matrix as JSON")
+    group.addoption(
+        "--backend-report", default=None, metavar="PATH", help="write the backend matrix as JSON: --backend-report=PATH"
+    )
     parser.addini("pnn_backends", "default --backends", default=None)
     parser.addini("pnn_devices", "default --devices", default=None)
     parser.addini("pnn_dtypes", "default --dtypes", default=None)
@@ -68,10 +70,23 @@ def _setting(config: pytest.Config, option: str, env: str, ini: str) -> str | No
     return value
 
 
+def _refuse_values_taken_for_test_paths(config: pytest.Config) -> None:
+    """Refuse ``--backend-report out.json`` (space form): pytest picks its rootdir before it knows this plugin's
+    options, so once ``out.json`` exists it counts as a test path, moves the rootdir and loses pyproject's settings."""
+    args = list(config.invocation_params.args)
+    for i, arg in enumerate(args[:-1]):
+        if arg == "--backend-report":
+            raise pytest.UsageError(
+                f"write --backend-report={args[i + 1]} (with '='): in the form '--backend-report {args[i + 1]}' "
+                "pytest takes the path for a test path while it looks for its rootdir and configuration file"
+            )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backends(only=None, exclude=None, xfail=None, reason=''): select backends")
     config.addinivalue_line("markers", "requires_float64: skip on devices without float64")
     config.addinivalue_line("markers", "eager: needs eager execution; skipped on lazy backends (dask)")
+    _refuse_values_taken_for_test_paths(config)
     try:
         config._pnn_selection = Selection.parse(  # type: ignore[attr-defined]
             _setting(config, "--backends", "PORTABLE_NN_BACKENDS", "pnn_backends"),
