@@ -35,7 +35,7 @@ def host_params(layer: Linear) -> tuple[np.ndarray, np.ndarray | None]:
 
 def snapshot(layer: Linear) -> dict[str, Any]:
     """Everything a failed call must leave untouched: array identities and host values."""
-    names = ("weight", "bias", "grad_weight", "grad_bias", "_saved_input")
+    names = ("weight", "bias", "grad_weight", "grad_bias", "_saved")
     return {
         name: (id(getattr(layer, name)), None if getattr(layer, name) is None else to_numpy(getattr(layer, name)))
         for name in names

@@ -56,7 +56,7 @@ def test_no_grad_forward_keeps_nothing(xp, device, dtype):
         assert not pnn.is_grad_enabled()
         y = layer(x)
     assert pnn.is_grad_enabled()
-    assert layer._saved_input is None
+    assert layer._saved is None
     assert_close(y, oracle_forward(x64, *host_params(layer)))
     with pytest.raises(pnn.CallOrderError, match="no_grad"):
         layer.backward(xp.ones_like(y))

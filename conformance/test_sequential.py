@@ -116,7 +116,7 @@ def test_a_failing_layer_leaves_every_layer_unchanged(xp, device, dtype):
     x, _ = random_array(xp, (2, 3), device=device, dtype=dtype, seed=17)
     with pytest.raises(pnn.ShapeError, match=r"\(\*, 5\)"):
         model(x)
-    assert model[0]._saved_input is None and model[1]._saved is None, "forward of the first layers was kept"
+    assert model[0]._saved is None and model[1]._saved is None, "forward of the first layers was kept"
 
     good = _mlp(xp, device, dtype)
     y = good(x_in := random_array(xp, (6, 4), device=device, dtype=dtype, seed=18)[0])

@@ -60,7 +60,7 @@ def test_to_with_nothing_to_do_keeps_everything(xp, device, dtype):
     assert layer.to() is layer
     assert layer.to(xp, device, dtype) is layer
     assert_unchanged(layer, before)
-    assert layer._saved_input is not None
+    assert layer._saved is not None
 
 
 def test_to_another_dtype_is_an_explicit_cast(xp, device, dtype):

@@ -12,8 +12,7 @@ from typing import Any
 
 from ._backend import device_of, namespace_of
 from ._checks import check_array, check_floating, shape_str
-from .errors import CallOrderError, ShapeError
-from .grad_mode import is_grad_enabled
+from .errors import ShapeError
 from .module import Module
 
 __all__ = ["ReLU", "Sigmoid", "Tanh"]
@@ -27,8 +26,7 @@ class _Activation(Module):
     _parameter_names = ()
 
     def __init__(self) -> None:
-        self._saved: Array | None = None
-        self._saved_under_no_grad = False
+        self._forget_kept()
 
     def _apply(self, xp: ModuleType, x: Array) -> tuple[Array, Array]:  # pragma: no cover - abstract
         """``(y, kept)``: the output and the array backward needs."""
@@ -41,18 +39,12 @@ class _Activation(Module):
         """Apply the activation elementwise: any shape -> same shape, dtype and device."""
         xp = check_floating(x, "input")
         y, kept = self._apply(xp, x)
-        if is_grad_enabled():
-            self._saved, self._saved_under_no_grad = kept, False
-        else:
-            self._saved, self._saved_under_no_grad = None, True
+        self._keep_for_backward(kept)
         return y
 
     def backward(self, grad_output: Array) -> Array:
         """Given ``dL/dy`` (shape of the last output), return ``dL/dx``."""
-        kept = self._saved
-        if kept is None:
-            why = "the last forward ran under no_grad()" if self._saved_under_no_grad else "no forward was run"
-            raise CallOrderError(f"backward() needs a forward() with gradients enabled first: {why}")
+        kept = self._kept_for_backward()
         xp = namespace_of(kept)
         check_array(grad_output, "grad_output", xp, device_of(kept), kept.dtype)
         if tuple(grad_output.shape) != tuple(kept.shape):
@@ -64,7 +56,7 @@ class _Activation(Module):
 
     def to(self, xp: Any = None, device: Any = None, dtype: Any = None) -> _Activation:
         """No parameters to move; drops the kept forward values, like :meth:`Module.to`. Returns ``self``."""
-        self._saved, self._saved_under_no_grad = None, False
+        self._forget_kept()
         return self
 
     def __repr__(self) -> str:

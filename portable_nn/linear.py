@@ -20,9 +20,8 @@ from ._backend import (
     torch_linear,
 )
 from ._checks import check_array, check_features, shape_str
-from .errors import ArgumentError, ArgumentTypeError, CallOrderError, DTypeError, NamespaceError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, DTypeError, NamespaceError, ShapeError
 from .functional import _linear, _linear_backward
-from .grad_mode import is_grad_enabled
 from .init import Initializer, Seed, initial_parameters
 from .module import Module
 
@@ -93,26 +92,19 @@ class Linear(Module):
         self.bias: Array | None = from_host(host_bias, self.xp, self.device, self.dtype) if bias else None
         self.grad_weight: Array | None = None
         self.grad_bias: Array | None = None
-        self._saved_input: Array | None = None
-        self._saved_under_no_grad = False
+        self._forget_kept()
 
     def forward(self, x: Array) -> Array:
         """``y = x @ weight.T + bias``: (*, in_features) -> (*, out_features); keeps ``x`` for backward."""
         check_array(x, "input", self.xp, self.device, self.dtype)
         check_features(x, self.in_features)
         y = _linear(x, self.weight, self.bias)
-        if is_grad_enabled():
-            self._saved_input, self._saved_under_no_grad = x, False
-        else:
-            self._saved_input, self._saved_under_no_grad = None, True
+        self._keep_for_backward(x)
         return y
 
     def backward(self, grad_output: Array) -> Array:
         """Given ``dL/dy`` (shape of the last output), accumulate ``grad_weight``/``grad_bias``; return ``dL/dx``."""
-        x = self._saved_input
-        if x is None:
-            why = "the last forward ran under no_grad()" if self._saved_under_no_grad else "no forward was run"
-            raise CallOrderError(f"backward() needs a forward() with gradients enabled first: {why}")
+        x = self._kept_for_backward()
         check_array(grad_output, "grad_output", self.xp, self.device, self.dtype)
         expected = (*x.shape[:-1], self.out_features)
         if grad_output.shape != expected:  # tuple (torch.Size is one) equality: no conversion

@@ -24,6 +24,7 @@ from ._backend import (
 )
 from ._checks import check_array, check_lr, shape_str
 from .errors import ArgumentTypeError, CallOrderError, DTypeError, NamespaceError, SerializationError, ShapeError
+from .grad_mode import is_grad_enabled
 
 __all__ = ["Module"]
 
@@ -47,6 +48,27 @@ class Module:
     device: Any
     dtype: Any
     _parameter_names: tuple[str, ...] = ()
+
+    #: What the last forward kept for backward (None: nothing), and whether it ran under ``no_grad()``.
+    _saved: Any = None
+    _saved_under_no_grad: bool = False
+
+    def _keep_for_backward(self, value: Any) -> None:
+        """Keep ``value`` for the next backward, or nothing when the forward runs under ``no_grad()``."""
+        if is_grad_enabled():
+            self._saved, self._saved_under_no_grad = value, False
+        else:
+            self._saved, self._saved_under_no_grad = None, True
+
+    def _kept_for_backward(self) -> Any:
+        """What the last forward kept; a CallOrderError if it kept nothing."""
+        if self._saved is None:
+            why = "the last forward ran under no_grad()" if self._saved_under_no_grad else "no forward was run"
+            raise CallOrderError(f"backward() needs a forward() with gradients enabled first: {why}")
+        return self._saved
+
+    def _forget_kept(self) -> None:
+        self._saved, self._saved_under_no_grad = None, False
 
     def forward(self, x: Array) -> Array:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -192,8 +214,7 @@ class Module:
         for name in params:
             setattr(self, name, params[name])
             setattr(self, f"grad_{name}", grads[name])
-        if hasattr(self, "_saved_input"):
-            self._saved_input, self._saved_under_no_grad = None, False
+        self._forget_kept()
         return self
 
     # ---------------------------------------------------------------- display
