@@ -16,6 +16,7 @@ __all__ = [
     "check_lr",
     "check_same_device",
     "check_same_dtype",
+    "namespace_of_arg",
     "shape_str",
 ]
 
@@ -24,12 +25,20 @@ def shape_str(shape: Any) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def check_array(x: Any, what: str, xp: ModuleType, device: Any, dtype: Any) -> None:
-    """Raise unless ``x`` is an array of namespace ``xp`` on ``device`` with dtype ``dtype``."""
+def namespace_of_arg(what: str, value: Any) -> ModuleType:
+    """The namespace of argument ``value``; a NamespaceError naming ``what`` if it is no array."""
+    try:
+        return namespace_of(value)
+    except NamespaceError as exc:
+        raise NamespaceError(f"{what}: {exc} (pass arrays, not Python lists)") from None
+
+
+def check_array(x: Any, what: str, xp: ModuleType, device: Any, dtype: Any = None) -> None:
+    """Raise unless ``x`` is an array of namespace ``xp`` on ``device`` with dtype ``dtype`` (None: any dtype)."""
     got = namespace_of(x)
     if got is not xp:
         raise NamespaceError(f"{what}: expected a {backend_name(xp)} array, got a {backend_name(got)} array")
-    if x.dtype != dtype:
+    if dtype is not None and x.dtype != dtype:
         raise DTypeError(
             f"{what}: expected dtype {dtype_name(xp, dtype)}, got {dtype_name(xp, x.dtype)} "
             "(portable_nn never casts silently; convert with xp.astype first)"

@@ -19,8 +19,8 @@ from ._backend import (
     target_placement,
     torch_linear,
 )
-from ._checks import check_array, check_features, shape_str
-from .errors import ArgumentError, ArgumentTypeError, DTypeError, NamespaceError, ShapeError
+from ._checks import check_array, check_features, namespace_of_arg, shape_str
+from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from .functional import _linear, _linear_backward
 from .init import Initializer, Seed, initial_parameters
 from .module import Module
@@ -36,13 +36,6 @@ def _check_features_arg(name: str, value: Any) -> int:
     if value < 0:
         raise ArgumentError(f"{name} must be >= 0, got {value}")
     return value
-
-
-def _namespace_of_arg(name: str, value: Any) -> Any:
-    try:
-        return namespace_of(value)
-    except NamespaceError as exc:
-        raise NamespaceError(f"{name}: {exc} (pass arrays, not Python lists)") from None
 
 
 class Linear(Module):
@@ -145,7 +138,7 @@ class Linear(Module):
         """
         if layout not in ("out_in", "in_out"):
             raise ArgumentError(f"layout must be 'out_in' (out, in) or 'in_out' (in, out), got {layout!r}")
-        source = _namespace_of_arg("weight", weight)
+        source = namespace_of_arg("weight", weight)
         if weight.ndim != 2:
             raise ShapeError(f"weight: expected a 2-D array in layout {layout!r}, got shape {shape_str(weight.shape)}")
         if layout == "in_out":
@@ -153,7 +146,7 @@ class Linear(Module):
         out_features, in_features = weight.shape
         arrays = {"weight": weight} if bias is None else {"weight": weight, "bias": bias}
         for name, array in arrays.items():
-            given = dtype_name(_namespace_of_arg(name, array), array.dtype)
+            given = dtype_name(namespace_of_arg(name, array), array.dtype)
             if given not in FLOAT_DTYPES:
                 raise DTypeError(f"{name}: expected a floating array ({', '.join(FLOAT_DTYPES)}), got dtype {given}")
         if bias is not None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._backend import backend_name, device_of, device_str, dtype_name, namespace_of
+from ._backend import device_of, dtype_name
 from ._checks import check_array, check_floating, shape_str
-from .errors import ArgumentError, DeviceError, DTypeError, NamespaceError, ShapeError
+from .errors import ArgumentError, DTypeError, ShapeError
 
 __all__ = ["CrossEntropyLoss", "MSELoss"]
 
@@ -78,18 +78,11 @@ def _zero_dim(xp: Any, value: Array) -> Array:
 
 
 def _check_target(xp: Any, target: Array, logits: Array, n: int, classes: int) -> None:
-    got = namespace_of(target)
-    if got is not xp:
-        raise NamespaceError(f"target: expected a {backend_name(xp)} array, got a {backend_name(got)} array")
+    check_array(target, "target", xp, device_of(logits))  # any dtype: checked as integral below
     if not xp.isdtype(target.dtype, "integral"):
         raise DTypeError(f"target: expected integer class indices, got dtype {dtype_name(xp, target.dtype)}")
     if tuple(target.shape) != (n,):
         raise ShapeError(f"target: expected shape ({n},) (one class index per row), got {shape_str(target.shape)}")
-    if device_of(target) != device_of(logits):
-        raise DeviceError(
-            f"target: expected an array on device {device_str(xp, device_of(logits))!r}, "
-            f"got one on {device_str(xp, device_of(target))!r}"
-        )
     low, high = int(xp.min(target)), int(xp.max(target))
     if low < 0 or high >= classes:
         raise ArgumentError(f"target: class indices must be in [0, {classes}), got values in [{low}, {high}]")

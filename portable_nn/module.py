@@ -22,8 +22,8 @@ from ._backend import (
     namespace_of,
     target_placement,
 )
-from ._checks import check_array, check_lr, shape_str
-from .errors import ArgumentTypeError, CallOrderError, DTypeError, NamespaceError, SerializationError, ShapeError
+from ._checks import check_array, check_lr, namespace_of_arg, shape_str
+from .errors import ArgumentTypeError, CallOrderError, DTypeError, SerializationError, ShapeError
 from .grad_mode import is_grad_enabled
 
 __all__ = ["Module"]
@@ -172,10 +172,7 @@ class Module:
             if name not in current:
                 continue
             target = current[name]
-            try:
-                source_xp = namespace_of(value)
-            except NamespaceError as exc:
-                raise NamespaceError(f"{name}: {exc} (pass arrays, not Python lists)") from None
+            source_xp = namespace_of_arg(name, value)
             given = dtype_name(source_xp, value.dtype)
             expected = dtype_name(namespace_of(target), target.dtype)
             if given not in FLOAT_DTYPES:
