@@ -13,6 +13,7 @@ __all__ = [
     "check_array",
     "check_features",
     "check_floating",
+    "check_like",
     "check_lr",
     "check_same_device",
     "check_same_dtype",
@@ -49,6 +50,13 @@ def check_array(x: Any, what: str, xp: ModuleType, device: Any, dtype: Any = Non
             f"{what}: expected an array on device {device_str(xp, device)!r}, "
             f"got one on {device_str(xp, got_device)!r} (move it with to_device first)"
         )
+
+
+def check_like(x: Any, what: str, like: Any, xp: ModuleType, device: Any, dtype: Any) -> None:
+    """:func:`check_array`, and ``x`` must have the shape of ``like`` (e.g. a gradient and its parameter)."""
+    check_array(x, what, xp, device, dtype)
+    if tuple(x.shape) != tuple(like.shape):
+        raise ShapeError(f"{what}: expected shape {shape_str(like.shape)}, got {shape_str(x.shape)}")
 
 
 def check_same_dtype(xp: ModuleType, what: str, expected: Any, given: Any) -> None:

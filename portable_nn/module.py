@@ -22,7 +22,7 @@ from ._backend import (
     namespace_of,
     target_placement,
 )
-from ._checks import check_array, check_lr, namespace_of_arg, shape_str
+from ._checks import check_like, check_lr, namespace_of_arg, shape_str
 from .errors import ArgumentTypeError, CallOrderError, DTypeError, SerializationError, ShapeError
 from .grad_mode import is_grad_enabled
 
@@ -93,6 +93,14 @@ class Module:
         """Name -> accumulated gradient (``None`` before any backward) for each parameter."""
         return {n: getattr(self, f"grad_{n}") for n in self.named_parameters()}
 
+    def _require_grads(self) -> dict[str, Array]:
+        """:meth:`named_grads`, or a CallOrderError naming the parameters that have none yet."""
+        grads = self.named_grads()
+        missing = [n for n, g in grads.items() if g is None]
+        if missing:
+            raise CallOrderError(f"step() needs gradients, but {missing} have none: call backward() first")
+        return grads
+
     def zero_grad(self) -> None:
         """Forget accumulated gradients (they become ``None``)."""
         for name in self._parameter_names:
@@ -109,11 +117,7 @@ class Module:
         for name, value in values.items():
             if name not in current:
                 raise KeyError(f"{type(self).__name__} has no parameter {name!r}; parameters: {list(current)}")
-            check_array(value, name, self.xp, self.device, self.dtype)
-            if tuple(value.shape) != tuple(current[name].shape):
-                raise ShapeError(
-                    f"{name}: expected shape {shape_str(current[name].shape)}, got {shape_str(value.shape)}"
-                )
+            check_like(value, name, current[name], self.xp, self.device, self.dtype)
         for name, value in zip(values, materialize(*values.values()), strict=True):
             setattr(self, name, value)
 
@@ -124,10 +128,7 @@ class Module:
         (all or nothing, never in place; composite modules route the names to their layers).
         """
         lr = check_lr(lr)
-        params, grads = self.named_parameters(), self.named_grads()
-        missing = [n for n, g in grads.items() if g is None]
-        if missing:
-            raise CallOrderError(f"step() needs gradients, but {missing} have none: call backward() first")
+        params, grads = self.named_parameters(), self._require_grads()
         updated = {}
         for name, grad in grads.items():
             new = grad * -lr  # == -(lr * grad) exactly, so new == p - lr * grad exactly

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._backend import materialize
-from ._checks import check_array, check_lr, shape_str
-from .errors import ArgumentError, ArgumentTypeError, CallOrderError, SerializationError, ShapeError
+from ._checks import check_like, check_lr
+from .errors import ArgumentError, ArgumentTypeError, CallOrderError, SerializationError
 from .module import Module
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
@@ -112,18 +112,10 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter from its gradient (all or nothing)."""
         params = self.module.named_parameters()
-        grads = self.module.named_grads()
-        missing = [name for name, g in grads.items() if g is None]
-        if missing:
-            raise CallOrderError(f"step() needs gradients, but {missing} have none: call backward() first")
+        grads = self.module._require_grads()
         xp, device, dtype = self.module.xp, self.module.device, self.module.dtype
         for name, grad in grads.items():
-            check_array(grad, f"gradient of {name}", xp, device, dtype)
-            if tuple(grad.shape) != tuple(params[name].shape):
-                raise ShapeError(
-                    f"gradient of {name}: expected the parameter's shape {shape_str(params[name].shape)}, "
-                    f"got {shape_str(grad.shape)}"
-                )
+            check_like(grad, f"gradient of {name}", params[name], xp, device, dtype)
         if self._state and set(self._state) != set(params):
             raise CallOrderError(
                 f"the module's parameters {sorted(params)} no longer match the optimizer's buffers "
@@ -192,18 +184,13 @@ class Optimizer:
         if set(given) != set(params):
             raise SerializationError(f"state: expected buffers for parameters {sorted(params)}, got {sorted(given)}")
         checked: State = {}
-        module = self.module
+        xp, device, dtype = self.module.xp, self.module.device, self.module.dtype
         for name, buffers in given.items():
             if not isinstance(buffers, Mapping) or set(buffers) != set(names):
                 got = sorted(buffers) if isinstance(buffers, Mapping) else type(buffers).__name__
                 raise SerializationError(f"state[{name!r}]: expected buffers {sorted(names)}, got {got}")
             for buffer_name, array in buffers.items():
-                check_array(array, f"state[{name!r}][{buffer_name!r}]", module.xp, module.device, module.dtype)
-                if tuple(array.shape) != tuple(params[name].shape):
-                    raise ShapeError(
-                        f"state[{name!r}][{buffer_name!r}]: expected the parameter's shape "
-                        f"{shape_str(params[name].shape)}, got {shape_str(array.shape)}"
-                    )
+                check_like(array, f"state[{name!r}][{buffer_name!r}]", params[name], xp, device, dtype)
             checked[name] = dict(buffers)
         return checked
 
