@@ -63,9 +63,12 @@ PROG = "portable-nn"
 SUBCOMMANDS = ("train", "info", "bench")
 #: Order of the runs (NumPy first: it is the reference of the max |Δ| column).
 RUN_ORDER = ("numpy", "torch", "jax", "array_api_strict", "cupy", "dask")
+# Dask runs copy parameters and optimizer buffers to the host and back every this many steps, which
+# bounds the lineage a distributed scheduler keeps (see portable_nn.distributed.checkpoint).
+CHECKPOINT_EVERY = 10
 #: Backends left out of the default run, with the reason shown in the output.
 DEFAULT_SKIPS = {
-    "dask": "lazy backend, ~0.1 s per training step here (a graph built and computed per step); "
+    "dask": "lazy backend, 0.1–0.4 s per training step here (graphs built and run per step); "
     "run it with --backend dask",
 }
 #: array-api-strict's devices are stand-ins of each other; the others run on request (--device device2).
@@ -197,10 +200,16 @@ def _build_parser() -> _Parser:
     )
     add(
         "--scheduler",
-        choices=("threads", "processes"),
-        default="threads",
-        help="Dask runs only: dask's local scheduler (default: threads). Training on a dask.distributed "
-        "cluster: portable_nn.distributed.train",
+        choices=("threads", "processes", "distributed"),
+        default=None,
+        help="Dask runs only: where the graphs run (default: distributed = a dask.distributed LocalCluster "
+        "bound to 127.0.0.1, or the cluster at --address; threads/processes = dask's local schedulers)",
+    )
+    add(
+        "--address",
+        default=None,
+        metavar="HOST:PORT",
+        help="Dask runs only: the scheduler of an existing dask.distributed cluster (implies --scheduler distributed)",
     )
     add("--traceback", action="store_true", help="print full tracebacks of failed runs")
 
@@ -455,7 +464,13 @@ def _scheduler(xp: Any, args: argparse.Namespace) -> contextlib.AbstractContextM
         return contextlib.nullcontext()
     from .distributed import dask_scheduler
 
-    return dask_scheduler(args.scheduler, out=sys.stderr)
+    return dask_scheduler(args.scheduler, address=args.address, out=sys.stderr)
+
+
+def _checkpoint(model: Sequential, optimizer: Optimizer) -> None:
+    from .distributed import checkpoint
+
+    checkpoint(model, optimizer)
 
 
 @contextlib.contextmanager
@@ -494,6 +509,7 @@ def train_run(
     curve: list[float] = []
     start = time.perf_counter()
     bar = ProgressBar(steps, f"{spec.label:<32}", enabled=live)
+    lazy, done = is_lazy(xp), 0
     with _scheduler(xp, args), _small_model_threads(spec.backend), bar:
         for _ in range(args.epochs):
             total = 0.0
@@ -503,15 +519,21 @@ def train_run(
                 loss, grad = loss_fn(model(x), y)
                 optimizer.zero_grad()
                 model.backward(grad)
+                total += float(loss) * len(rows)  # before step(): see distributed.train_epoch
                 optimizer.step()  # stores lazy (Dask) parameters and buffers: see _backend.materialize
-                total += float(loss) * len(rows)
+                done += 1
+                if lazy and done % CHECKPOINT_EVERY == 0:
+                    _checkpoint(model, optimizer)
                 bar.update(1)
             curve.append(total / n)
             bar.update(0, note=f"loss {curve[-1]:.4f}")
         final_loss, accuracy = _evaluate(model, data, xp, device, dtype, loss_fn)
         bar.update(0, note=f"loss {final_loss:.4f}  accuracy {accuracy:.2%}")
+        host = {name: to_host(p) for name, p in model.named_parameters().items()}
+    if lazy:  # rebind from the host copies: the parameters must not refer to a cluster that is gone
+        model.set_parameters({name: from_host(h, xp, device, dtype) for name, h in host.items()})
     wall = time.perf_counter() - start
-    weights = {name: to_host(p).astype(np.float64) for name, p in model.named_parameters().items()}
+    weights = {name: h.astype(np.float64) for name, h in host.items()}
     return RunResult(spec, final_loss, accuracy, wall, curve, weights, model=model)
 
 
@@ -701,6 +723,9 @@ def _train(args: argparse.Namespace) -> int:
             raise UsageError("--save needs portable_nn.save (model serialization), which this installation lacks")
     if args.lr is None:
         args.lr = DEFAULT_LR[args.optimizer]
+    if args.address is not None and args.scheduler not in (None, "distributed"):
+        raise UsageError(f"--address needs --scheduler distributed, got --scheduler {args.scheduler}")
+    args.scheduler = args.scheduler or "distributed"
     if "float64" in args.dtype:
         os.environ.setdefault("JAX_ENABLE_X64", "1")  # read when jax is first imported
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # let JAX share a GPU with the others
@@ -712,6 +737,10 @@ def _train(args: argparse.Namespace) -> int:
     if not plan.runs:
         reasons = "; ".join(plan.skipped_lines())
         raise UsageError(f"nothing can run with these options ({reasons})")
+
+    on_cluster = args.scheduler == "distributed" and any(r.backend == "dask" for r in plan.runs)
+    if on_cluster and not _has_module("distributed"):
+        raise UsageError("--scheduler distributed needs dask.distributed: pip install 'portable-nn[dask]'")
 
     live = {"auto": None, "always": True, "never": False}[args.progress]
     title = _describe(args, data)

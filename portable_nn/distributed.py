@@ -35,6 +35,7 @@ import numpy as np
 from ._backend import from_host, namespace_of, resolve_dtype, resolve_namespace
 from .errors import ArgumentError, ShapeError
 from .module import Module
+from .optim import Optimizer
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -209,15 +210,23 @@ def mse_loss(prediction: Array, target: Array) -> tuple[Array, Array]:
     return loss, diff * (2.0 / max(size, 1))
 
 
-def checkpoint(model: Module) -> dict[str, np.ndarray]:
-    """Copy the parameters to the host and rebind them from those copies; returns the host copies.
+def checkpoint(model: Module, optimizer: Optimizer | None = None) -> dict[str, np.ndarray]:
+    """Copy the parameters (and ``optimizer``'s buffers) to the host and rebind them from those copies.
 
-    On the distributed scheduler this cuts the parameters' lineage (the scheduler would
-    otherwise keep every past step's tasks, to be able to recompute a lost parameter).
+    Returns the host copies of the parameters. On the distributed scheduler this cuts their
+    lineage (the scheduler would otherwise keep every past step's tasks, to be able to
+    recompute a lost parameter or momentum buffer); the values are unchanged.
     """
     params = model.named_parameters()
-    host = dict(zip(params, dask.compute(*params.values()), strict=True))
+    state = optimizer.state_dict() if optimizer is not None else {"state": {}}
+    buffers = [(name, key) for name, group in state["state"].items() for key in group]
+    values = dask.compute(*params.values(), *(state["state"][name][key] for name, key in buffers))
+    host = dict(zip(params, values[: len(params)], strict=True))
     _set_from_host(model, host)
+    if optimizer is not None:
+        for (name, key), value in zip(buffers, values[len(params) :], strict=True):
+            state["state"][name][key] = from_host(value, model.xp, model.device, model.dtype)
+        optimizer.load_state_dict(state)
     return host
 
 
@@ -271,8 +280,11 @@ def train_epoch(
             model.zero_grad()
             batch_loss, grad = loss(model(xb), yb)
             model.backward(grad)
-            model.step(lr)
+            # The loss value first, then the step: submitted the other way round, the loss's graph would
+            # reach the scheduler while the step's (which shares the forward's keys, blockwise-fused
+            # differently) is still running, and a distributed scheduler warns of colliding keys (dask#9888).
             value = float(dask.compute(batch_loss)[0])
+            model.step(lr)
             total += value * (stop - start)
             if (step + 1) % checkpoint_every == 0 or step + 1 == len(batches):
                 checkpoint(model)

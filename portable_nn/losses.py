@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._backend import device_of, dtype_name
+from ._backend import device_of, dtype_name, to_host
 from ._checks import check_array, check_floating, shape_str
 from .errors import ArgumentError, DTypeError, ShapeError
 
@@ -49,8 +49,8 @@ class CrossEntropyLoss:
     after subtracting each row's max, so large logits do not overflow):
     ``loss = -mean_i log p[i, target[i]]`` and ``grad = (softmax(logits) - onehot(target)) / N``.
 
-    The range of ``target`` is checked (an ``ArgumentError`` otherwise), which reads two
-    integers back from the device (and computes them on Dask).
+    The range of ``target`` is checked (an ``ArgumentError`` otherwise), which reads its min
+    and max back from the device in one transfer (one compute on Dask).
     """
 
     def __call__(self, logits: Array, target: Array) -> tuple[Array, Array]:
@@ -83,6 +83,6 @@ def _check_target(xp: Any, target: Array, logits: Array, n: int, classes: int) -
         raise DTypeError(f"target: expected integer class indices, got dtype {dtype_name(xp, target.dtype)}")
     if tuple(target.shape) != (n,):
         raise ShapeError(f"target: expected shape ({n},) (one class index per row), got {shape_str(target.shape)}")
-    low, high = int(xp.min(target)), int(xp.max(target))
+    low, high = (int(v) for v in to_host(xp.stack([xp.min(target), xp.max(target)])))  # one read-back
     if low < 0 or high >= classes:
         raise ArgumentError(f"target: class indices must be in [0, {classes}), got values in [{low}, {high}]")

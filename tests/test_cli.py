@@ -70,6 +70,39 @@ def test_dask_runs_on_the_chosen_local_scheduler_and_matches_numpy(capsys, tmp_p
     assert runs["dask"]["accuracy"] == runs["numpy"]["accuracy"]
 
 
+@pytest.mark.slow
+def test_dask_trains_on_a_local_cluster_by_default_and_matches_numpy(capsys, tmp_path, caplog):
+    """No --scheduler: a LocalCluster on 127.0.0.1 (its dashboard link printed); the saved model outlives it."""
+    pytest.importorskip("distributed", reason="distributed is not installed")
+    figures, saved = tmp_path / "figures.json", tmp_path / "model.safetensors"
+    argv = ["--backend", "numpy,dask", *TINY, "--epochs", "3", "--json", str(figures), "--save", str(saved)]
+    code, _, err = _run(capsys, *argv)
+    assert code == 0, err
+    assert "Dask dashboard: http://127.0.0.1:" in err
+    runs = {run["backend"]: run for run in json.loads(figures.read_text())["runs"]}
+    assert runs["dask"]["within_tolerance"] is True
+    assert runs["dask"]["loss_curve"] == pytest.approx(runs["numpy"]["loss_curve"], rel=1e-5)  # float32 sums
+    # the scheduler saw no key submitted twice with different tasks (dask#9888: "failures and deadlocks")
+    assert not [r.getMessage() for r in caplog.records if "run_spec" in r.getMessage()]
+
+
+@pytest.mark.slow
+def test_dask_trains_on_an_existing_cluster_by_address(capsys, tmp_path):
+    distributed = pytest.importorskip("distributed", reason="distributed is not installed")
+    figures = tmp_path / "figures.json"
+    argv = ["--backend", "numpy,dask", *TINY, "--batch-size", "4", "--json", str(figures)]
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
+    ) as cluster:
+        code, _, err = _run(capsys, *argv, "--address", cluster.scheduler_address)
+        assert code == 0, err
+        assert cluster.status.name == "running"  # someone else's cluster is left running
+    assert "Dask dashboard: http://" in err  # the link of that cluster's dashboard
+    runs = {run["backend"]: run for run in json.loads(figures.read_text())["runs"]}
+    # 24 steps (two lineage checkpoints): still the NumPy run's weights
+    assert runs["dask"]["within_tolerance"] is True and runs["dask"]["accuracy"] == runs["numpy"]["accuracy"]
+
+
 def test_same_seed_same_initial_weights_on_every_backend(xp):
     reference = cli.build_mlp([2, 8, 3], "tanh", xp="numpy", device=None, dtype="float32", seed=7)
     model = cli.build_mlp([2, 8, 3], "tanh", xp=xp, device=resolve_device(xp, None), dtype="float32", seed=7)
@@ -222,6 +255,7 @@ def test_bench_missing_is_a_one_line_error(capsys, monkeypatch):
         (["--backend", "numpy", "--device", "cuda:7"], "nothing can run"),
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["trian"], "unknown command 'trian'"),
+        (["--scheduler", "threads", "--address", "127.0.0.1:8786"], "--address needs --scheduler distributed"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, match):

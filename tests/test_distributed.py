@@ -207,7 +207,7 @@ def test_forward_backward_step_match_numpy(where, request):
 
 
 @pytest.mark.slow
-def test_epoch_on_cluster_matches_threads_and_scheduler_state_stays_bounded(cluster):
+def test_epoch_on_cluster_matches_threads_and_scheduler_state_stays_bounded(cluster, caplog):
     client, _ = cluster
     scheduler = client.cluster.scheduler
     x, y = _data(640)
@@ -232,6 +232,8 @@ def test_epoch_on_cluster_matches_threads_and_scheduler_state_stays_bounded(clus
     # early (give or take releases still in flight); lineage kept since step 0 would make it ~4x.
     assert max(tasks[-5:]) <= 1.2 * max(tasks[:5]), tasks
     assert [len(p.__dask_graph__()) for p in model.parameters()] == [1, 1]
+    # no key reached the scheduler twice with different tasks (dask#9888: "failures and deadlocks")
+    assert not [r.getMessage() for r in caplog.records if "run_spec" in r.getMessage()]
 
 
 class TransitionRecorder(distributed.diagnostics.plugin.SchedulerPlugin):
