@@ -148,6 +148,33 @@ def test_synthetic_regression_is_lazy_and_seeded():
     assert 0.05 < residual.std() < 0.2  # noise=0.1
 
 
+def _arrays(model: Any, optimizer: Any) -> list[Any]:
+    buffers = [b for group in optimizer.state_dict()["state"].values() for b in group.values()]
+    return [*model.parameters(), *buffers]
+
+
+def test_checkpoint_reroots_parameters_and_optimizer_buffers_without_changing_them():
+    x, y = _data(64)
+    models = [pnn.Linear(5, 2, xp="dask", seed=0) for _ in range(2)]
+    optimizers = [pnn.SGD(m, lr=0.05, momentum=0.9) for m in models]
+    with pd.dask_scheduler("threads"):
+        for step in range(3):
+            for model, optimizer in zip(models, optimizers, strict=True):
+                optimizer.zero_grad()
+                model.backward(pd.mse_loss(model(x[: 32 * (step % 2 + 1)]), y[: 32 * (step % 2 + 1)])[1])
+                optimizer.step()
+            if step == 1:
+                before = _arrays(models[0], optimizers[0])
+                host = pd.checkpoint(models[0], optimizers[0])
+                after = _arrays(models[0], optimizers[0])
+                assert set(host) == {"weight", "bias"} and len(after) == 4  # weight, bias, 2 momentum buffers
+                for old, new in zip(before, after, strict=True):
+                    assert new is not old and new.name != old.name and len(new.__dask_graph__()) == 1
+                    np.testing.assert_array_equal(to_numpy(new), to_numpy(old))
+    for mine, reference in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        np.testing.assert_array_equal(to_numpy(mine), to_numpy(reference))  # bit-identical: a copy, not a cast
+
+
 def test_mse_loss_matches_numpy():
     rng = np.random.default_rng(0)
     p, t = rng.standard_normal((6, 2)), rng.standard_normal((6, 2))
