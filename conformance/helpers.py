@@ -33,13 +33,23 @@ def host_params(layer: Linear) -> tuple[np.ndarray, np.ndarray | None]:
     return to_numpy(layer.weight).astype(np.float64), bias
 
 
+def _host_values(value: Any) -> list[Any]:
+    """Host copies of the arrays in ``value`` (an array, None, or a tuple of arrays and shapes), in order."""
+    if value is None:
+        return []
+    if isinstance(value, tuple):
+        if all(isinstance(d, int) for d in value):  # a shape
+            return [tuple(value)]
+        return [part for item in value for part in _host_values(item)]
+    return [to_numpy(value)]
+
+
 def snapshot(layer: Linear) -> dict[str, Any]:
-    """Everything a failed call must leave untouched: array identities and host values."""
+    """Everything a failed call must leave untouched: identities and host values of arrays and what forward kept."""
     names = ("weight", "bias", "grad_weight", "grad_bias", "_saved")
-    return {
-        name: (id(getattr(layer, name)), None if getattr(layer, name) is None else to_numpy(getattr(layer, name)))
-        for name in names
-    } | {"_saved_under_no_grad": layer._saved_under_no_grad}
+    return {name: (id(getattr(layer, name)), _host_values(getattr(layer, name))) for name in names} | {
+        "_saved_under_no_grad": layer._saved_under_no_grad
+    }
 
 
 def assert_unchanged(layer: Linear, before: dict[str, Any]) -> None:
@@ -50,5 +60,9 @@ def assert_unchanged(layer: Linear, before: dict[str, Any]) -> None:
             assert after[name] == value
             continue
         assert after[name][0] == value[0], f"{name} was rebound by a failed call"
-        if value[1] is not None:
-            np.testing.assert_array_equal(after[name][1], value[1])
+        assert len(after[name][1]) == len(value[1]), name
+        for now, then in zip(after[name][1], value[1], strict=True):
+            if isinstance(then, tuple):
+                assert now == then, f"{name}: {now} != {then}"
+            else:
+                np.testing.assert_array_equal(now, then)

@@ -96,15 +96,16 @@ def linear_backward(
     expected = (*x.shape[:-1], weight.shape[0])
     if tuple(grad_output.shape) != expected:
         raise ShapeError(f"grad_output: expected shape {shape_str(expected)}, got {shape_str(grad_output.shape)}")
-    check_same_dtype(namespace_of(weight), "grad_output", weight.dtype, grad_output.dtype)
-    check_same_device(namespace_of(weight), "grad_output", device_of(weight), grad_output)
-    return _linear_backward(grad_output, x, weight, has_bias)
+    xp = namespace_of(weight)
+    check_same_dtype(xp, "grad_output", weight.dtype, grad_output.dtype)
+    check_same_device(xp, "grad_output", device_of(weight), grad_output)
+    return _linear_backward(xp, grad_output, x, weight, has_bias)
 
 
 def _linear_backward(
-    grad_output: Array, x: Array, weight: Array, has_bias: bool
+    xp: Any, grad_output: Array, x: Array, weight: Array, has_bias: bool
 ) -> tuple[Array, Array, Array | None]:
-    """:func:`linear_backward` without validation (callers have checked)."""
+    """:func:`linear_backward` without validation (callers have checked); ``xp`` is the arrays' namespace."""
     if x.ndim == 2 and 0 not in x.shape and 0 not in grad_output.shape:  # the common case: no reshapes
         g, rows = grad_output, x
         grad_x = g @ weight
@@ -113,7 +114,7 @@ def _linear_backward(
         g, rows = _rows(grad_output, out_features), _rows(x, in_features)
         grad_x = g @ weight
         if x.ndim != 2:
-            grad_x = namespace_of(x).reshape(grad_x, tuple(x.shape))
+            grad_x = xp.reshape(grad_x, tuple(x.shape))
     grad_weight = g.T @ rows  # (out, rows) @ (rows, in): both operands read as stored, no copies
-    grad_bias = namespace_of(g).sum(g, axis=0) if has_bias else None
+    grad_bias = xp.sum(g, axis=0) if has_bias else None
     return grad_x, grad_weight, grad_bias

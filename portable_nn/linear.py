@@ -92,20 +92,19 @@ class Linear(Module):
         check_array(x, "input", self.xp, self.device, self.dtype)
         check_features(x, self.in_features)
         y = _linear(x, self.weight, self.bias)
-        self._keep_for_backward(x)
+        self._keep_for_backward((x, y.shape))  # the shape backward expects of grad_output
         return y
 
     def backward(self, grad_output: Array) -> Array:
         """Given ``dL/dy`` (shape of the last output), accumulate ``grad_weight``/``grad_bias``; return ``dL/dx``."""
-        x = self._kept_for_backward()
+        x, expected = self._kept_for_backward()
         check_array(grad_output, "grad_output", self.xp, self.device, self.dtype)
-        expected = (*x.shape[:-1], self.out_features)
-        if grad_output.shape != expected:  # tuple (torch.Size is one) equality: no conversion
+        if grad_output.shape != expected:
             raise ShapeError(
                 f"grad_output: expected the last output's shape {shape_str(expected)}, "
                 f"got {shape_str(grad_output.shape)}"
             )
-        grad_x, grad_weight, grad_bias = _linear_backward(grad_output, x, self.weight, self.bias is not None)
+        grad_x, grad_weight, grad_bias = _linear_backward(self.xp, grad_output, x, self.weight, self.bias is not None)
         # Accumulate into the fresh gradients (standard in-place add; JAX/Dask rebind), never into the old ones.
         if self.grad_weight is not None:
             grad_weight += self.grad_weight
