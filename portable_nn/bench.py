@@ -1181,7 +1181,7 @@ def _parser() -> argparse.ArgumentParser:
                         f"{','.join(GPU_BACKENDS)}); also array_api_strict")
     parser.add_argument("--dtypes", help="comma list (default cpu: float32; cuda: float32,bfloat16)")
     parser.add_argument("--shapes", help="comma list like 32x64->64,8x128x512->512 (BATCH[xSEQ]xIN->OUT)")
-    parser.add_argument("--reps", type=int, help="repetitions per variant and op (default 9, quick 3)")
+    parser.add_argument("--reps", type=int, help="repetitions per variant and op (default 9, quick 5)")
     parser.add_argument("--min-time", type=float, help="seconds per sample; calls are looped to reach it")
     parser.add_argument(
         "--threads",
@@ -1235,8 +1235,8 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         dtypes=_csv(args.dtypes) or (["float32", "bfloat16"] if gpu else ["float32"]),
         shapes=shapes,
-        reps=args.reps or (3 if args.quick else 9),
-        min_time=args.min_time if args.min_time is not None else (0.01 if args.quick else 0.05),
+        reps=args.reps or (5 if args.quick else 9),
+        min_time=args.min_time if args.min_time is not None else (0.02 if args.quick else 0.05),
         memory=not args.no_memory,
     )
     threads = args.threads if args.threads is not None else (0 if gpu else 1)
