@@ -48,11 +48,6 @@ class Module:
     device: Any
     dtype: Any
     _parameter_names: tuple[str, ...] = ()
-    _grad_names: tuple[str, ...] = ()  # ("grad_<name>", ...), derived from _parameter_names per subclass
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._grad_names = tuple(f"grad_{name}" for name in cls._parameter_names)
 
     #: What the last forward kept for backward (None: nothing), and whether it ran under ``no_grad()``.
     _saved: Any = None
@@ -108,8 +103,8 @@ class Module:
 
     def zero_grad(self) -> None:
         """Forget accumulated gradients (they become ``None``)."""
-        for name in self._grad_names:
-            setattr(self, name, None)
+        for name in self._parameter_names:
+            setattr(self, f"grad_{name}", None)
 
     def set_parameters(self, values: Mapping[str, Array]) -> None:
         """Rebind parameters to new arrays, all or nothing.
