@@ -282,6 +282,25 @@ def test_json_report_lists_every_combination(pytester):
     assert totals["passed"] + totals["skipped"] == sum(result.parseoutcomes().values())
 
 
+def test_row_of_a_combination_that_cannot_run_gives_its_own_skip_reason(pytester):
+    """A pair test (a second skip-marked parameter, like conformance's ``target``): each row names its own reason."""
+    pytester.makepyfile(
+        "import pytest\n\n"
+        "def pytest_generate_tests(metafunc):\n"
+        "    if 'target' in metafunc.fixturenames:\n"
+        "        skip = pytest.mark.skip(reason='target missing')\n"
+        "        metafunc.parametrize('target', [pytest.param(1, marks=skip)])\n\n"
+        "def test_pair(xp, target):\n    pass\n"
+    )
+    pytester.runpytest("--backends", "numpy,cupy", "--backend-report=matrix.json")
+    rows = {r["backend"]: r for r in json.loads((pytester.path / "matrix.json").read_text())["combinations"]}
+    assert rows["numpy"]["skip_reasons"] == {"target missing": 1}
+    if importlib.util.find_spec("cupy") is None:
+        assert rows["cupy"]["skip_reasons"] == {"cupy is not installed": 1}
+    else:  # cupy installed: its row has its own reason (no GPU) or runs into the target's skip
+        assert sum(rows["cupy"]["skip_reasons"].values()) == 1
+
+
 def test_backend_report_space_form_is_a_usage_error(pytester):
     """``--backend-report out.json``: pytest would take an existing out.json for a test path (rootdir)."""
     pytester.makepyfile("def test_ok(xp):\n    pass\n")

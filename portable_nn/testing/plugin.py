@@ -208,7 +208,9 @@ class MatrixReport:
                 outcome = "skipped"
                 longrepr = report.longrepr
                 reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-                self.skip_reasons[combo][reason.removeprefix("Skipped: ")] += 1
+                # A combination that cannot run here is the row's reason, whatever other skip mark (e.g. the
+                # other side of a backend pair) pytest happened to report.
+                self.skip_reasons[combo][combo.reason or reason.removeprefix("Skipped: ")] += 1
             else:
                 outcome = report.outcome if report.when == "call" else "error"
             self.outcomes[combo][outcome] += 1
