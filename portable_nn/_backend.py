@@ -385,9 +385,7 @@ def supported_on(xp: ModuleType, device: Any, dtype: Any) -> Any:
     usable = supported_dtypes(xp, device)
     if name not in usable:
         hint = " (enable it with JAX_ENABLE_X64=1)" if backend_name(xp) == "jax" and name == "float64" else ""
-        raise DTypeError(
-            f"{backend_name(xp)} on {device_str(xp, device)} has no {name}{hint}; supported: {usable}"
-        )
+        raise DTypeError(f"{backend_name(xp)} on {device_str(xp, device)} has no {name}{hint}; supported: {usable}")
     return dtype
 
 
@@ -404,9 +402,7 @@ def resolve_dtype(xp: ModuleType, dtype: Any) -> Any:
                 return obj
         except TypeError:
             continue
-    raise DTypeError(
-        f"dtype {dtype!r} is not a floating dtype of {backend_name(xp)}; supported: {list(table)}"
-    )
+    raise DTypeError(f"dtype {dtype!r} is not a floating dtype of {backend_name(xp)}; supported: {list(table)}")
 
 
 def dtype_name(xp: ModuleType, dtype: Any) -> str:

@@ -15,6 +15,7 @@ __all__ = [
     "check_floating",
     "check_like",
     "check_lr",
+    "check_real",
     "check_same_device",
     "check_same_dtype",
     "namespace_of_arg",
@@ -79,14 +80,48 @@ def check_same_device(xp: ModuleType, what: str, expected: Any, x: Any) -> None:
         )
 
 
+def check_real(
+    name: str,
+    value: Any,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite float in the interval ``low``..``high``; the one number validator of portable_nn.
+
+    Accepts Python ints and floats and 0-d arrays of any backend (``float()`` works on them);
+    ``bool``, strings, non-0-d arrays and other objects are an ``ArgumentTypeError``; values
+    that overflow a float (``10**400``), non-finite values and values outside the interval
+    (closed unless ``low_open``/``high_open``) are an ``ArgumentError`` naming ``name``.
+
+    >>> check_real("momentum", 0.9, low=0.0, high=1.0)
+    0.9
+    """
+    numeric = isinstance(value, (int, float)) or hasattr(value, "__float__")
+    if isinstance(value, (bool, str, bytes)) or not numeric:
+        raise ArgumentTypeError(f"{name} must be a real number, got {type(value).__name__}")
+    shape = getattr(value, "shape", ())
+    if not isinstance(value, (int, float)) and tuple(shape) != ():
+        raise ArgumentTypeError(f"{name} must be a real number or a 0-d array, got shape {shape_str(shape)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ArgumentError(f"{name} must be a finite number, got {value!r} (too large for a float)") from None
+    except (TypeError, ValueError) as exc:
+        raise ArgumentTypeError(f"{name} must be a real number, got {type(value).__name__} ({exc})") from None
+    below = number <= low if low_open else number < low
+    above = number >= high if high_open else number > high
+    if not math.isfinite(number) or below or above:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ArgumentError(f"{name} must be a finite number in {interval}, got {value!r}")
+    return number
+
+
 def check_lr(lr: Any) -> float:
-    """``lr`` as a float; raise unless it is a finite, non-negative real number."""
-    if isinstance(lr, bool) or (not isinstance(lr, (int, float)) and not hasattr(lr, "__float__")):
-        raise ArgumentTypeError(f"lr must be a real number, got {type(lr).__name__}")
-    value = float(lr)
-    if not math.isfinite(value) or value < 0:
-        raise ArgumentError(f"lr must be finite and >= 0, got {lr!r}")
-    return value
+    """``lr`` as a float; raise unless it is a finite, non-negative real number (or a 0-d array of one)."""
+    return check_real("lr", lr, low=0.0)
 
 
 def check_features(x: Any, in_features: int, what: str = "input") -> None:

@@ -771,8 +771,9 @@ def evaluate_targets(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     def add(name: str, case: dict[str, Any], value: float, limit: float, unit: str = "x") -> None:
         where = f"{case['device']} {case['dtype']} {case['shape']['label']}"
-        out.append({"target": name, "where": where, "value": value, "limit": limit, "unit": unit,
-                    "holds": value <= limit})
+        out.append(
+            {"target": name, "where": where, "value": value, "limit": limit, "unit": unit, "holds": value <= limit}
+        )
 
     small, large = "B32 64->64", ("B1024 1024->1024", "B4096 2048->2048")
     for backend in ("torch", "cupy"):
@@ -917,10 +918,14 @@ def format_markdown(result: dict[str, Any]) -> str:
 def _header(result: dict[str, Any]) -> str:
     m, s = result["machine"], result["settings"]
     versions = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
-    blas = "; ".join(
-        " ".join(str(b[k]) for k in ("internal_api", "version", "architecture") if b.get(k)) + f" x{b['num_threads']}"
-        for b in m.get("blas", [])
-    ) or "threadpoolctl not installed"
+    blas = (
+        "; ".join(
+            " ".join(str(b[k]) for k in ("internal_api", "version", "architecture") if b.get(k))
+            + f" x{b['num_threads']}"
+            for b in m.get("blas", [])
+        )
+        or "threadpoolctl not installed"
+    )
     env = ", ".join(f"{k}={v}" for k, v in m["env"].items()) or "none"
     return (
         f"portable_nn bench: {m['cpu']} ({m['cores']} cores), {m['platform']}; load avg {m['load_start']} -> "
@@ -1177,8 +1182,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quick", action="store_true", help="fewer shapes and repetitions (< 2 minutes on 2 cores)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N] (GPU shapes, float32+bfloat16)")
-    parser.add_argument("--backends", help=f"comma list (default cpu: {','.join(CPU_BACKENDS)}; cuda: "
-                        f"{','.join(GPU_BACKENDS)}); also array_api_strict")
+    parser.add_argument(
+        "--backends",
+        help=f"comma list (default cpu: {','.join(CPU_BACKENDS)}; cuda: "
+        f"{','.join(GPU_BACKENDS)}); also array_api_strict",
+    )
     parser.add_argument("--dtypes", help="comma list (default cpu: float32; cuda: float32,bfloat16)")
     parser.add_argument("--shapes", help="comma list like 32x64->64,8x128x512->512 (BATCH[xSEQ]xIN->OUT)")
     parser.add_argument("--reps", type=int, help="repetitions per variant and op (default 9, quick 5)")
@@ -1220,8 +1228,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     gpu = args.device.startswith("cuda")
     try:
-        shapes = [Shape.parse(s) for s in _csv(args.shapes) or (GPU_SHAPES if gpu else QUICK_SHAPES if args.quick
-                                                                else CPU_SHAPES)]
+        shapes = [
+            Shape.parse(s)
+            for s in _csv(args.shapes) or (GPU_SHAPES if gpu else QUICK_SHAPES if args.quick else CPU_SHAPES)
+        ]
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

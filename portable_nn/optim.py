@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._backend import materialize
-from ._checks import check_like, check_lr
+from ._checks import check_like, check_lr, check_real
 from .errors import ArgumentError, ArgumentTypeError, CallOrderError, SerializationError
 from .module import Module
 
@@ -30,18 +30,6 @@ __all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
 
 Array = Any
 State = dict[str, dict[str, Array]]
-
-
-def _real(name: str, value: Any, *, low: float = 0.0, high: float = math.inf, high_open: bool = False) -> float:
-    """``value`` as a float in ``[low, high]`` (``[low, high)`` if ``high_open``), else a typed error."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArgumentTypeError(f"{name} must be a real number, got {type(value).__name__}")
-    number = float(value)
-    above = number >= high if high_open else number > high
-    if not math.isfinite(number) or number < low or above:
-        bracket = ")" if high_open else "]"
-        raise ArgumentError(f"{name} must be in [{low:g}, {high:g}{bracket}, got {value!r}")
-    return number
 
 
 def _flag(name: str, value: Any) -> bool:
@@ -226,10 +214,10 @@ class SGD(Optimizer):
     def _validate(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
         checked = {
             "lr": check_lr(hyper["lr"]),
-            "momentum": _real("momentum", hyper["momentum"]),
+            "momentum": check_real("momentum", hyper["momentum"], low=0.0),
             "nesterov": _flag("nesterov", hyper["nesterov"]),
-            "weight_decay": _real("weight_decay", hyper["weight_decay"]),
-            "dampening": _real("dampening", hyper["dampening"], high=1.0),
+            "weight_decay": check_real("weight_decay", hyper["weight_decay"], low=0.0),
+            "dampening": check_real("dampening", hyper["dampening"], low=0.0, high=1.0),
         }
         if checked["nesterov"] and (checked["momentum"] == 0 or checked["dampening"] != 0):
             raise ArgumentError("nesterov momentum needs momentum > 0 and dampening = 0")
@@ -287,11 +275,11 @@ class Adam(Optimizer):
         return {
             "lr": check_lr(hyper["lr"]),
             "betas": (
-                _real("betas[0]", betas[0], high=1.0, high_open=True),
-                _real("betas[1]", betas[1], high=1.0, high_open=True),
+                check_real("betas[0]", betas[0], low=0.0, high=1.0, high_open=True),
+                check_real("betas[1]", betas[1], low=0.0, high=1.0, high_open=True),
             ),
-            "eps": _real("eps", hyper["eps"]),
-            "weight_decay": _real("weight_decay", hyper["weight_decay"]),
+            "eps": check_real("eps", hyper["eps"], low=0.0),
+            "weight_decay": check_real("weight_decay", hyper["weight_decay"], low=0.0),
             "decoupled": _flag("decoupled", hyper["decoupled"]),
         }
 

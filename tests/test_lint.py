@@ -13,7 +13,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Modules allowed to import a backend: the backend adapter, host-side NumPy modules, tooling.
 BACKEND_AWARE = {
-    "_backend.py", "init.py", "io.py", "cli.py", "__main__.py", "bench.py", "distributed.py", "datasets.py"
+    "_backend.py",
+    "init.py",
+    "io.py",
+    "cli.py",
+    "__main__.py",
+    "bench.py",
+    "distributed.py",
+    "datasets.py",
 }
 
 

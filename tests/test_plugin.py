@@ -223,9 +223,9 @@ def test_markers(pytester):
     assert by_id[("array_api_strict", "cpu")]["xfail_reasons"] == {"array_api_strict: known strict failure": 1}
     assert by_id[("numpy", "cpu")]["failed"] == 1  # the strict XPASS
     assert by_id[("array_api_strict", "device1")]["passed"] >= 2  # pinned marker + requires_float64
-    assert by_id[("array_api_strict", "no_float64")]["skip_reasons"][
-        "array_api_strict on no_float64 has no float64"
-    ] == 1
+    assert (
+        by_id[("array_api_strict", "no_float64")]["skip_reasons"]["array_api_strict on no_float64 has no float64"] == 1
+    )
 
 
 # ----------------------------------------------------------------------------- matrix report
@@ -252,9 +252,7 @@ def test_matrix_is_printed_at_the_end(pytester):
 
 
 def test_json_report_lists_every_combination(pytester):
-    pytester.makepyfile(
-        TEST_ALL_AXES + "\n\nimport pytest\n\ndef test_skips(xp):\n    pytest.skip('not today')\n"
-    )
+    pytester.makepyfile(TEST_ALL_AXES + "\n\nimport pytest\n\ndef test_skips(xp):\n    pytest.skip('not today')\n")
     pytester.mkdir("reports")
     result = pytester.runpytest("--backends", "numpy,cupy", "--backend-report=reports/matrix.json")
     result.stdout.fnmatch_lines(["backend matrix written to *reports*matrix.json"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 import portable_nn as pnn
@@ -44,15 +45,18 @@ def test_sequential_container_and_repr():
 @pytest.mark.parametrize(
     ("make", "error", "match"),
     [
-        (lambda m: pnn.SGD(m, lr=-0.1), pnn.ArgumentError, "lr must be finite and >= 0"),
+        (lambda m: pnn.SGD(m, lr=-0.1), pnn.ArgumentError, r"lr must be a finite number in \[0, inf\]"),
         (lambda m: pnn.SGD(m, lr=math.nan), pnn.ArgumentError, "lr"),
         (lambda m: pnn.SGD(m, lr="0.1"), pnn.ArgumentTypeError, "lr must be a real number"),
+        (lambda m: pnn.SGD(m, lr=10**400), pnn.ArgumentError, "too large for a float"),
+        (lambda m: pnn.SGD(m, lr=np.array([0.1, 0.2])), pnn.ArgumentTypeError, r"or a 0-d array, got shape \(2,\)"),
+        (lambda m: pnn.Adam(m, betas=(10**400, 0.9)), pnn.ArgumentError, r"betas\[0\].*too large"),
         (lambda m: pnn.SGD(m, lr=0.1, momentum=-0.5), pnn.ArgumentError, "momentum"),
         (lambda m: pnn.SGD(m, lr=0.1, nesterov=True), pnn.ArgumentError, "nesterov momentum needs momentum > 0"),
         (lambda m: pnn.SGD(m, lr=0.1, momentum=0.9, nesterov=1), pnn.ArgumentTypeError, "nesterov must be a bool"),
         (lambda m: pnn.SGD(m, lr=0.1, dampening=1.5), pnn.ArgumentError, "dampening"),
         (lambda m: pnn.SGD(m, lr=0.1, weight_decay=math.inf), pnn.ArgumentError, "weight_decay"),
-        (lambda m: pnn.Adam(m, betas=(0.9, 1.0)), pnn.ArgumentError, r"betas\[1\] must be in \[0, 1\)"),
+        (lambda m: pnn.Adam(m, betas=(0.9, 1.0)), pnn.ArgumentError, r"betas\[1\] must be a finite number in \[0, 1\)"),
         (lambda m: pnn.Adam(m, betas=0.9), pnn.ArgumentTypeError, "betas must be a pair"),
         (lambda m: pnn.Adam(m, eps=-1e-8), pnn.ArgumentError, "eps"),
         (lambda m: pnn.Adam(m, decoupled="yes"), pnn.ArgumentTypeError, "decoupled must be a bool"),
@@ -64,6 +68,15 @@ def test_sequential_container_and_repr():
 def test_optimizer_hyperparameters_are_validated(make, error, match):
     with pytest.raises(error, match=match):
         make(_model())
+
+
+def test_hyperparameters_accept_0d_arrays():
+    optimizer = pnn.SGD(_model(), lr=np.asarray(0.5), momentum=np.float32(0.25))
+    assert optimizer.lr == 0.5 and type(optimizer.lr) is float
+    assert optimizer.hyperparameters["momentum"] == 0.25
+    with pytest.raises(pnn.ArgumentTypeError, match="0-d array"):
+        optimizer.lr = np.array([0.1, 0.2])
+    assert optimizer.lr == 0.5
 
 
 def test_optimizer_lr_is_assignable_and_validated():
