@@ -103,7 +103,7 @@ def test_misuse_raises_typed_errors_and_keeps_state(xp, device, dtype, name):
     layer(x)
     kept = layer._saved
     wrong_shape, _ = random_array(xp, (3, 2), device=device, dtype=dtype)
-    with pytest.raises(pnn.ShapeError, match=r"expected the last output's shape \(2, 3\), got \(3, 2\)"):
+    with pytest.raises(pnn.ShapeError, match=r"expected shape \(2, 3\) \(the last output's\), got \(3, 2\)"):
         layer.backward(wrong_shape)
     with pytest.raises(pnn.DTypeError):
         layer.backward(xp.ones((2, 3), dtype=xp.int32, device=device))

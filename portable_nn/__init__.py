@@ -19,6 +19,7 @@ from .errors import (
     SerializationError,
     ShapeError,
     UnknownBackendError,
+    UnknownParameterError,
 )
 from .grad_mode import is_grad_enabled, no_grad
 from .io import load, load_metadata, load_state, save
@@ -54,6 +55,7 @@ __all__ = [
     "Sigmoid",
     "Tanh",
     "UnknownBackendError",
+    "UnknownParameterError",
     "__version__",
     "functional",
     "init",

@@ -39,17 +39,17 @@ class _Activation(Module):
         """Apply the activation elementwise: any shape -> same shape, dtype and device."""
         xp = check_floating(x, "input")
         y, kept = self._apply(xp, x)
-        self._keep_for_backward(kept)
+        self.save_for_backward(kept)
         return y
 
     def backward(self, grad_output: Array) -> Array:
         """Given ``dL/dy`` (shape of the last output), return ``dL/dx``."""
-        kept = self._kept_for_backward()
+        (kept,) = self.saved_for_backward()
         xp = namespace_of(kept)
         check_array(grad_output, "grad_output", xp, device_of(kept), kept.dtype)
         if tuple(grad_output.shape) != tuple(kept.shape):
             raise ShapeError(
-                f"grad_output: expected the last output's shape {shape_str(kept.shape)}, "
+                f"grad_output: expected shape {shape_str(kept.shape)} (the last output's), "
                 f"got {shape_str(grad_output.shape)}"
             )
         return self._gradient(xp, grad_output, kept)

@@ -63,3 +63,10 @@ class ArgumentError(PortableNNError, ValueError):
 
 class ArgumentTypeError(PortableNNError, TypeError):
     """An argument of the wrong Python type (e.g. ``lr="0.1"``, ``seed=1.5``)."""
+
+
+class UnknownParameterError(PortableNNError, KeyError):
+    """A parameter name the module does not have (e.g. in ``set_parameters``)."""
+
+    def __str__(self) -> str:  # KeyError's str() would quote the whole message
+        return str(self.args[0]) if self.args else ""

@@ -2,22 +2,80 @@
 
 Drawing on the host (float64, cast on the host to the target dtype) gives bit-identical
 parameters for one seed on every backend and device.
+
+A **parameter initializer** is any callable ``init(rng, shape, *, fan_in, fan_out) -> array``
+returning a host array of ``shape`` (float64 or anything NumPy converts); ``rng`` is a
+``numpy.random.Generator``. :meth:`portable_nn.Module.add_parameter` takes one (or the name of a
+built-in) per parameter. The built-ins, by name or from the factories below:
+
+========================================  ==================================================
+``"zeros"``, ``"ones"``                   constants
+``"torch"`` (:func:`fan_in_uniform`)      U(±1/√fan_in): ``torch.nn.Linear``'s weight and bias
+``"uniform"`` (:func:`uniform`)           U(low, high), default U(0, 1)
+``"normal"`` (:func:`normal`)             N(mean, std²), default N(0, 1)
+``"xavier_uniform"`` / ``"glorot_uniform"``  U(±gain·√(6 / (fan_in + fan_out)))
+``"xavier_normal"`` / ``"glorot_normal"``    N(0, gain²·2 / (fan_in + fan_out))
+``"kaiming_uniform"`` / ``"he_uniform"``     U(±gain·√(3 / fan)), gain of ``nonlinearity``
+``"kaiming_normal"`` / ``"he_normal"``       N(0, gain² / fan)
+========================================  ==================================================
+
+Example::
+
+    >>> import numpy as np
+    >>> from portable_nn import init
+    >>> w = init.xavier_uniform(gain=1.0)(np.random.default_rng(0), (3, 2), fan_in=2, fan_out=3)
+    >>> w.shape, bool(np.all(np.abs(w) <= np.sqrt(6 / 5)))
+    ((3, 2), True)
+
+``Linear`` also keeps its presets ``init="torch" | "glorot_uniform" | "zeros"`` and the older
+pair form ``init(rng, in_features, out_features) -> (weight, bias)`` (:func:`initial_parameters`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
 
-__all__ = ["INITIALIZERS", "Initializer", "glorot_uniform", "initial_parameters", "make_rng", "torch_default", "zeros"]
+__all__ = [
+    "INITIALIZERS",
+    "PARAMETER_INITS",
+    "Initializer",
+    "ParameterInit",
+    "Seed",
+    "calculate_gain",
+    "constant",
+    "default_fans",
+    "draw",
+    "fan_in_uniform",
+    "glorot_uniform",
+    "initial_parameters",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "make_rng",
+    "normal",
+    "torch_default",
+    "uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "zeros",
+]
 
-#: ``init(rng, in_features, out_features) -> (weight (out, in), bias (out,))`` as host arrays.
-Initializer = Callable[[np.random.Generator, int, int], tuple[np.ndarray, np.ndarray]]
 Seed = int | np.random.Generator | None
+
+
+class ParameterInit(Protocol):
+    """``init(rng, shape, *, fan_in, fan_out) -> host array of shape``."""
+
+    def __call__(self, rng: np.random.Generator, shape: tuple[int, ...], *, fan_in: int, fan_out: int) -> Any: ...
+
+
+#: Linear's older pair form: ``init(rng, in_features, out_features) -> (weight (out, in), bias (out,))``.
+Initializer = Callable[[np.random.Generator, int, int], tuple[np.ndarray, np.ndarray]]
 
 
 def make_rng(seed: Seed) -> np.random.Generator:
@@ -29,22 +87,204 @@ def make_rng(seed: Seed) -> np.random.Generator:
     raise ArgumentTypeError(f"seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}")
 
 
+# --------------------------------------------------------------------------- gains and fans
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """``torch.nn.init.calculate_gain``: the recommended gain for a nonlinearity.
+
+    ``linear``/``sigmoid``/convolutions 1, ``tanh`` 5/3, ``relu`` √2, ``leaky_relu`` √(2 / (1 + a²))
+    with negative slope ``param`` (default 0.01), ``selu`` 3/4.
+    """
+    if nonlinearity in ("linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        if isinstance(slope, bool) or not isinstance(slope, (int, float)):
+            raise ArgumentTypeError(f"negative_slope must be a number, got {type(slope).__name__}")
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ArgumentError(
+        f"unsupported nonlinearity {nonlinearity!r}; known: linear, sigmoid, tanh, relu, leaky_relu, selu"
+    )
+
+
+def default_fans(shape: Sequence[int]) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a parameter shape, as torch computes them.
+
+    2-D and more: ``fan_in = shape[1] * receptive``, ``fan_out = shape[0] * receptive`` with
+    ``receptive = prod(shape[2:])`` ((out, in) weights, (out, in, k...) kernels). 1-D: both are
+    ``shape[0]``; 0-D: both 1. Pass ``fan_in``/``fan_out`` to ``add_parameter`` to override
+    (a bias takes its weight's ``fan_in``).
+    """
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+# --------------------------------------------------------------------------- parameter initializers
+
+
 def _uniform(rng: np.random.Generator, bound: float, shape: tuple[int, ...]) -> np.ndarray:
+    """U(-bound, bound); a zero bound (an empty fan) gives zeros and draws nothing."""
     return rng.uniform(-bound, bound, size=shape) if bound > 0 else np.zeros(shape)
+
+
+def _normal(rng: np.random.Generator, std: float, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.normal(0.0, std, size=shape) if std > 0 else np.zeros(shape)
+
+
+def constant(value: float) -> ParameterInit:
+    """Every element ``value``; draws nothing."""
+
+    def init(rng: np.random.Generator, shape: tuple[int, ...], *, fan_in: int, fan_out: int) -> np.ndarray:
+        return np.full(shape, float(value))
+
+    return init
+
+
+def fan_in_uniform() -> ParameterInit:
+    """U(±1/√fan_in) (zeros when ``fan_in`` is 0): ``torch.nn.Linear``'s default for weight and bias."""
+
+    def init(rng: np.random.Generator, shape: tuple[int, ...], *, fan_in: int, fan_out: int) -> np.ndarray:
+        return _uniform(rng, 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0, shape)
+
+    return init
+
+
+def uniform(low: float = 0.0, high: float = 1.0) -> ParameterInit:
+    """U(low, high)."""
+
+    def init(rng: np.random.Generator, shape: tuple[int, ...], *, fan_in: int, fan_out: int) -> np.ndarray:
+        return rng.uniform(low, high, size=shape)
+
+    return init
+
+
+def normal(mean: float = 0.0, std: float = 1.0) -> ParameterInit:
+    """N(mean, std²)."""
+
+    def init(rng: np.random.Generator, shape: tuple[int, ...], *, fan_in: int, fan_out: int) -> np.ndarray:
+        return mean + _normal(rng, std, shape)
+
+    return init
+
+
+def xavier_uniform(gain: float = 1.0) -> ParameterInit:
+    """Glorot/Xavier uniform: U(±gain·√(6 / (fan_in + fan_out)))."""
+
+    def init(rng: np.random.Generator, shape: tuple[int, ...], *, fan_in: int, fan_out: int) -> np.ndarray:
+        fan = fan_in + fan_out
+        return _uniform(rng, gain * math.sqrt(6.0 / fan) if fan > 0 else 0.0, shape)
+
+    return init
+
+
+def xavier_normal(gain: float = 1.0) -> ParameterInit:
+    """Glorot/Xavier normal: N(0, gain²·2 / (fan_in + fan_out))."""
+
+    def init(rng: np.random.Generator, shape: tuple[int, ...], *, fan_in: int, fan_out: int) -> np.ndarray:
+        fan = fan_in + fan_out
+        return _normal(rng, gain * math.sqrt(2.0 / fan) if fan > 0 else 0.0, shape)
+
+    return init
+
+
+def _kaiming_std(a: float, mode: str, nonlinearity: str, fan_in: int, fan_out: int) -> float:
+    if mode not in ("fan_in", "fan_out"):
+        raise ArgumentError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan = fan_in if mode == "fan_in" else fan_out
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan > 0 else 0.0
+
+
+def kaiming_uniform(a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> ParameterInit:
+    """He/Kaiming uniform: U(±√3·gain/√fan), ``fan`` = ``fan_in`` or ``fan_out`` (``mode``)."""
+    _kaiming_std(a, mode, nonlinearity, 1, 1)  # validate now, not at the first draw
+
+    def init(rng: np.random.Generator, shape: tuple[int, ...], *, fan_in: int, fan_out: int) -> np.ndarray:
+        return _uniform(rng, math.sqrt(3.0) * _kaiming_std(a, mode, nonlinearity, fan_in, fan_out), shape)
+
+    return init
+
+
+def kaiming_normal(a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> ParameterInit:
+    """He/Kaiming normal: N(0, gain² / fan)."""
+    _kaiming_std(a, mode, nonlinearity, 1, 1)
+
+    def init(rng: np.random.Generator, shape: tuple[int, ...], *, fan_in: int, fan_out: int) -> np.ndarray:
+        return _normal(rng, _kaiming_std(a, mode, nonlinearity, fan_in, fan_out), shape)
+
+    return init
+
+
+#: Built-in parameter initializers by name (what ``add_parameter(..., init="name")`` accepts).
+PARAMETER_INITS: dict[str, ParameterInit] = {
+    "zeros": constant(0.0),
+    "ones": constant(1.0),
+    "torch": fan_in_uniform(),
+    "uniform": uniform(),
+    "normal": normal(),
+    "xavier_uniform": xavier_uniform(),
+    "glorot_uniform": xavier_uniform(),
+    "xavier_normal": xavier_normal(),
+    "glorot_normal": xavier_normal(),
+    "kaiming_uniform": kaiming_uniform(),
+    "he_uniform": kaiming_uniform(nonlinearity="relu"),
+    "kaiming_normal": kaiming_normal(),
+    "he_normal": kaiming_normal(nonlinearity="relu"),
+}
+
+
+def draw(
+    init: str | ParameterInit,
+    rng: np.random.Generator,
+    shape: Sequence[int],
+    *,
+    fan_in: int | None = None,
+    fan_out: int | None = None,
+) -> np.ndarray:
+    """A host float64 array of ``shape`` drawn by ``init`` (a name of :data:`PARAMETER_INITS` or a callable).
+
+    ``fan_in``/``fan_out`` default to :func:`default_fans` of ``shape``. A callable that returns
+    another shape is a ``ShapeError``; an unknown name an ``ArgumentError``.
+    """
+    shape = tuple(shape)
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise ArgumentTypeError(f"shape must be a tuple of ints >= 0, got {shape!r}")
+    if isinstance(init, str):
+        if init not in PARAMETER_INITS:
+            raise ArgumentError(f"unknown init {init!r}; known: {sorted(PARAMETER_INITS)} or a callable")
+        init = PARAMETER_INITS[init]
+    elif not callable(init):
+        raise ArgumentTypeError(f"init must be a name or a callable, got {type(init).__name__}")
+    default_in, default_out = default_fans(shape)
+    fans = {"fan_in": default_in if fan_in is None else fan_in, "fan_out": default_out if fan_out is None else fan_out}
+    value = np.asarray(init(rng, shape, **fans), dtype=np.float64)
+    if value.shape != shape:
+        raise ShapeError(f"init returned shape {value.shape}; expected {shape}")
+    return value
+
+
+# --------------------------------------------------------------------------- Linear's presets (pair form)
 
 
 def torch_default(rng: np.random.Generator, in_features: int, out_features: int) -> tuple[np.ndarray, np.ndarray]:
     """PyTorch's ``nn.Linear`` init: weight and bias ~ U(-1/sqrt(in), 1/sqrt(in))."""
-    bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
-    weight = _uniform(rng, bound, (out_features, in_features))
-    return weight, _uniform(rng, bound, (out_features,))
+    weight = draw("torch", rng, (out_features, in_features))
+    return weight, draw("torch", rng, (out_features,), fan_in=in_features, fan_out=out_features)
 
 
 def glorot_uniform(rng: np.random.Generator, in_features: int, out_features: int) -> tuple[np.ndarray, np.ndarray]:
     """Glorot/Xavier uniform weight ~ U(±sqrt(6 / (in + out))), zero bias (Keras ``Dense`` default)."""
-    fan = in_features + out_features
-    bound = math.sqrt(6.0 / fan) if fan > 0 else 0.0
-    return _uniform(rng, bound, (out_features, in_features)), np.zeros((out_features,))
+    return draw("glorot_uniform", rng, (out_features, in_features)), np.zeros((out_features,))
 
 
 def zeros(rng: np.random.Generator, in_features: int, out_features: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,13 +292,19 @@ def zeros(rng: np.random.Generator, in_features: int, out_features: int) -> tupl
     return np.zeros((out_features, in_features)), np.zeros((out_features,))
 
 
+#: Linear's presets: name -> (weight init, bias init).
+LINEAR_PRESETS: dict[str, tuple[str, str]] = {
+    "torch": ("torch", "torch"),
+    "glorot_uniform": ("glorot_uniform", "zeros"),
+    "zeros": ("zeros", "zeros"),
+}
 INITIALIZERS: dict[str, Initializer] = {"torch": torch_default, "glorot_uniform": glorot_uniform, "zeros": zeros}
 
 
 def initial_parameters(
     init: str | Initializer, in_features: int, out_features: int, seed: Seed
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Host float64 ``(weight (out, in), bias (out,))`` drawn by ``init`` from ``seed``."""
+    """Host float64 ``(weight (out, in), bias (out,))`` drawn by a Linear preset or pair initializer from ``seed``."""
     if isinstance(init, str):
         if init not in INITIALIZERS:
             raise ArgumentError(f"unknown init {init!r}; known: {sorted(INITIALIZERS)} or a callable")

@@ -9,20 +9,15 @@ from ._backend import (
     convert,
     device_of,
     dtype_name,
-    from_host,
     is_torch_module,
     namespace_of,
-    resolve_device,
-    resolve_dtype,
-    resolve_namespace,
-    supported_on,
     target_placement,
     torch_linear,
 )
-from ._checks import check_array, check_features, namespace_of_arg, shape_str
+from ._checks import namespace_of_arg, shape_str
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from .functional import _linear, _linear_backward
-from .init import Initializer, Seed, initial_parameters
+from .init import LINEAR_PRESETS, Initializer, ParameterInit, Seed, initial_parameters
 from .module import Module
 
 __all__ = ["Linear"]
@@ -39,7 +34,7 @@ def _check_features_arg(name: str, value: Any) -> int:
 
 
 class Linear(Module):
-    """Fully connected layer in PyTorch's layout.
+    """Fully connected layer in PyTorch's layout: ``y = x @ weight.T + bias``.
 
     ``weight`` is (out_features, in_features), ``bias`` is (out_features,) or ``None``.
     ``forward(x)`` maps (*, in_features) to (*, out_features) and keeps ``x`` for
@@ -49,19 +44,34 @@ class Linear(Module):
     Parameters are drawn on the host from ``seed`` (see :mod:`portable_nn.init`) and moved
     to ``xp``/``device`` as ``dtype``, so one seed gives the same bytes on every backend.
 
-    Args:
-        in_features: size of the last input axis.
-        out_features: size of the last output axis.
-        bias: whether the layer has a bias.
-        xp: backend name, namespace module, or an array whose namespace to use.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, or the backend's device object; None = default.
-        dtype: ``"float32"`` (default), ``"float64"``, ``"float16"``, ``"bfloat16"`` or a backend dtype.
-        seed: int, ``numpy.random.Generator`` or None (fresh entropy).
-        init: ``"torch"`` (U(±1/sqrt(in))), ``"glorot_uniform"``, ``"zeros"`` or a callable
-            ``init(rng, in_features, out_features) -> (weight, bias)`` returning host arrays.
-    """
+    Parameters
+    ----------
+    in_features, out_features : int
+        Sizes of the last input and output axes.
+    bias : bool
+        Whether the layer has a bias.
+    xp, device, dtype
+        Placement, as in :class:`~portable_nn.Module`: backend name, namespace or array;
+        ``"cpu"``/``"cuda:N"``/native device or None; ``"float32"`` (default) or another float dtype.
+    seed : int, numpy.random.Generator or None
+        Seed of the host draw (None: fresh entropy).
+    init : {"torch", "glorot_uniform", "zeros"} or callable
+        Preset for both parameters: ``"torch"`` (U(±1/√in), PyTorch's default),
+        ``"glorot_uniform"`` (Glorot weight, zero bias), ``"zeros"``; or a pair initializer
+        ``init(rng, in_features, out_features) -> (weight, bias)`` of host arrays.
+    weight_init, bias_init : str or callable, optional
+        Per-parameter initializers (names of :data:`portable_nn.init.PARAMETER_INITS` or
+        ``init(rng, shape, *, fan_in, fan_out)``) overriding the preset; the bias uses the
+        weight's fans, as in PyTorch.
 
-    _parameter_names = ("weight", "bias")
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> layer = pnn.Linear(3, 2, seed=0)
+    >>> y = layer(layer.xp.ones((4, 3), dtype=layer.dtype))
+    >>> y.shape, layer.backward(layer.xp.ones_like(y)).shape, layer.grad_weight.shape
+    ((4, 2), (4, 3), (2, 3))
+    """
 
     def __init__(
         self,
@@ -74,43 +84,37 @@ class Linear(Module):
         dtype: Any = "float32",
         seed: Seed = None,
         init: str | Initializer = "torch",
+        weight_init: str | ParameterInit | None = None,
+        bias_init: str | ParameterInit | None = None,
     ) -> None:
         self.in_features = _check_features_arg("in_features", in_features)
         self.out_features = _check_features_arg("out_features", out_features)
-        self.xp = resolve_namespace(xp)
-        self.device = resolve_device(self.xp, device)
-        self.dtype = supported_on(self.xp, self.device, resolve_dtype(self.xp, dtype))
-        host_weight, host_bias = initial_parameters(init, in_features, out_features, seed)
-        self.weight: Array = from_host(host_weight, self.xp, self.device, self.dtype)
-        self.bias: Array | None = from_host(host_bias, self.xp, self.device, self.dtype) if bias else None
-        self.grad_weight: Array | None = None
-        self.grad_bias: Array | None = None
-        self._forget_kept()
+        if not isinstance(bias, bool):
+            raise ArgumentTypeError(f"bias must be a bool, got {type(bias).__name__}")
+        super().__init__(xp=xp, device=device, dtype=dtype, seed=seed)
+        inits = _parameter_inits(init, weight_init, bias_init, in_features, out_features, self._rng)
+        fans = {"fan_in": in_features, "fan_out": out_features}
+        self.add_parameter("weight", (out_features, in_features), inits[0], **fans)
+        if bias:
+            self.add_parameter("bias", (out_features,), inits[1], **fans)
+        else:
+            self.register_parameter("bias", None)
 
     def forward(self, x: Array) -> Array:
         """``y = x @ weight.T + bias``: (*, in_features) -> (*, out_features); keeps ``x`` for backward."""
-        check_array(x, "input", self.xp, self.device, self.dtype)
-        check_features(x, self.in_features)
+        self.check_input(x, last_axis=self.in_features)
         y = _linear(x, self.weight, self.bias)
-        self._keep_for_backward((x, y.shape))  # the shape backward expects of grad_output
+        self.save_for_backward(x, y.shape)  # the shape backward expects of grad_output
         return y
 
     def backward(self, grad_output: Array) -> Array:
         """Given ``dL/dy`` (shape of the last output), accumulate ``grad_weight``/``grad_bias``; return ``dL/dx``."""
-        x, expected = self._kept_for_backward()
-        check_array(grad_output, "grad_output", self.xp, self.device, self.dtype)
-        if grad_output.shape != expected:
-            raise ShapeError(
-                f"grad_output: expected the last output's shape {shape_str(expected)}, "
-                f"got {shape_str(grad_output.shape)}"
-            )
+        x, expected = self.saved_for_backward()
+        self.check_input(grad_output, "grad_output", shape=expected)
         grad_x, grad_weight, grad_bias = _linear_backward(self.xp, grad_output, x, self.weight, self.bias is not None)
-        # Accumulate into the fresh gradients (standard in-place add; JAX/Dask rebind), never into the old ones.
-        if self.grad_weight is not None:
-            grad_weight += self.grad_weight
-        if grad_bias is not None and self.grad_bias is not None:
-            grad_bias += self.grad_bias
-        self.grad_weight, self.grad_bias = grad_weight, grad_bias
+        self.accumulate_grad("weight", grad_weight, validate=False)  # computed from checked operands
+        if grad_bias is not None:
+            self.accumulate_grad("bias", grad_bias, validate=False)
         return grad_x
 
     # ---------------------------------------------------------------- interop
@@ -189,3 +193,25 @@ class Linear(Module):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()}, {self._placement()})"
+
+
+def _parameter_inits(
+    init: str | Initializer,
+    weight_init: str | ParameterInit | None,
+    bias_init: str | ParameterInit | None,
+    in_features: int,
+    out_features: int,
+    rng: Any,
+) -> tuple[str | ParameterInit, str | ParameterInit]:
+    """(weight init, bias init): the preset's, a pair initializer's draws, or the per-parameter overrides."""
+    if isinstance(init, str):
+        if init not in LINEAR_PRESETS:
+            raise ArgumentError(f"unknown init {init!r}; known: {sorted(LINEAR_PRESETS)} or a callable")
+        weight, bias = LINEAR_PRESETS[init]
+        return (weight if weight_init is None else weight_init), (bias if bias_init is None else bias_init)
+    if not callable(init):
+        raise ArgumentTypeError(f"init must be a preset name or a callable, got {type(init).__name__}")
+    if weight_init is not None or bias_init is not None:
+        raise ArgumentError("pass either a pair initializer init=... or weight_init=/bias_init=, not both")
+    host_weight, host_bias = initial_parameters(init, in_features, out_features, rng)
+    return (lambda rng, shape, **_: host_weight), (lambda rng, shape, **_: host_bias)

@@ -1,8 +1,26 @@
-"""``Module``: the base of stateful layers — parameters, their gradients and plain SGD ``step``.
+"""``Module``: the base of stateful layers — placement, parameters, their gradients and plain SGD ``step``.
 
 A module owns named parameter arrays (attributes) and, for each, a ``grad_<name>`` attribute
 that backward accumulates into. Arrays are never mutated in place: every update rebinds
 the attribute, so immutable JAX arrays work.
+
+Writing a layer takes only this class's public methods (see ``examples/layer_norm``)::
+
+    class Scale(pnn.Module):
+        def __init__(self, features, *, xp="numpy", device=None, dtype="float32", seed=None):
+            super().__init__(xp=xp, device=device, dtype=dtype, seed=seed)   # placement + host RNG
+            self.add_parameter("scale", (features,), init="ones")             # self.scale, self.grad_scale
+
+        def forward(self, x):
+            self.check_input(x, last_axis=self.scale.shape[0])
+            self.save_for_backward(x)
+            return x * self.scale
+
+        def backward(self, grad_output):
+            (x,) = self.saved_for_backward()
+            self.check_input(grad_output, "grad_output", shape=x.shape)
+            self.accumulate_grad("scale", self.xp.sum(self.xp.reshape(grad_output * x, (-1, x.shape[-1])), axis=0))
+            return grad_output * self.scale
 """
 
 from __future__ import annotations
@@ -18,13 +36,27 @@ from ._backend import (
     device_of,
     device_str,
     dtype_name,
+    from_host,
     materialize,
     namespace_of,
+    resolve_device,
+    resolve_dtype,
+    resolve_namespace,
+    supported_on,
     target_placement,
 )
-from ._checks import check_like, check_lr, namespace_of_arg, shape_str
-from .errors import ArgumentTypeError, CallOrderError, DTypeError, SerializationError, ShapeError
+from ._checks import check_array, check_like, check_lr, namespace_of_arg, shape_str
+from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    CallOrderError,
+    DTypeError,
+    SerializationError,
+    ShapeError,
+    UnknownParameterError,
+)
 from .grad_mode import is_grad_enabled
+from .init import ParameterInit, Seed, draw, make_rng
 
 __all__ = ["Module"]
 
@@ -42,7 +74,17 @@ _LOSSLESS = {
 
 
 class Module:
-    """Base class of layers. Subclasses set ``xp``, ``device``, ``dtype`` and ``_parameter_names``."""
+    """Base class of layers.
+
+    A layer with parameters calls ``super().__init__(xp=..., device=..., dtype=..., seed=...)``
+    (its placement and a host RNG) and declares each parameter with :meth:`add_parameter` (or
+    :meth:`register_parameter` for an array it already has); ``forward`` validates its input with
+    :meth:`check_input` and keeps what ``backward`` needs with :meth:`save_for_backward`;
+    ``backward`` reads it with :meth:`saved_for_backward`, adds each parameter's gradient with
+    :meth:`accumulate_grad` and returns the input's gradient. Grads, ``step``, ``state_dict``,
+    ``to``, optimizers, ``Sequential`` and ``no_grad`` then work with no further code.
+    Parameter-free layers (activations) need not call ``__init__``.
+    """
 
     xp: ModuleType
     device: Any
@@ -53,22 +95,127 @@ class Module:
     _saved: Any = None
     _saved_under_no_grad: bool = False
 
-    def _keep_for_backward(self, value: Any) -> None:
-        """Keep ``value`` for the next backward, or nothing when the forward runs under ``no_grad()``."""
+    def __init__(self, *, xp: Any = "numpy", device: Any = None, dtype: Any = "float32", seed: Seed = None) -> None:
+        """Place the module: ``xp`` (backend name, namespace or array), ``device`` (``"cpu"``, ``"cuda:N"``, a native
+        device or None = the backend's default), ``dtype`` (``"float32"``... or a backend dtype), and a host
+        ``numpy.random.Generator`` from ``seed`` (int, Generator or None) that :meth:`add_parameter` draws from.
+        """
+        namespace = resolve_namespace(xp)
+        where = resolve_device(namespace, device)
+        self.dtype = supported_on(namespace, where, resolve_dtype(namespace, dtype))
+        self.xp, self.device = namespace, where
+        self._rng = make_rng(seed)
+        self._parameter_names = ()
+        self._forget_kept()
+
+    # ---------------------------------------------------------------- authoring: declaring parameters
+
+    def add_parameter(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        init: str | ParameterInit = "zeros",
+        *,
+        fan_in: int | None = None,
+        fan_out: int | None = None,
+    ) -> Array:
+        """Declare parameter ``name`` of ``shape``, drawn by ``init`` on the host, placed like the module.
+
+        ``init`` is a name of :data:`portable_nn.init.PARAMETER_INITS` (``"zeros"``, ``"ones"``,
+        ``"torch"``, ``"xavier_uniform"``, ``"kaiming_normal"``, ...) or a callable
+        ``init(rng, shape, *, fan_in, fan_out) -> host array``. It draws in float64 from the module's
+        seeded RNG (in declaration order), then the values are cast on the host and moved to the
+        module's backend, device and dtype: one seed gives the same bytes on every backend.
+        ``fan_in``/``fan_out`` default to :func:`portable_nn.init.default_fans` of ``shape``.
+        Sets ``self.<name>`` and ``self.grad_<name> = None``; returns the new array.
+
+        Example: ``self.add_parameter("weight", (out, in), init="torch")``.
+        """
+        self._check_new_parameter_name(name)
+        host = draw(init, self._rng, shape, fan_in=fan_in, fan_out=fan_out)
+        value = from_host(host, self.xp, self.device, self.dtype)
+        self._bind_parameter(name, value)
+        return value
+
+    def register_parameter(self, name: str, value: Array | None) -> None:
+        """Declare parameter ``name`` holding ``value``: an array of the module's backend, device and dtype.
+
+        ``None`` declares an absent optional parameter (e.g. ``bias=False``): it is left out of
+        :meth:`named_parameters`. The array is held, never copied or mutated.
+        """
+        self._check_new_parameter_name(name)
+        if value is not None:
+            check_array(value, name, self.xp, self.device, self.dtype)
+        self._bind_parameter(name, value)
+
+    def _check_new_parameter_name(self, name: str) -> None:
+        if not hasattr(self, "_rng"):
+            raise CallOrderError(
+                f"{type(self).__name__}: call super().__init__(xp=..., device=..., dtype=..., seed=...) "
+                "before declaring parameters"
+            )
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("grad_"):
+            raise ArgumentError(f"parameter name must be an identifier not starting with 'grad_', got {name!r}")
+        if name in self._parameter_names:
+            raise ArgumentError(f"{type(self).__name__} already has a parameter {name!r}")
+        if name in vars(self) or hasattr(type(self), name):
+            raise ArgumentError(f"{type(self).__name__} already has an attribute {name!r}")
+
+    def _bind_parameter(self, name: str, value: Array | None) -> None:
+        setattr(self, name, value)
+        setattr(self, f"grad_{name}", None)
+        self._parameter_names = (*self._parameter_names, name)
+
+    # ---------------------------------------------------------------- authoring: forward and backward
+
+    def check_input(
+        self, x: Array, what: str = "input", *, shape: tuple[int, ...] | None = None, last_axis: int | None = None
+    ) -> None:
+        """Raise a typed error unless ``x`` is an array of this module's backend, device and dtype.
+
+        ``shape``: the exact shape ``x`` must have (e.g. a ``grad_output`` against the last output's
+        shape); ``last_axis``: the size its last axis must have (e.g. ``in_features``). Errors are
+        ``NamespaceError``, ``DeviceError``, ``DTypeError`` or ``ShapeError`` naming ``what``.
+        """
+        check_array(x, what, self.xp, self.device, self.dtype)
+        if shape is not None and tuple(x.shape) != tuple(shape):
+            raise ShapeError(f"{what}: expected shape {shape_str(shape)}, got {shape_str(x.shape)}")
+        if last_axis is not None and (x.ndim == 0 or x.shape[-1] != last_axis):
+            raise ShapeError(f"{what}: expected shape (*, {last_axis}) (the last axis), got {shape_str(x.shape)}")
+
+    def save_for_backward(self, *values: Any) -> None:
+        """Keep ``values`` for the next :meth:`backward`, or nothing when the forward runs under ``no_grad()``."""
         if is_grad_enabled():
-            self._saved, self._saved_under_no_grad = value, False
+            self._saved, self._saved_under_no_grad = values, False
         else:
             self._saved, self._saved_under_no_grad = None, True
 
-    def _kept_for_backward(self) -> Any:
-        """What the last forward kept; a CallOrderError if it kept nothing."""
+    def saved_for_backward(self) -> tuple[Any, ...]:
+        """What the last forward kept (a tuple); a ``CallOrderError`` if it kept nothing."""
         if self._saved is None:
             why = "the last forward ran under no_grad()" if self._saved_under_no_grad else "no forward was run"
             raise CallOrderError(f"backward() needs a forward() with gradients enabled first: {why}")
-        return self._saved
+        return self._saved  # type: ignore[no-any-return]
 
     def _forget_kept(self) -> None:
         self._saved, self._saved_under_no_grad = None, False
+
+    def accumulate_grad(self, name: str, grad: Array, *, validate: bool = True) -> None:
+        """Add ``grad`` to ``grad_<name>`` (or set it when there is none yet), by rebinding.
+
+        ``grad`` must be an array of the module's backend, device and dtype with the parameter's
+        shape (checked unless ``validate=False``, for gradients computed from checked operands).
+        ``grad`` is held, not copied, and never mutated; a later accumulation builds a new array.
+        """
+        current = getattr(self, f"grad_{name}", None)
+        if validate:
+            if name not in self._parameter_names or getattr(self, name) is None:
+                raise ArgumentError(f"{type(self).__name__} has no parameter {name!r}; parameters: {self._names()}")
+            check_like(grad, f"grad_{name}", getattr(self, name), self.xp, self.device, self.dtype)
+        setattr(self, f"grad_{name}", grad if current is None else current + grad)
+
+    def _names(self) -> list[str]:
+        return list(self.named_parameters())
 
     def forward(self, x: Array) -> Array:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -116,7 +263,9 @@ class Module:
         current = self.named_parameters()
         for name, value in values.items():
             if name not in current:
-                raise KeyError(f"{type(self).__name__} has no parameter {name!r}; parameters: {list(current)}")
+                raise UnknownParameterError(
+                    f"{type(self).__name__} has no parameter {name!r}; parameters: {list(current)}"
+                )
             check_like(value, name, current[name], self.xp, self.device, self.dtype)
         for name, value in zip(values, materialize(*values.values()), strict=True):
             setattr(self, name, value)
@@ -129,6 +278,9 @@ class Module:
         """
         lr = check_lr(lr)
         params, grads = self.named_parameters(), self._require_grads()
+        xp, device, dtype = self.xp, self.device, self.dtype
+        for name, grad in grads.items():
+            check_like(grad, f"grad of {name}", params[name], xp, device, dtype)
         updated = {}
         for name, grad in grads.items():
             new = grad * -lr  # == -(lr * grad) exactly, so new == p - lr * grad exactly

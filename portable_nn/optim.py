@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._backend import materialize
+from ._backend import convert, device_of, materialize, namespace_of
 from ._checks import check_like, check_lr, check_real
 from .errors import ArgumentError, ArgumentTypeError, CallOrderError, SerializationError
 from .module import Module
@@ -109,7 +109,7 @@ class Optimizer:
                 f"the module's parameters {sorted(params)} no longer match the optimizer's buffers "
                 f"{sorted(self._state)}"
             )
-        new_params, new_state = self._update(params, grads, self._state, self._step + 1)
+        new_params, new_state = self._update(params, grads, self._state_on_module(), self._step + 1)
         # Lazy backends (Dask): parameters and buffers are stored together, so their shared work runs once
         # and no graph grows with the number of steps; elsewhere the same objects come back.
         buffers = [(name, key) for name, group in new_state.items() for key in group]
@@ -120,13 +120,35 @@ class Optimizer:
         self.module.set_parameters(new_params)  # validates namespace/device/dtype/shape; raises before rebinding
         self._state, self._step = new_state, self._step + 1
 
+    def _state_on_module(self) -> State:
+        """The buffers, on the module's current backend, device and dtype.
+
+        After ``module.to(xp=..., device=..., dtype=...)`` the buffers follow the module: they are
+        converted (an explicit cast, as the move was) and the converted copies replace them. If
+        any cannot be converted, the error is raised and nothing changes.
+        """
+        first = next((buffer for buffers in self._state.values() for buffer in buffers.values()), None)
+        if first is None:
+            return self._state
+        xp, device, dtype = self.module.xp, self.module.device, self.module.dtype
+        if namespace_of(first) is xp and first.dtype == dtype and device_of(first) == device:
+            return self._state
+        moved = {
+            name: {key: convert(buffer, xp, device, dtype) for key, buffer in buffers.items()}
+            for name, buffers in self._state.items()
+        }
+        self._state = moved
+        return moved
+
     # ---------------------------------------------------------------- state
 
     def state_dict(self) -> dict[str, Any]:
         """``{"optimizer": name, "step": int, "hyperparameters": {...}, "state": {param: {buffer: array}}}``.
 
-        The arrays are the live buffers (never mutated, so safe to keep).
+        The arrays are the live buffers (never mutated, so safe to keep), on the module's current
+        placement (they follow ``module.to(...)``).
         """
+        self._state_on_module()
         return {
             "optimizer": type(self).__name__,
             "step": self._step,

@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from ._backend import backend_name, device_str, dtype_name
-from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError
+from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError, UnknownParameterError
 from .module import Module
 
 __all__ = ["Sequential"]
@@ -167,7 +167,7 @@ class Sequential(Module):
         routed: dict[int, dict[str, Array]] = {}
         for key, value in values.items():
             if key not in known:
-                raise KeyError(f"Sequential has no parameter {key!r}; parameters: {list(known)}")
+                raise UnknownParameterError(f"Sequential has no parameter {key!r}; parameters: {list(known)}")
             head, _, rest = key.partition(".")
             routed.setdefault(int(head), {})[rest] = value
 

@@ -141,7 +141,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     selection: Selection = metafunc.config._pnn_selection  # type: ignore[attr-defined]
     combos = combinations(
-        selection, with_dtype="dtype" in metafunc.fixturenames, with_device="device" in metafunc.fixturenames
+        selection,
+        with_dtype=bool({"dtype", "dtype_name"} & set(metafunc.fixturenames)),
+        with_device="device" in metafunc.fixturenames,
     )
     params = [pytest.param(c, id=c.id, marks=_marks_for(metafunc, c)) for c in combos]
     metafunc.parametrize(_COMBO, params, indirect=True, scope="function")
@@ -174,6 +176,12 @@ def device(xp: Any, _pnn_combo: Combination) -> Any:
 def dtype(xp: Any, _pnn_combo: Combination) -> Any:
     """The backend's floating dtype object of this test's combination."""
     return resolve_dtype(xp, _pnn_combo.dtype)
+
+
+@pytest.fixture
+def dtype_name(_pnn_combo: Combination) -> str | None:
+    """The portable dtype name of this test's combination (``"float32"``...; None for dtype-free tests)."""
+    return _pnn_combo.dtype
 
 
 _OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")

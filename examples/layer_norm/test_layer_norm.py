@@ -1,0 +1,100 @@
+"""The user-defined LayerNorm on every installed backend × device × dtype, through portable_nn's plugin only.
+
+Run with ``python -m pytest examples/layer_norm`` (``--backends``/``--devices``/``--dtypes`` narrow it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from layer_norm import LayerNorm, layer_norm, layer_norm_backward
+
+import portable_nn as pnn
+from portable_nn.testing import assert_close, check_gradients, random_array, to_numpy, tolerance
+
+SHAPES = [(4,), (5, 4), (2, 3, 4)]
+
+
+def _oracle(x64: np.ndarray, w64: np.ndarray, b64: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    centered = x64 - x64.mean(axis=-1, keepdims=True)
+    return centered / np.sqrt((centered**2).mean(axis=-1, keepdims=True) + eps) * w64 + b64
+
+
+def _operands(xp, device, dtype, shape):
+    x, x64 = random_array(xp, shape, device=device, dtype=dtype, seed=0)
+    w, w64 = random_array(xp, shape[-1:], device=device, dtype=dtype, seed=1)
+    b, b64 = random_array(xp, shape[-1:], device=device, dtype=dtype, seed=2)
+    return (x, w, b), (x64, w64, b64)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_forward_matches_a_float64_oracle(xp, device, dtype, shape):
+    (x, w, b), (x64, w64, b64) = _operands(xp, device, dtype, shape)
+    assert_close(layer_norm(x, w, b), _oracle(x64, w64, b64), xp=xp, device=device, dtype=dtype)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_backward_against_finite_differences_and_autograd(xp, device, dtype, shape):
+    operands, _ = _operands(xp, device, dtype, shape)
+    report = check_gradients(layer_norm, layer_norm_backward, operands, names=("x", "weight", "bias"))
+    assert "finite differences" in " ".join(report.references)
+
+
+def test_layer_accumulates_the_functional_gradients(xp, device, dtype):
+    norm = LayerNorm(4, xp=xp, device=device, dtype=dtype)
+    x, _ = random_array(xp, (3, 4), device=device, dtype=dtype, seed=3)
+    g, _ = random_array(xp, (3, 4), device=device, dtype=dtype, seed=4)
+    assert set(norm.named_parameters()) == {"weight", "bias"}
+    assert_close(norm.weight, np.ones(4), xp=xp, device=device, dtype=dtype, rtol=0, atol=0)
+    norm(x)
+    grad_x = norm.backward(g)
+    expected = layer_norm_backward(g, x, norm.weight, norm.bias)
+    for got, want in zip((grad_x, norm.grad_weight, norm.grad_bias), expected, strict=True):
+        assert_close(got, want)
+    norm(x)
+    norm.backward(g)  # a second backward adds to the gradients
+    assert_close(norm.grad_weight, to_numpy(expected[1]) * 2, xp=xp, device=device, dtype=dtype)
+
+
+def test_errors_are_typed_and_change_nothing(xp, device, dtype):
+    norm = LayerNorm(4, xp=xp, device=device, dtype=dtype)
+    x, _ = random_array(xp, (3, 5), device=device, dtype=dtype)
+    with pytest.raises(pnn.ShapeError, match=r"expected shape \(\*, 4\)"):
+        norm(x)
+    with pytest.raises(pnn.CallOrderError, match="no forward was run"):
+        norm.backward(x)
+    assert norm.grad_weight is None and norm.grad_bias is None
+
+
+def _train(model, steps: int = 20) -> list[float]:
+    xp, device, dtype = model.xp, model.device, model.dtype
+    x, _ = random_array(xp, (16, 4), device=device, dtype=dtype, seed=10)
+    target, _ = random_array(xp, (16, 2), device=device, dtype=dtype, seed=11)
+    optimizer = pnn.Adam(model, lr=0.03)
+    losses = []
+    for _ in range(steps):
+        loss, grad = pnn.MSELoss()(model(x), target)
+        optimizer.zero_grad()
+        model.backward(grad)
+        optimizer.step()
+        losses.append(float(to_numpy(loss)))
+    return losses
+
+
+def _model(xp="numpy", device=None, dtype="float64") -> pnn.Sequential:
+    return pnn.Sequential(
+        pnn.Linear(4, 8, xp=xp, device=device, dtype=dtype, seed=0),
+        LayerNorm(8, xp=xp, device=device, dtype=dtype),
+        pnn.Tanh(),
+        pnn.Linear(8, 2, xp=xp, device=device, dtype=dtype, seed=1),
+    )
+
+
+def test_trains_inside_sequential_like_the_float64_numpy_run(xp, device, dtype, dtype_name):
+    model, reference = _model(xp, device, dtype), _model()
+    losses = _train(model)
+    _train(reference)
+    assert losses[-1] < 0.75 * losses[0]
+    rtol, atol = tolerance(dtype_name)  # 20 Adam steps: the rounding of each step adds up
+    for (name, got), want in zip(model.named_parameters().items(), reference.named_parameters().values(), strict=True):
+        assert_close(got, to_numpy(want), xp=xp, device=device, dtype=dtype, rtol=rtol * 100, atol=atol * 100), name
