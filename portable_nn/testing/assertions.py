@@ -49,6 +49,7 @@ def _index(flat: int | np.integer, shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def _check_kind(actual: Any, expected: Any, xp: Any, device: Any, dtype: Any, prefix: str) -> str:
     """Check namespace, device and dtype; return ``actual``'s dtype name."""
+    __tracebackhide__ = True
     backend, actual_dtype = _describe(actual)
     if xp is not None:
         wanted = backend_name(resolve_namespace(xp))
@@ -99,6 +100,7 @@ def assert_close(
     The error names how many elements differ, the worst one (index, both values, abs and
     rel error), the largest abs/rel errors and any NaN present on one side only.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line and the message, not this function's source
     prefix = f"{msg}: " if msg else ""
     actual_dtype = _check_kind(actual, expected, xp, device, dtype, prefix)
     default_rtol, default_atol = tolerance(actual_dtype) if actual_dtype in TOLERANCES else (0.0, 0.0)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._backend import (
+    backend_name,
     device_of,
     dtype_name,
     from_host,
@@ -87,6 +88,7 @@ def check_gradients(
         AssertionError: naming the input, the reference, the number of mismatching elements and
             the worst one (index, values, abs/rel error); or a malformed backward result.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line and the message, not this module's source
     inputs = list(inputs)
     names = list(names) if names is not None else [f"inputs[{i}]" for i in range(len(inputs))]
     present = [x for x in inputs if x is not None]
@@ -100,6 +102,9 @@ def check_gradients(
     else:
         g64 = to_host(grad_output).astype(np.float64)
     grads = _checked_structure(backward(grad_output, *inputs), inputs, names)
+    for name, x, grad in zip(names, inputs, grads, strict=True):
+        if x is not None:
+            _check_like_input(grad, x, name)
     host = [None if x is None else to_host(x).astype(np.float64) for x in inputs]
 
     # (reference name, its gradients, the bound of its own error, added to atol)
@@ -129,6 +134,27 @@ def check_gradients(
             )  # fmt: skip
             errors[name] = float(np.max(np.abs(to_host(grad).astype(np.float64) - want), initial=0.0))
     return result
+
+
+def _check_like_input(grad: Array, x: Array, name: str) -> None:
+    """A gradient has its input's namespace, device, dtype and shape: anything else is a broken backward."""
+    __tracebackhide__ = True
+    what = f"backward's gradient for {name!r}"
+    xp = namespace_of(x)
+    try:
+        grad_xp = namespace_of(grad)
+    except Exception:
+        raise AssertionError(f"{what}: expected a {backend_name(xp)} array, got a {type(grad).__name__}") from None
+    if backend_name(grad_xp) != backend_name(xp):
+        raise AssertionError(f"{what}: expected a {backend_name(xp)} array, got a {backend_name(grad_xp)} array")
+    if device_of(grad) != device_of(x):
+        raise AssertionError(f"{what}: expected an array on the input's device {device_of(x)}, got {device_of(grad)}")
+    if grad.dtype != x.dtype:
+        raise AssertionError(
+            f"{what}: expected the input's dtype {dtype_name(xp, x.dtype)}, got {dtype_name(grad_xp, grad.dtype)}"
+        )
+    if tuple(grad.shape) != tuple(x.shape):
+        raise AssertionError(f"{what}: expected the input's shape {tuple(x.shape)}, got {tuple(grad.shape)}")
 
 
 def _checked_structure(grads: Any, inputs: list[Array | None], names: list[str]) -> list[Array | None]:
