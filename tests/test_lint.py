@@ -41,3 +41,13 @@ def test_core_imports_no_backend():
         if "testing" not in path.parts and path.name not in BACKEND_AWARE and pattern.search(path.read_text())
     ]
     assert offenders == [], f"only the backend adapter and host-side modules may import a backend: {offenders}"
+
+
+def test_ruff_format_clean():
+    if subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True).returncode:
+        pytest.skip("ruff is not installed (pip install -e '.[test]' installs it)")
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--no-cache", str(ROOT)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
