@@ -50,4 +50,3 @@ def test_ruff_format_clean():
         [sys.executable, "-m", "ruff", "format", "--check", "--no-cache", str(ROOT)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
