@@ -27,7 +27,7 @@ def to_numpy(x: Any) -> np.ndarray:
     """A host NumPy copy of an array of any backend/device (NumPy arrays and scalars pass through)."""
     if isinstance(x, _HOST_TYPES):
         return np.asarray(x)
-    return to_host(x)
+    return np.asarray(to_host(x))
 
 
 def _describe(x: Any) -> tuple[str, str]:
@@ -61,8 +61,8 @@ def _check_kind(actual: Any, expected: Any, xp: Any, device: Any, dtype: Any, pr
         if got != want:
             raise AssertionError(f"{prefix}expected an array on device {want!r}, got one on {got!r}")
     if dtype is not None:
-        ns = namespace_of(actual) if backend != "numpy" else None
-        wanted_dtype = dtype if isinstance(dtype, str) else (dtype_name(ns, dtype) if ns else np.dtype(dtype).name)
+        own = namespace_of(actual) if backend != "numpy" else None
+        wanted_dtype = dtype if isinstance(dtype, str) else (dtype_name(own, dtype) if own else np.dtype(dtype).name)
         if actual_dtype != wanted_dtype:
             raise AssertionError(f"{prefix}expected dtype {wanted_dtype}, got {actual_dtype}")
     expected_backend, expected_dtype = _describe(expected)

@@ -193,7 +193,7 @@ def _backend_forward(
 
     def evaluate(values: list[np.ndarray | None]) -> np.ndarray:
         arrays = [None if v is None else from_host(v, xp, d, float64) for v, d in zip(values, devices, strict=True)]
-        return to_host(forward(*arrays)).astype(np.float64)
+        return np.asarray(to_host(forward(*arrays)), dtype=np.float64)
 
     return evaluate
 

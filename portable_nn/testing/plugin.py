@@ -66,8 +66,9 @@ def _setting(config: pytest.Config, option: str, env: str, ini: str) -> str | No
     if value is None:
         value = os.environ.get(env)
     if value is None:
-        value = config.getini(ini) or None
-    return value
+        ini_value = config.getini(ini)
+        value = str(ini_value) if ini_value else None
+    return None if value is None else str(value)
 
 
 def _refuse_values_taken_for_test_paths(config: pytest.Config) -> None:
@@ -151,7 +152,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def _pnn_combo(request: pytest.FixtureRequest) -> Combination:
-    return request.param
+    combo: Combination = request.param
+    return combo
 
 
 @pytest.fixture
