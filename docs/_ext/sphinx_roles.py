@@ -86,4 +86,4 @@ class SphinxRoles(griffe.Extension):
                 obj.docstring = _comment_docstring(obj)
             if obj.docstring is not None:
                 obj.docstring.value = _convert(obj, obj.docstring.value)
-            stack.extend(member for member in obj.members.values() if not member.is_alias)
+            stack.extend(member for member in obj.members.values() if isinstance(member, griffe.Object))
