@@ -13,6 +13,8 @@ nearest non-blank line above it:
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import importlib.util
 import os
 import re
@@ -30,6 +32,25 @@ RUN_PREFIXES = ("python -m portable_nn", "portable-nn")
 #: Backends for ``<!-- pytest -->`` blocks: one per kind (eager NumPy, torch, device-strict) keeps them quick.
 PYTEST_BACKENDS = "numpy,torch,array_api_strict"
 TIMEOUT_S = 180
+
+#: Modules whose docstrings the API reference renders: their ``>>>`` examples run too.
+REFERENCE_MODULES = [
+    "portable_nn.activations",
+    "portable_nn.errors",
+    "portable_nn.functional",
+    "portable_nn.grad_mode",
+    "portable_nn.init",
+    "portable_nn.io",
+    "portable_nn.linear",
+    "portable_nn.module",
+    "portable_nn.sequential",
+    "portable_nn.testing.arrays",
+    "portable_nn.testing.assertions",
+    "portable_nn.testing.gradcheck",
+    "portable_nn.testing.plugin",
+    "portable_nn.testing.strategies",
+    "portable_nn.testing.tolerances",
+]
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _MARKER = re.compile(r"^<!--\s*(no-run|pytest)\s*(?::\s*(.*?))?\s*-->\s*$")
@@ -179,3 +200,18 @@ def test_code_blocks_run_as_written(page: str, tmp_path: Path) -> None:
                 if command.startswith("portable-nn"):  # the installed script may be another checkout's
                     command = "python -m portable_nn" + command[len("portable-nn") :]
                 _run(["bash", "-c", command], tmp_path, f"{page}:{block.line + offset}: {command}")
+
+
+def test_docstring_examples_run() -> None:
+    """The ``>>>`` examples of the modules the API reference renders (doctest prints any failure)."""
+    pytest.importorskip("hypothesis", reason="portable_nn.testing.strategies needs hypothesis")
+    failed, attempted = [], 0
+    for name in REFERENCE_MODULES:
+        result = doctest.testmod(
+            importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+        )
+        attempted += result.attempted
+        if result.failed:
+            failed.append(f"{name}: {result.failed} of {result.attempted}")
+    assert not failed, f"docstring examples failed (doctest's report is in the captured stdout): {failed}"
+    assert attempted > 0
