@@ -202,6 +202,18 @@ def test_code_blocks_run_as_written(page: str, tmp_path: Path) -> None:
                 _run(["bash", "-c", command], tmp_path, f"{page}:{block.line + offset}: {command}")
 
 
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/_landing_readme.md"])
+def test_landing_page_links_exist(page: str) -> None:
+    """Relative links of the README (and of its draft, which will replace it at the root) name existing files."""
+    text = re.sub(r"(?ms)^```.*?^```", "", (ROOT / page).read_text(encoding="utf-8"))
+    links = [link.split("#")[0] for link in _LINK.findall(text) if not re.match(r"[a-z]+:|#", link)]
+    missing = [link for link in links if not (ROOT / link).exists()]
+    assert links and not missing, f"{page}: links to missing files: {missing}"
+
+
 def test_docstring_examples_run() -> None:
     """The ``>>>`` examples of the modules the API reference renders (doctest prints any failure)."""
     pytest.importorskip("hypothesis", reason="portable_nn.testing.strategies needs hypothesis")
