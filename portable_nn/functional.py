@@ -1,6 +1,6 @@
 """Pure forward/backward math of the linear layer, written only against the array API standard.
 
-PyTorch layout: ``weight`` is (out, in), ``bias`` is (out,). Inputs are (*, in): 1-D, 2-D or
+PyTorch layout: ``weight`` is ``(out, in)``, ``bias`` is ``(out,)``. Inputs are ``(*, in)``: 1-D, 2-D or
 N-D, with any batch size including 0. Everything here is stateless and traceable by
 ``jax.jit`` (only shapes, dtypes and devices are inspected, never values). Operands of
 another namespace, dtype or device than ``weight`` raise NamespaceError, DTypeError or DeviceError.
@@ -57,7 +57,7 @@ def _rows(a: Array, features: int) -> Array:
 def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
     """``y = x @ weight.T + bias``.
 
-    Shapes: ``x`` (*, in), ``weight`` (out, in), ``bias`` (out,) or None -> ``y`` (*, out).
+    Shapes: ``x`` ``(*, in)``, ``weight`` ``(out, in)``, ``bias`` ``(out,)`` or None -> ``y`` ``(*, out)``.
     """
     _check_operands(x, weight, bias)
     return _linear(x, weight, bias)
@@ -83,7 +83,7 @@ def linear_backward(
 ) -> tuple[Array, Array, Array | None]:
     """Gradients of ``linear`` given the upstream gradient ``g = dL/dy``.
 
-    Shapes: ``grad_output`` (*, out), ``x`` (*, in), ``weight`` (out, in). Leading axes are
+    Shapes: ``grad_output`` ``(*, out)``, ``x`` ``(*, in)``, ``weight`` ``(out, in)``. Leading axes are
     flattened to rows: ``grad_x = g @ weight`` (shape of x), ``grad_weight = g.T @ x``
     (out, in), ``grad_bias = sum(g, axis=0)`` (out,) or None when ``has_bias`` is False.
     """

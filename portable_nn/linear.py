@@ -37,7 +37,7 @@ class Linear(Module):
     """Fully connected layer in PyTorch's layout: ``y = x @ weight.T + bias``.
 
     ``weight`` is (out_features, in_features), ``bias`` is (out_features,) or ``None``.
-    ``forward(x)`` maps (*, in_features) to (*, out_features) and keeps ``x`` for
+    ``forward(x)`` maps ``(*, in_features)`` to ``(*, out_features)`` and keeps ``x`` for
     ``backward(grad_output)``, which returns ``grad_x`` and accumulates ``grad_weight`` and
     ``grad_bias``. ``step(lr)`` then applies ``p <- p - lr * grad``.
 
@@ -50,9 +50,13 @@ class Linear(Module):
         Sizes of the last input and output axes.
     bias : bool
         Whether the layer has a bias.
-    xp, device, dtype
-        Placement, as in :class:`~portable_nn.Module`: backend name, namespace or array;
-        ``"cpu"``/``"cuda:N"``/native device or None; ``"float32"`` (default) or another float dtype.
+    xp : str, namespace or array
+        Backend, as in :class:`~portable_nn.Module`: a name (``"numpy"``, ``"torch"``, ...), a namespace, or an
+        array whose namespace to use.
+    device : str, device or None
+        ``"cpu"``, ``"cuda:N"``, a native device, or None for the backend's default.
+    dtype : str or dtype
+        ``"float32"`` (default) or another floating dtype.
     seed : int, numpy.random.Generator or None
         Seed of the host draw (None: fresh entropy).
     init : {"torch", "glorot_uniform", "zeros"} or callable
@@ -101,7 +105,7 @@ class Linear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: Array) -> Array:
-        """``y = x @ weight.T + bias``: (*, in_features) -> (*, out_features); keeps ``x`` for backward."""
+        """``y = x @ weight.T + bias``: ``(*, in_features) -> (*, out_features)``; keeps ``x`` for backward."""
         self.check_input(x, last_axis=self.in_features)
         y = _linear(x, self.weight, self.bias)
         self.save_for_backward(x, y.shape)  # the shape backward expects of grad_output

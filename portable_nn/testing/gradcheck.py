@@ -65,28 +65,57 @@ def check_gradients(
 ) -> GradientCheck:
     """Check that ``backward`` is the vector-Jacobian product of ``forward``; raise AssertionError if not.
 
-    Args:
-        forward: ``forward(*inputs) -> output``, written against the array API (it is re-run on
-            float64 copies: NumPy or the inputs' backend for finite differences, torch for autograd).
-        backward: ``backward(grad_output, *inputs) -> grads``, one gradient per input, each with the
-            input's namespace, device, dtype and shape (``None`` exactly where the input is ``None``).
-        inputs: arrays of one backend, or ``None`` for absent optional inputs (e.g. no bias).
-            Finite differences cost two forward calls per input element: keep them small.
-        names: labels for the inputs in messages (default ``inputs[i]``).
-        grad_output: the upstream gradient ``dL/d output``; default a seeded standard normal array
-            like the output (``seed``).
-        rtol, atol: tolerances for the backward (computed in the inputs' dtype) against the float64
-            references; default :func:`~portable_nn.testing.tolerance` of each input's dtype.
-        finite_differences: where to evaluate the forward in float64: ``"backend"``, ``"host"``
-            (NumPy), ``"auto"`` (the backend if it has float64 there, else the host) or None (skip).
-        autograd: compare against ``torch.autograd``: None = when torch is installed, True = required.
+    Parameters
+    ----------
+    forward : callable
+        ``forward(*inputs) -> output``, written against the array API (it is re-run on float64
+        copies: NumPy or the inputs' backend for finite differences, torch for autograd).
+    backward : callable
+        ``backward(grad_output, *inputs) -> grads``, one gradient per input, each with the input's
+        namespace, device, dtype and shape (``None`` exactly where the input is ``None``).
+    inputs : sequence of arrays or None
+        Arrays of one backend, or ``None`` for absent optional inputs (e.g. no bias). Finite
+        differences cost two forward calls per input element: keep them small.
+    names : sequence of str, optional
+        Labels for the inputs in messages (default ``inputs[i]``).
+    grad_output : array, optional
+        The upstream gradient ``dL/d output``, shaped like the output; default a seeded standard
+        normal array (``seed``).
+    seed : int
+        Seed of the default ``grad_output``.
+    rtol : float, optional
+        Relative tolerance for the backward (computed in the inputs' dtype) against the float64
+        references; default :func:`~portable_nn.testing.tolerance` of each input's dtype.
+    atol : float, optional
+        Absolute tolerance, as ``rtol``.
+    finite_differences : {"auto", "backend", "host"} or None
+        Where to evaluate the forward in float64: ``"backend"``, ``"host"`` (NumPy), ``"auto"``
+        (the backend if it has float64 there, else the host) or None (skip).
+    autograd : bool or None
+        Compare against ``torch.autograd``: None = when torch is installed, True = required.
 
-    Returns:
-        a :class:`GradientCheck` with the references used and the max abs error per input.
+    Returns
+    -------
+    GradientCheck
+        The references used and the max abs error per input.
 
-    Raises:
-        AssertionError: naming the input, the reference, the number of mismatching elements and
-            the worst one (index, values, abs/rel error); or a malformed backward result.
+    Raises
+    ------
+    AssertionError
+        Naming the input, the reference, the number of mismatching elements and the worst one
+        (index, values, abs/rel error); or for a malformed backward result.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from portable_nn import functional as F
+    >>> from portable_nn.testing import check_gradients
+    >>> x, w = np.ones((2, 3)), np.full((4, 3), 0.5)
+    >>> def backward(g, x, w):  # grad_x, grad_weight (no bias)
+    ...     return F.linear_backward(g, x, w, has_bias=False)[:2]
+    >>> check = check_gradients(F.linear, backward, [x, w], names=["x", "weight"])
+    >>> check.references[0], check.max_abs_error[check.references[0]]["weight"] < 1e-8
+    ('finite differences (float64 on backend)', True)
     """
     __tracebackhide__ = True  # pytest shows the caller's line and the message, not this module's source
     inputs = list(inputs)

@@ -4,16 +4,19 @@ Any test that asks for the fixtures ``xp``, ``device`` or ``dtype`` runs once pe
 (× device if it asks for ``device``, × dtype if it asks for ``dtype``). Combinations that
 cannot run here are skipped with the reason in the output, never dropped. At the end of the
 run a backend × device × dtype matrix of outcomes is printed (and written as JSON with
-``--backend-report PATH``).
+``--backend-report=PATH``; the space form is refused). The dtypes are float32 and float64 unless
+selected otherwise.
 
 Selection, highest precedence first: ``--backends/--devices/--dtypes``, the environment
 variables ``PORTABLE_NN_BACKENDS/_DEVICES/_DTYPES``, the ini keys ``pnn_backends``,
 ``pnn_devices``, ``pnn_dtypes``. Backends may pin a device: ``--backends torch:cuda,numpy``.
 
 Markers:
-    ``@pytest.mark.backends(only=[...], exclude=[...], xfail=[...], reason="...")`` (entries
-    ``"torch"`` or ``"torch:cuda"``), ``@pytest.mark.requires_float64`` (skip on devices
-    without float64), ``@pytest.mark.eager`` (skip on lazy backends such as Dask).
+
+- ``@pytest.mark.backends(only=[...], exclude=[...], xfail=[...], reason="...")``: select backends (entries
+  ``"torch"`` or ``"torch:cuda"``);
+- ``@pytest.mark.requires_float64``: skip on devices without float64;
+- ``@pytest.mark.eager``: skip on lazy backends such as Dask.
 """
 
 from __future__ import annotations

@@ -1,0 +1,89 @@
+"""Griffe extension for the docs build: Sphinx cross-reference roles in docstrings become checked links.
+
+The docstrings are numpydoc, written for ``help()`` and Sphinx alike, so they refer to other objects with roles
+such as ``:class:`~portable_nn.Module``` or ``:meth:`add_parameter```. mkdocstrings renders Markdown, where a
+cross-reference is ``[title][identifier]``. This extension rewrites each role, once the package is loaded, into
+such a reference: the name is resolved in the scope of the docstring's object (its members, its module's names
+and imports, its parents), as Sphinx would. A name that does not resolve is logged as a warning, which fails
+``mkdocs build --strict``, and so does a resolved reference whose target the site does not render.
+
+Used from ``mkdocs.yml``: ``extensions: [docs/_ext/sphinx_roles.py:SphinxRoles]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import griffe
+
+_logger = logging.getLogger("mkdocs.plugins.portable_nn_sphinx_roles")
+_ROLE = re.compile(r":(?:py:)?(?:mod|class|func|meth|attr|data|exc|obj|const):`(?P<text>[^`]+)`")
+_TITLED = re.compile(r"^(?P<title>.+?)\s*<(?P<target>[^>]+)>$")
+
+
+def _resolve(obj: griffe.Object, name: str) -> str | None:
+    """The full path of ``name`` as seen from ``obj``: absolute, or resolved head + attribute tail."""
+    head, _, tail = name.partition(".")
+    try:
+        path = obj.resolve(head)
+    except griffe.NameResolutionError:
+        if name.startswith(obj.package.name + "."):
+            path, tail = name, ""
+        else:
+            return None
+    return f"{path}.{tail}" if tail else path
+
+
+def _convert(obj: griffe.Object, text: str) -> str:
+    def link(match: re.Match[str]) -> str:
+        raw = match.group("text").strip()
+        titled = _TITLED.match(raw)
+        if titled:
+            title, target = titled.group("title"), titled.group("target")
+        else:
+            target = raw.lstrip("~")
+            title = target.rsplit(".", 1)[-1] if raw.startswith("~") else target
+        path = _resolve(obj, target)
+        if path is None:
+            _logger.warning("%s: cannot resolve the reference %r in its docstring", obj.path, raw)
+            return f"`{title}`"
+        if any(part.startswith("_") and not part.startswith("__") for part in path.split(".")):
+            return f"`{title}`"  # private: not in the API reference, so no link
+        return f"[`{title}`][{path}]"
+
+    return _ROLE.sub(link, text)
+
+
+def _comment_docstring(obj: griffe.Object) -> griffe.Docstring | None:
+    """The ``#:`` comment lines right above an attribute (Sphinx's attribute docstrings), as a docstring."""
+    if not obj.is_attribute or obj.lineno is None or obj.filepath is None or isinstance(obj.filepath, list):
+        return None
+    lines = obj.filepath.read_text(encoding="utf-8").splitlines()
+    first = obj.lineno - 1
+    while first > 0 and lines[first - 1].strip().startswith("#:"):
+        first -= 1
+    if first == obj.lineno - 1:
+        return None
+    text = "\n".join(line.strip()[2:].strip() for line in lines[first : obj.lineno - 1])
+    return griffe.Docstring(text, lineno=first + 1, endlineno=obj.lineno - 1, parent=obj)
+
+
+class SphinxRoles(griffe.Extension):
+    """Rewrite Sphinx roles into Markdown cross-references in every docstring of the loaded package.
+
+    Attributes documented by ``#:`` comments (Sphinx's convention, used in this project) get those comments as
+    their docstring first.
+    """
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        """Convert once the whole package is loaded, so that every name can be resolved."""
+        stack: list[griffe.Object] = [pkg]
+        while stack:
+            obj = stack.pop()
+            if obj.docstring is None:
+                obj.docstring = _comment_docstring(obj)
+            if obj.docstring is not None:
+                obj.docstring.value = _convert(obj, obj.docstring.value)
+            stack.extend(member for member in obj.members.values() if isinstance(member, griffe.Object))
