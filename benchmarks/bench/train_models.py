@@ -63,7 +63,7 @@ class HostData:
             biases.append(rng.uniform(-bound, bound, (n_out,)))
         x = rng.standard_normal((spec.batch, spec.sizes[0]))
         if spec.loss == CE:
-            target = rng.integers(0, spec.sizes[-1], spec.batch)
+            target: np.ndarray = rng.integers(0, spec.sizes[-1], spec.batch)
         else:
             target = rng.standard_normal((spec.batch, spec.sizes[-1]))
         return cls(weights, biases, x, target)

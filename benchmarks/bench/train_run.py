@@ -163,7 +163,7 @@ def run_train(
         with gc_paused():
             errors = {v.name: agreement(v, data.flat(), reference) for v in variants}
         timings = time_variants(variants, spec, reps, min_time)
-        entries = []
+        entries: list[dict[str, Any]] = []
         for v in variants:
             peak, method = peak_bytes(v) if memory else (None, None)
             entries.append(

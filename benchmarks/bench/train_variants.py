@@ -43,6 +43,10 @@ def _targets(xp: Any, data: HostData, spec: MLPSpec, device: Any, dtype: Any) ->
     return from_host(data.target, xp, device, dtype)
 
 
+def _bound(step: Callable[[Any, Any], Any], x: Any, target: Any) -> Callable[[], Any]:
+    return lambda: step(x, target)
+
+
 def portable_variants(backend: str, device: Any, dtype: Any, spec: MLPSpec, data: HostData) -> list[Variant]:
     """``portable eager`` and, when ``portable_nn.train_step`` exists, its two compile settings."""
     xp = resolve_namespace(backend)
@@ -76,8 +80,11 @@ def portable_variants(backend: str, device: Any, dtype: Any, spec: MLPSpec, data
     if train_step is not None:
         for kind, compile_ in ((TRAIN_STEP_EAGER, False), (TRAIN_STEP_AUTO, "auto")):
             m, f, o = build()
-            step = train_step(m, f, o, compile=compile_)
-            out.append(_variant(backend, kind, lambda step=step: step(x, target), device, label, params_of(m)))
+            out.append(
+                _variant(
+                    backend, kind, _bound(train_step(m, f, o, compile=compile_), x, target), device, label, params_of(m)
+                )
+            )
     return out
 
 
@@ -148,7 +155,7 @@ def numpy_hand_variant(spec: MLPSpec, data: HostData, dtype_label: str) -> Varia
 
 
 def torch_hand_variant(device_label: str, dtype_label: str, spec: MLPSpec, data: HostData) -> Variant:
-    """The step in plain torch calls, no autograd (``torch.no_grad``), momentum and parameters in place."""
+    """The step in plain torch calls on tensors that do not require grad, momentum and parameters in place."""
     torch = importlib.import_module("torch")
     device, dtype = torch.device(device_label), getattr(torch, dtype_label)
 
@@ -161,8 +168,7 @@ def torch_hand_variant(device_label: str, dtype_label: str, spec: MLPSpec, data:
     rows = torch.arange(spec.batch, device=device)
     bufs: list[Any] = []
 
-    @torch.no_grad()
-    def step() -> Any:
+    def step() -> Any:  # no tensor requires grad: autograd records nothing
         acts = [x]
         for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
             z = torch.addmm(b, acts[-1], w.T)
