@@ -45,8 +45,11 @@ def _cells(v: dict[str, Any]) -> list[str]:
 
 def train_lines(train: dict[str, Any] | None, markdown: bool = False) -> list[str]:
     """The train-step section of a report (nothing when the run had none)."""
-    if not train or not train.get("models"):
+    if not train:
         return []
+    skipped = [f"skipped {entry['what']}: {entry['reason']}" for entry in train.get("skipped", [])]
+    if not train.get("models"):
+        return skipped
     lines: list[str] = []
     for model in train["models"]:
         s = model["spec"]
@@ -71,6 +74,4 @@ def train_lines(train: dict[str, Any] | None, markdown: bool = False) -> list[st
         f"|Δ| vs f64: max |update - float64 NumPy run's update| / max |that update| over {s['check_steps']} steps",
         "(the same training run everywhere: the rows compare equal work); peak: bytes one step allocates.",
     ]
-    for entry in train.get("skipped", []):
-        lines.append(f"skipped {entry['what']}: {entry['reason']}")
-    return lines
+    return lines + skipped

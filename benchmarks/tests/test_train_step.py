@@ -89,3 +89,15 @@ def test_train_step_rows_when_the_library_has_it(monkeypatch):
     assert "train_step(compile=False)" in kinds and "train_step(compile='auto')" in kinds and seen == [False, "auto"]
     reference = reference_parameters(spec, data)
     assert all(agreement(v, data.flat(), reference) <= tolerance("float32")[0] for v in variants)
+
+
+def test_skipped_train_backends_are_reported_when_nothing_ran():
+    from benchmarks.bench.train_report import train_lines
+
+    train = {
+        "device": "cuda",
+        "dtype": "float32",
+        "models": [],
+        "skipped": [{"what": "train step: jax", "reason": "r"}],
+    }
+    assert train_lines(train) == ["skipped train step: jax: r"]
