@@ -149,7 +149,7 @@ def add_ratios(case: dict[str, Any]) -> None:
         common = [op for op in v["ops"] if ref and op in ref["ops"]]
         v["overhead_us"] = {op: paired(v, ref, op, lambda a, b: (a - b) * 1e6) for op in common} if ref else {}
         # The least-disturbed estimate (timeit's): fastest sample minus the bound's fastest sample.
-        v["overhead_us_min"] = {op: (v["ops"][op]["min_s"] - ref["ops"][op]["min_s"]) * 1e6 for op in common}
+        v["overhead_us_min"] = {op: (v["ops"][op]["min_s"] - ref["ops"][op]["min_s"]) * 1e6 for op in common if ref}
         v["memory_ratio_torch_nn"] = (
             v["peak_bytes"] / torch_nn["peak_bytes"]
             if torch_nn and v["peak_bytes"] is not None and torch_nn.get("peak_bytes")
@@ -165,7 +165,7 @@ def run_case(config: Config, dtype_label: str, shape: Shape) -> dict[str, Any] |
     case_variants = []
     for v in variants:
         peak, method = peak_bytes(v) if config.memory else (None, None)
-        entry = {"name": v.name, "backend": v.backend, "kind": v.kind, "ops": timings[v.name]}
+        entry: dict[str, Any] = {"name": v.name, "backend": v.backend, "kind": v.kind, "ops": timings[v.name]}
         entry |= {"peak_bytes": peak, "memory_method": method}
         case_variants.append(entry)
     shape_info = {

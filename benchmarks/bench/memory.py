@@ -114,13 +114,13 @@ def _peak_torch_cuda(body: Fn) -> int:
     base = torch.cuda.memory_allocated()
     body()
     torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated() - base
+    return int(torch.cuda.max_memory_allocated() - base)
 
 
 def _peak_cupy(body: Fn) -> int:
     cupy = importlib.import_module("cupy")
 
-    class PeakHook(cupy.cuda.MemoryHook):
+    class PeakHook(cupy.cuda.MemoryHook):  # type: ignore[misc,name-defined]
         name = "portable_nn_bench_peak"
 
         def __init__(self) -> None:

@@ -28,7 +28,8 @@ def find(cases: list[dict[str, Any]], label: str, name: str) -> dict[str, Any] |
         if case["shape"]["label"] == label:
             for v in case["variants"]:
                 if v["name"] == name:
-                    return v | {"case": case}
+                    found: dict[str, Any] = v | {"case": case}
+                    return found
     return None
 
 
