@@ -18,7 +18,6 @@ BACKEND_AWARE = {
     "io.py",
     "cli.py",
     "__main__.py",
-    "bench.py",
     "distributed.py",
     "datasets.py",
 }
