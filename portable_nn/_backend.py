@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from .backends import ADAPTERS, BACKENDS, FLOAT_DTYPES, BackendAdapter
+from .backends.base import host_array
 from .backends.registry import adapter_for_array, adapter_for_namespace, get_adapter
 from .backends.torch_backend import is_torch_module, torch_linear
 from .errors import BackendUnavailableError, DeviceError, DTypeError
@@ -270,11 +271,9 @@ def from_host(array: Any, xp: ModuleType, device: Any, dtype: Any) -> Any:
 
     Casting on the host first makes the bytes identical on every backend for a given dtype.
     """
-    np = BackendAdapter.module("numpy")
     target = dtype_name(xp, dtype)
-    host_dtype = target if target != "bfloat16" else "float32"
-    host = np.asarray(array, dtype=host_dtype, order="C")  # not ascontiguousarray: it makes 0-D arrays 1-D
-    out = _adapter(xp).from_host(host, device)
+    host_dtype = target if target != "bfloat16" else "float32"  # NumPy has no bfloat16: cast on the device
+    out = _adapter(xp).from_host(host_array(array, host_dtype), device)
     return out if host_dtype == target else xp.astype(out, dtype)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import BackendUnavailableError, DeviceError
 
-__all__ = ["FLOAT_DTYPES", "BackendAdapter", "parse_index"]
+__all__ = ["FLOAT_DTYPES", "BackendAdapter", "host_array", "parse_index"]
 
 FLOAT_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
 
@@ -42,6 +42,15 @@ def parse_index(text: str, prefix: str) -> int:
         return int(text[len(prefix) + 1 :])
     except ValueError:
         raise DeviceError(f"cannot parse device string {text!r}; expected {prefix!r} or '{prefix}:N'") from None
+
+
+def host_array(array: Any, dtype: str) -> np.ndarray:
+    """``array`` as a C-ordered host NumPy array of dtype ``dtype`` (a name NumPy knows), copied only if needed.
+
+    >>> host_array([1, 2], "float32")
+    array([1., 2.], dtype=float32)
+    """
+    return np.asarray(array, dtype=dtype, order="C")  # not ascontiguousarray: it makes 0-D arrays 1-D
 
 
 class BackendAdapter:
