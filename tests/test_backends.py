@@ -12,9 +12,11 @@ import importlib.util
 import math
 from typing import Any
 
+import array_api_compat
 import numpy as np
 import pytest
 
+import portable_nn as pnn
 from portable_nn import _backend
 from portable_nn.backends import ADAPTERS, BACKENDS, FLOAT_DTYPES, BackendAdapter, get_adapter
 from portable_nn.backends.cupy_backend import CupyAdapter
@@ -255,6 +257,7 @@ def test_synchronize_hands_back_out(xp, device, backend):
     assert _backend.synchronize(xp, out=y) is y
     assert _backend.synchronize(backend, device=_backend.device_str(xp, device), out=y) is y
     assert _backend.synchronize(xp) is None
+    assert pnn.synchronize(xp, out=y) is y
     np.testing.assert_array_equal(_backend.to_host(y), 2.0)
 
 
@@ -276,6 +279,8 @@ def test_only_lazy_backends_materialize(xp, device, dtype, backend):
     adapter = get_adapter(backend)
     x = _backend.from_host(np.ones((4, 2)), xp, device, dtype)
     pending = x * 2
+    if adapter.lazy:  # array-api-compat agrees (it also calls JAX arrays lazy: they may be futures)
+        assert array_api_compat.is_lazy_array(pending)
     out = adapter.materialize((pending,))
     if not adapter.lazy:
         assert out[0] is pending
