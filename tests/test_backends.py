@@ -129,6 +129,30 @@ def test_cupy_reports_its_state_here():
         assert all(label.startswith("cuda") for label, _ in matrix)
 
 
+class _FakeCudaDevice:
+    """Stands in for ``cupy.cuda.Device`` so the CuPy adapter's own logic runs on a machine without CuPy."""
+
+    def __init__(self, id: int) -> None:
+        self.id, self.synchronized = id, 0
+
+    def synchronize(self) -> None:
+        self.synchronized += 1
+
+
+def test_cupy_adapter_logic_without_a_gpu(monkeypatch):
+    adapter = CupyAdapter()
+    assert adapter.home_device == "cuda" and adapter.gpu_capable
+    assert adapter.device_str(_FakeCudaDevice(1)) == "cuda:1"
+    monkeypatch.setattr(adapter, "native_devices", lambda: [_FakeCudaDevice(0), _FakeCudaDevice(1)])
+    assert list(adapter.available_devices()) == ["cuda:0", "cuda:1"]
+    device = _FakeCudaDevice(1)
+    adapter.synchronize(device)
+    assert device.synchronized == 1
+    monkeypatch.setattr(adapter, "native_devices", list)
+    with pytest.raises(DeviceError, match="cupy has no CUDA device on this machine"):
+        adapter.default_device()
+
+
 def test_gpu_capable_backends_list_a_skipped_cuda_entry_without_a_gpu():
     for adapter in ADAPTERS:
         if adapter.unavailable_reason() is not None:
