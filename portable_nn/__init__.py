@@ -6,6 +6,7 @@ The same source runs on NumPy, CuPy, PyTorch, JAX, array-api-strict and Dask, on
 from __future__ import annotations
 
 from . import functional, init, optim
+from ._backend import synchronize
 from .activations import ReLU, Sigmoid, Tanh
 from .errors import (
     ArgumentError,
@@ -66,4 +67,5 @@ __all__ = [
     "no_grad",
     "optim",
     "save",
+    "synchronize",
 ]

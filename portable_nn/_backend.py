@@ -1,34 +1,30 @@
-"""The one backend-aware module: namespace resolution, devices, dtypes and host transfer.
+"""The facade the library calls for namespaces, devices, dtypes and host transfer; backends live in adapters.
 
 Everything else in portable_nn calls the array API standard on the namespace this module
-hands out. Backend names are ``"numpy" | "torch" | "cupy" | "jax" | "array_api_strict" |
-"dask"``; portable device strings are ``"cpu"``, ``"cpu:N"``, ``"cuda"``, ``"cuda:N"`` (plus
-array-api-strict's own device names such as ``"device1"``).
+hands out. What differs between backends lives in one adapter per backend
+(:mod:`portable_nn.backends`), registered in one table; the functions here are backend-neutral
+and delegate to the adapter of the namespace or array at hand. Backend names are ``"numpy" |
+"torch" | "cupy" | "jax" | "array_api_strict" | "dask"``; portable device strings are ``"cpu"``,
+``"cpu:N"``, ``"cuda"``, ``"cuda:N"`` (plus array-api-strict's own device names such as
+``"device1"``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import importlib.util
-import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-import array_api_compat
-
-from .errors import (
-    BackendUnavailableError,
-    DeviceError,
-    DTypeError,
-    NamespaceError,
-    UnknownBackendError,
-)
+from .backends import ADAPTERS, BACKENDS, FLOAT_DTYPES, BackendAdapter
+from .backends.base import host_array
+from .backends.registry import adapter_for_array, adapter_for_namespace, get_adapter
+from .backends.torch_backend import is_torch_module, torch_linear
+from .errors import BackendUnavailableError, DeviceError, DTypeError
 
 __all__ = [
     "BACKENDS",
     "FLOAT_DTYPES",
+    "available_devices",
     "backend_name",
     "convert",
     "device_matrix",
@@ -36,6 +32,7 @@ __all__ = [
     "device_str",
     "dtype_name",
     "from_host",
+    "installed_backends",
     "is_lazy",
     "is_torch_module",
     "materialize",
@@ -45,77 +42,35 @@ __all__ = [
     "resolve_namespace",
     "supported_dtypes",
     "supported_on",
+    "synchronize",
     "target_placement",
     "to_host",
     "torch_linear",
 ]
 
-BACKENDS: tuple[str, ...] = ("numpy", "torch", "cupy", "jax", "array_api_strict", "dask")
-FLOAT_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
-
-# Backend name -> (module that must import, compliant namespace module).
-_NAMESPACE_MODULES: dict[str, tuple[str, str]] = {
-    "numpy": ("numpy", "array_api_compat.numpy"),
-    "torch": ("torch", "array_api_compat.torch"),
-    "cupy": ("cupy", "array_api_compat.cupy"),
-    "jax": ("jax", "jax.numpy"),
-    "array_api_strict": ("array_api_strict", "array_api_strict"),
-    "dask": ("dask.array", "array_api_compat.dask.array"),
-}
-# Every module name (raw or wrapped) a user may pass, mapped to its backend.
-_MODULE_TO_BACKEND: dict[str, str] = {
-    "numpy": "numpy",
-    "array_api_compat.numpy": "numpy",
-    "torch": "torch",
-    "array_api_compat.torch": "torch",
-    "cupy": "cupy",
-    "array_api_compat.cupy": "cupy",
-    "jax": "jax",
-    "jax.numpy": "jax",
-    "array_api_strict": "array_api_strict",
-    "dask.array": "dask",
-    "array_api_compat.dask.array": "dask",
-}
-_ALIASES: dict[str, str] = {
-    "np": "numpy",
-    "jax.numpy": "jax",
-    "jnp": "jax",
-    "strict": "array_api_strict",
-    "array-api-strict": "array_api_strict",
-    "dask.array": "dask",
-}
-
-_namespace_cache: dict[str, ModuleType] = {}
+# Per array type: the namespace, the device getter, whether it is lazy (hot path: one dict lookup each).
 _namespace_by_type: dict[type, ModuleType] = {}
 _device_getter_by_type: dict[type, Callable[[Any], Any]] = {}
+_lazy_by_type: dict[type, bool] = {}
+
+
+def _adapter(xp: ModuleType) -> BackendAdapter:
+    return adapter_for_namespace(xp)
+
+
+def _load(adapter: BackendAdapter) -> ModuleType:
+    try:
+        return adapter.namespace()
+    except BackendUnavailableError as exc:
+        raise BackendUnavailableError(f"{exc}; installed backends: {installed_backends()}") from exc.__cause__
 
 
 # --------------------------------------------------------------------------- namespaces
 
 
-def _load_backend(name: str) -> ModuleType:
-    cached = _namespace_cache.get(name)
-    if cached is not None:
-        return cached
-    package, namespace = _NAMESPACE_MODULES[name]
-    try:
-        importlib.import_module(package)
-        xp = importlib.import_module(namespace)
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            f"backend {name!r} is not installed ({exc}); installed backends: {installed_backends()}"
-        ) from exc
-    _namespace_cache[name] = xp
-    return xp
-
-
 def installed_backends() -> list[str]:
     """Names of the backends whose packages import on this machine."""
-    found = []
-    for name in BACKENDS:
-        if name in _namespace_cache or importlib.util.find_spec(_NAMESPACE_MODULES[name][0].split(".")[0]):
-            found.append(name)
-    return found
+    return [adapter.name for adapter in ADAPTERS if adapter.installed()]
 
 
 def resolve_namespace(spec: Any) -> ModuleType:
@@ -125,17 +80,9 @@ def resolve_namespace(spec: Any) -> ModuleType:
     'array_api_compat.numpy'
     """
     if isinstance(spec, str):
-        name = _ALIASES.get(spec, spec)
-        if name not in _NAMESPACE_MODULES:
-            raise UnknownBackendError(f"unknown backend {spec!r}; known backends: {list(BACKENDS)}")
-        return _load_backend(name)
+        return _load(get_adapter(spec))
     if isinstance(spec, ModuleType):
-        name = _MODULE_TO_BACKEND.get(spec.__name__)
-        if name is None:
-            raise UnknownBackendError(
-                f"module {spec.__name__!r} is not a supported array namespace; known backends: {list(BACKENDS)}"
-            )
-        return _load_backend(name)
+        return _load(adapter_for_namespace(spec))
     return namespace_of(spec)
 
 
@@ -145,34 +92,18 @@ def namespace_of(x: Any) -> ModuleType:
     xp = _namespace_by_type.get(kind)
     if xp is not None:
         return xp
-    if isinstance(x, (bool, int, float, complex, list, tuple)) or not hasattr(x, "shape"):
-        raise NamespaceError(f"expected an array, got {kind.__module__}.{kind.__qualname__}")
-    try:
-        xp = array_api_compat.array_namespace(x)
-    except TypeError as exc:
-        raise NamespaceError(f"{kind.__module__}.{kind.__qualname__} is not a supported array type") from exc
-    name = _MODULE_TO_BACKEND.get(xp.__name__)
-    if name is None:
-        raise NamespaceError(f"arrays of namespace {xp.__name__!r} are not supported; known: {list(BACKENDS)}")
-    xp = _load_backend(name)
-    _namespace_by_type[kind] = xp
+    xp = _namespace_by_type[kind] = _load(adapter_for_array(x))
     return xp
 
 
 def backend_name(xp: ModuleType) -> str:
     """The portable name (``"numpy"``, ``"torch"``, ...) of a namespace from :func:`resolve_namespace`."""
-    try:
-        return _MODULE_TO_BACKEND[xp.__name__]
-    except (KeyError, AttributeError):
-        raise UnknownBackendError(f"{xp!r} is not a supported array namespace") from None
+    return adapter_for_namespace(xp).name
 
 
 def is_lazy(xp: ModuleType) -> bool:
     """Whether the backend builds graphs that only run on ``compute()`` (Dask)."""
-    return backend_name(xp) == "dask"
-
-
-_lazy_by_type: dict[type, bool] = {}
+    return _adapter(xp).lazy
 
 
 def materialize(*arrays: Any) -> tuple[Any, ...]:
@@ -189,106 +120,60 @@ def materialize(*arrays: Any) -> tuple[Any, ...]:
     kind = type(arrays[0])
     lazy = _lazy_by_type.get(kind)
     if lazy is None:
-        lazy = _lazy_by_type[kind] = is_lazy(namespace_of(arrays[0]))
+        lazy = _lazy_by_type[kind] = adapter_for_array(arrays[0]).lazy
     if not lazy:
         return arrays
-    single = [a if a.npartitions == 1 else a.rechunk(a.shape) for a in arrays]
-    return tuple(_raw("dask").persist(*single))
+    return adapter_for_array(arrays[0]).materialize(arrays)
+
+
+def synchronize(xp: Any, device: Any = None, out: Any = None) -> Any:
+    """Block until the work queued on ``device`` (or behind ``out``) has finished; returns ``out``.
+
+    Asynchronous backends return before their work is done: time or read memory only after
+    this. torch: ``torch.cuda.synchronize`` on a CUDA device (``out``'s device when ``device``
+    is None; nothing on the CPU); JAX: ``block_until_ready(out)``; CuPy: the device's streams;
+    NumPy, array-api-strict, Dask (which computes on demand): nothing to wait for.
+
+    Parameters
+    ----------
+    xp : str, module or array
+        The backend, as :func:`resolve_namespace` accepts it.
+    device : str or native device, optional
+        Portable string (``"cuda:0"``) or the backend's device object.
+    out : array or pytree of arrays, optional
+        Results to wait for.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> synchronize("numpy", out=np.ones(2))
+    array([1., 1.])
+    """
+    namespace = resolve_namespace(xp)
+    native = None if device is None else resolve_device(namespace, device)
+    _adapter(namespace).synchronize(native, out)
+    return out
 
 
 # --------------------------------------------------------------------------- devices
-
-
-def _raw(module: str) -> ModuleType:
-    """The backend's own (unwrapped) module, e.g. ``torch`` or ``jax.numpy``."""
-    return importlib.import_module(module)
 
 
 def device_of(x: Any) -> Any:
     """The device object of array ``x`` (cached per array type)."""
     getter = _device_getter_by_type.get(type(x))
     if getter is None:
-        name = backend_name(namespace_of(x))
-        if name in ("numpy", "dask"):
-            getter = _cpu_constant
-        elif name in ("torch", "cupy", "array_api_strict"):
-            getter = _device_attribute
-        else:
-            getter = array_api_compat.device
-        _device_getter_by_type[type(x)] = getter
+        getter = _device_getter_by_type[type(x)] = adapter_for_array(x).device_getter()
     return getter(x)
-
-
-def _cpu_constant(x: Any) -> str:
-    return "cpu"
-
-
-def _device_attribute(x: Any) -> Any:
-    return x.device
-
-
-def _jax_device_str(device: Any) -> str:
-    platform = "cuda" if device.platform == "gpu" else device.platform
-    if platform == "cpu" and device.id == 0:
-        return "cpu"
-    return f"{platform}:{device.id}"
 
 
 def device_str(xp: ModuleType, device: Any) -> str:
     """The portable string of a backend device object (``"cpu"``, ``"cuda:0"``, ``"device1"``...)."""
-    name = backend_name(xp)
-    if name in ("numpy", "dask"):
-        return "cpu"
-    if name == "torch":
-        return "cpu" if device.type == "cpu" else str(device)
-    if name == "cupy":
-        return f"cuda:{device.id}"
-    if name == "jax":
-        return _jax_device_str(device)
-    text = str(device)  # array_api_strict.Device('device1')
-    label = text.split("'")[1] if "'" in text else text
-    return "cpu" if label == "CPU_DEVICE" else label
-
-
-def _parse_index(text: str, prefix: str) -> int:
-    if text == prefix:
-        return 0
-    try:
-        return int(text[len(prefix) + 1 :])
-    except ValueError:
-        raise DeviceError(f"cannot parse device string {text!r}; expected {prefix!r} or '{prefix}:N'") from None
-
-
-def _native_devices(name: str) -> list[Any]:
-    """All devices of a backend that can run here, native objects."""
-    if name in ("numpy", "dask"):
-        return ["cpu"]
-    if name == "torch":
-        torch = _raw("torch")
-        found = [torch.device("cpu")]
-        if torch.cuda.is_available():
-            found += [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
-        return found
-    if name == "cupy":
-        cupy = _raw("cupy")
-        try:
-            count = cupy.cuda.runtime.getDeviceCount()
-        except Exception:  # CUDARuntimeError without a driver
-            count = 0
-        return [cupy.cuda.Device(i) for i in range(count)]
-    if name == "jax":
-        jax = _raw("jax")
-        found = list(jax.devices("cpu"))
-        with contextlib.suppress(RuntimeError):  # no GPU platform
-            found += list(jax.devices("gpu"))
-        return found
-    strict = _raw("array_api_strict")
-    return list(strict.__array_namespace_info__().devices())
+    return _adapter(xp).device_str(device)
 
 
 def available_devices(xp: ModuleType) -> dict[str, Any]:
     """Portable device string -> native device, for every device of the backend usable here."""
-    return {device_str(xp, d): d for d in _native_devices(backend_name(xp))}
+    return _adapter(xp).available_devices()
 
 
 def resolve_device(xp: ModuleType, device: Any = None) -> Any:
@@ -297,32 +182,22 @@ def resolve_device(xp: ModuleType, device: Any = None) -> Any:
     Accepts portable strings (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"cpu:N"`` for JAX,
     ``"device1"`` for array-api-strict) and the backend's own device objects.
     """
-    name = backend_name(xp)
-    available = available_devices(xp)
+    adapter = _adapter(xp)
     if device is None:
-        if name == "torch":
-            return _raw("torch").get_default_device()
-        if name == "cupy":
-            if not available:
-                raise DeviceError("cupy has no CUDA device on this machine")
-            return _raw("cupy").cuda.Device()
-        return next(iter(available.values()))
+        return adapter.default_device()
+    available = adapter.available_devices()
     if isinstance(device, str):
-        key = device
-        if device == "cuda" or (name == "jax" and device == "gpu"):
-            key = "cuda:0"
-        elif device == "CPU_DEVICE" or (device.startswith("cpu:") and _parse_index(device, "cpu") == 0):
-            key = "cpu"
+        key = adapter.device_key(device)
         if key in available:
             return available[key]
-        raise DeviceError(f"device {device!r} is not available for {name}; available: {list(available)}")
+        raise DeviceError(f"device {device!r} is not available for {adapter.name}; available: {list(available)}")
     # A native device object: accept it if it is one of this backend's usable devices.
     for native in available.values():
         if native == device:
             return native
-    if name == "torch" and isinstance(device, _raw("torch").device):
-        return device  # e.g. "mps" or a custom backend torch knows about
-    raise DeviceError(f"device {device!r} is not a usable {name} device; available: {list(available)}")
+    if adapter.accepts_device(device):
+        return device
+    raise DeviceError(f"device {device!r} is not a usable {adapter.name} device; available: {list(available)}")
 
 
 def device_matrix(name: str) -> list[tuple[str, str | None]]:
@@ -331,61 +206,36 @@ def device_matrix(name: str) -> list[tuple[str, str | None]]:
     Lists the usable devices and, for GPU-capable backends without a GPU here, a ``cuda``
     entry with the reason, so test matrices can show it as skipped instead of dropping it.
     """
-    try:
-        xp = resolve_namespace(name)
-    except BackendUnavailableError:
-        default = "cuda" if name == "cupy" else "cpu"
-        return [(default, f"{name} is not installed")]
-    devices = [(label, None) for label in available_devices(xp)]
-    if name in ("torch", "cupy", "jax") and not any(label.startswith("cuda") for label, _ in devices):
-        devices.append(("cuda", f"{name}: no CUDA device on this machine"))
+    adapter = get_adapter(name)
+    reason = adapter.unavailable_reason()
+    if reason is not None:
+        return [(adapter.home_device, reason)]
+    devices: list[tuple[str, str | None]] = [(label, None) for label in adapter.available_devices()]
+    if adapter.gpu_capable and not any(label.startswith("cuda") for label, _ in devices):
+        devices.append(("cuda", f"{adapter.name}: no CUDA device on this machine"))
     return devices
 
 
 # --------------------------------------------------------------------------- dtypes
 
 
-_DTYPE_FALLBACK_MODULES = {"torch": "torch", "jax": "jax.numpy", "dask": "numpy"}
-
-
-def _dtype_table(name: str, xp: ModuleType) -> dict[str, Any]:
-    table = {}
-    for dtype in FLOAT_DTYPES:
-        obj = getattr(xp, dtype, None)
-        if obj is None and name in _DTYPE_FALLBACK_MODULES:  # e.g. bfloat16 is not in the compat namespace
-            obj = getattr(_raw(_DTYPE_FALLBACK_MODULES[name]), dtype, None)
-        if obj is not None:
-            table[dtype] = _raw("numpy").dtype(obj) if name == "jax" else obj
-    return table
-
-
-_dtype_tables: dict[str, dict[str, Any]] = {}
-
-
 def _table(xp: ModuleType) -> dict[str, Any]:
-    name = backend_name(xp)
-    table = _dtype_tables.get(name)
-    if table is None:
-        table = _dtype_tables[name] = _dtype_table(name, xp)
-    return table
+    return _adapter(xp).dtype_table()
 
 
 def supported_dtypes(xp: ModuleType, device: Any = None) -> list[str]:
     """The floating dtype names usable on ``device`` (array-api-strict's ``no_float64`` lacks float64)."""
-    names = list(_table(xp))
-    if device is not None:
-        real = xp.__array_namespace_info__().dtypes(device=device, kind="real floating")
-        names = [n for n in names if n in real or n in ("float16", "bfloat16")]
-    return names
+    return _adapter(xp).supported_dtypes(device)
 
 
 def supported_on(xp: ModuleType, device: Any, dtype: Any) -> Any:
     """``dtype`` if ``device`` can hold it, else a DTypeError (e.g. float64 on a no-float64 device)."""
+    adapter = _adapter(xp)
     name = dtype_name(xp, dtype)
-    usable = supported_dtypes(xp, device)
+    usable = adapter.supported_dtypes(device)
     if name not in usable:
-        hint = " (enable it with JAX_ENABLE_X64=1)" if backend_name(xp) == "jax" and name == "float64" else ""
-        raise DTypeError(f"{backend_name(xp)} on {device_str(xp, device)} has no {name}{hint}; supported: {usable}")
+        hint = adapter.missing_dtype_hint(name)
+        raise DTypeError(f"{adapter.name} on {adapter.device_str(device)} has no {name}{hint}; supported: {usable}")
     return dtype
 
 
@@ -421,46 +271,15 @@ def from_host(array: Any, xp: ModuleType, device: Any, dtype: Any) -> Any:
 
     Casting on the host first makes the bytes identical on every backend for a given dtype.
     """
-    np = _raw("numpy")
-    name = backend_name(xp)
     target = dtype_name(xp, dtype)
-    host_dtype = target if target != "bfloat16" else "float32"
-    host = np.asarray(array, dtype=host_dtype, order="C")  # not ascontiguousarray: it makes 0-D arrays 1-D
-    if name == "numpy":
-        out = host
-    elif name == "torch":
-        out = _raw("torch").from_numpy(host).to(device=device)
-    elif name == "jax":
-        out = _raw("jax").device_put(host, device)
-    elif name == "cupy":
-        with device:
-            out = _raw("cupy").asarray(host)
-    elif name == "dask":
-        out = _raw("dask.array").from_array(host, chunks=host.shape or ())
-    else:
-        out = xp.asarray(host, device=device)
+    host_dtype = target if target != "bfloat16" else "float32"  # NumPy has no bfloat16: cast on the device
+    out = _adapter(xp).from_host(host_array(array, host_dtype), device)
     return out if host_dtype == target else xp.astype(out, dtype)
 
 
 def to_host(x: Any) -> Any:
     """A NumPy copy of array ``x`` from any backend/device (bfloat16 comes back as float32)."""
-    np = _raw("numpy")
-    name = backend_name(namespace_of(x))
-    if name == "torch":
-        t = x.detach()
-        if t.dtype == _raw("torch").bfloat16:
-            t = t.float()
-        return np.array(t.cpu().numpy())
-    if name == "cupy":
-        return x.get()
-    if name == "dask":
-        return to_host(np.asarray(x.compute()))
-    if name == "array_api_strict":
-        strict = _raw("array_api_strict")
-        return np.array(np.from_dlpack(x.to_device(strict.Device("CPU_DEVICE"))))
-    if name == "jax" and x.dtype == _raw("jax.numpy").bfloat16:
-        x = x.astype("float32")
-    return np.array(x)
+    return adapter_for_array(x).to_host(x)
 
 
 # --------------------------------------------------------------------------- cross-backend conversion
@@ -496,41 +315,6 @@ def target_placement(
     return target, device, supported_on(target, device, resolve_dtype(target, dtype))
 
 
-def _move_within(xp: ModuleType, x: Any, device: Any) -> Any:
-    """``x`` (already of backend ``xp``) on ``device``."""
-    if device_of(x) == device:
-        return x
-    name = backend_name(xp)
-    if name == "array_api_strict":
-        return x.to_device(device)
-    if name == "jax":
-        return _raw("jax").device_put(x, device)
-    if name == "cupy":
-        with device:
-            return _raw("cupy").asarray(x)
-    return array_api_compat.to_device(x, device)
-
-
-_DLPACK_IMPORTERS: dict[str, tuple[str, str]] = {
-    "numpy": ("numpy", "from_dlpack"),
-    "torch": ("torch", "from_dlpack"),
-    "jax": ("jax.numpy", "from_dlpack"),
-    "cupy": ("cupy", "from_dlpack"),
-    "array_api_strict": ("array_api_strict", "from_dlpack"),
-}
-
-
-def _via_dlpack(x: Any, target: str) -> Any | None:
-    """``x`` imported zero-copy into backend ``target`` (on x's device), or None where DLPack cannot."""
-    if target not in _DLPACK_IMPORTERS or backend_name(namespace_of(x)) == "dask":
-        return None
-    module, function = _DLPACK_IMPORTERS[target]
-    try:
-        return getattr(_raw(module), function)(x)
-    except (BufferError, RuntimeError, TypeError, ValueError, AttributeError):
-        return None  # e.g. CUDA -> NumPy, bfloat16 -> NumPy, a read-only NumPy buffer
-
-
 def convert(x: Any, xp: Any = None, device: Any = None, dtype: Any = None, *, copy: bool = False) -> Any:
     """Array ``x`` of any supported backend/device as an ``xp`` array on ``device`` with ``dtype``.
 
@@ -543,42 +327,27 @@ def convert(x: Any, xp: Any = None, device: Any = None, dtype: Any = None, *, co
     """
     source = namespace_of(x)
     target, device, dtype = target_placement(source, device_of(x), x.dtype, xp, device, dtype)
-    if backend_name(source) == "torch":
-        x = x.detach()  # requires_grad tensors (nn.Parameter) cannot be exported
-    name = backend_name(target)
-    out = x if source is target else _via_dlpack(x, name)
+    source_adapter, target_adapter = _adapter(source), _adapter(target)
+    x = source_adapter.detach(x)
+    if source is target:
+        out = x
+    elif source_adapter.dlpack_module is None:
+        out = None
+    else:
+        out = target_adapter.from_dlpack(x)
     fresh = False
-    if out is None or name == "dask":
+    if out is None or target_adapter.dlpack_module is None:
         out, fresh = from_host(to_host(x), target, device, dtype), True
     else:
-        out = _move_within(target, out, device)
+        if device_of(out) != device:
+            out = target_adapter.move(out, device)
         if out.dtype != dtype:
             out, fresh = target.astype(out, dtype), True
     if copy and not fresh:
         out = target.asarray(out, copy=True)
     if device_of(out) != device or out.dtype != dtype:  # never hand back a silently different placement
         raise DeviceError(
-            f"conversion to {backend_name(target)} on {device_str(target, device)} as {dtype_name(target, dtype)} "
+            f"conversion to {target_adapter.name} on {device_str(target, device)} as {dtype_name(target, dtype)} "
             f"produced {device_str(target, device_of(out))} {dtype_name(target, out.dtype)}"
         )
     return out
-
-
-def is_torch_module(obj: Any) -> bool:
-    """Whether ``obj`` is a ``torch.nn.Module`` (without importing torch: if it is not loaded, it is not one)."""
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(obj, torch.nn.Module)
-
-
-def torch_linear(weight: Any, bias: Any | None) -> Any:
-    """A ``torch.nn.Linear`` whose parameters are the torch tensors ``weight`` (out, in) and ``bias`` (out,).
-
-    Built on the meta device first, so it neither allocates nor draws from torch's global RNG.
-    """
-    torch = _raw("torch")
-    out_features, in_features = weight.shape
-    module = torch.nn.Linear(in_features, out_features, bias=bias is not None, device="meta", dtype=weight.dtype)
-    module.weight = torch.nn.Parameter(weight)
-    if bias is not None:
-        module.bias = torch.nn.Parameter(bias)
-    return module

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from .._backend import BACKENDS, FLOAT_DTYPES, device_matrix, resolve_device, resolve_namespace, supported_dtypes
+from ..backends import get_adapter
 from ..errors import PortableNNError
 
 __all__ = ["DEFAULT_DTYPES", "Combination", "Selection", "combinations", "device_matches"]
@@ -113,9 +114,7 @@ def combinations(selection: Selection, *, with_dtype: bool, with_device: bool) -
             for dtype in selection.dtypes or DEFAULT_DTYPES:
                 why = reason
                 if why is None and dtype not in usable:
-                    why = f"{backend} on {device} has no {dtype}"
-                    if backend == "jax" and dtype == "float64":
-                        why += " (enable it with JAX_ENABLE_X64=1)"
+                    why = f"{backend} on {device} has no {dtype}{get_adapter(backend).missing_dtype_hint(dtype)}"
                 found.append(Combination(backend, device, dtype, why))
     return found
 

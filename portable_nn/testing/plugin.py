@@ -29,11 +29,11 @@ from typing import Any
 import pytest
 
 from .._backend import resolve_device, resolve_dtype, resolve_namespace, supported_dtypes
+from ..backends import get_adapter
 from ..errors import PortableNNError
 from .matrix import Combination, Selection, combinations, device_matches
 
 _COMBO = "_pnn_combo"
-_LAZY_BACKENDS = ("dask",)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -131,7 +131,7 @@ def _marks_for(metafunc: pytest.Metafunc, combo: Combination) -> list[pytest.Mar
             return [pytest.mark.skip(reason=f"{combo.backend}: excluded{why}")]
         if _matches(mark.kwargs.get("xfail"), combo):
             return [pytest.mark.xfail(reason=f"{combo.backend}: {reason or 'expected failure'}", strict=True)]
-    if combo.backend in _LAZY_BACKENDS and metafunc.definition.get_closest_marker("eager"):
+    if get_adapter(combo.backend).lazy and metafunc.definition.get_closest_marker("eager"):
         return [pytest.mark.skip(reason=f"{combo.backend}: lazy, skipped eager-only test")]
     if metafunc.definition.get_closest_marker("requires_float64"):
         xp = resolve_namespace(combo.backend)

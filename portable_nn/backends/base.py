@@ -1,0 +1,244 @@
+"""What a backend adapter knows: the interface every backend implements, with array-api-compat defaults.
+
+One :class:`BackendAdapter` subclass per backend (``numpy_backend.py``, ``torch_backend.py``...)
+holds everything backend-specific portable_nn needs: which modules it recognises, how to import
+its namespace, its devices as portable strings, its floating dtypes, host transfer, DLPack
+import, synchronization and the persist policy of lazy backends. The defaults below are the
+array API standard's answers, built on ``array_api_compat`` (``device``, ``to_device``,
+``__array_namespace_info__()``), so an adapter overrides only where its backend differs.
+Adapters are registered once, in :mod:`portable_nn.backends.registry`.
+
+Portable device strings are ``"cpu"``, ``"cpu:N"``, ``"cuda"``, ``"cuda:N"`` (plus a backend's
+own names such as array-api-strict's ``"device1"``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, ClassVar
+
+import array_api_compat
+import numpy as np
+
+from ..errors import BackendUnavailableError, DeviceError
+
+__all__ = ["FLOAT_DTYPES", "BackendAdapter", "host_array", "parse_index"]
+
+FLOAT_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
+
+
+def parse_index(text: str, prefix: str) -> int:
+    """The ``N`` of a device string ``"prefix:N"`` (0 for a bare ``"prefix"``); a DeviceError if not a number.
+
+    >>> parse_index("cuda:1", "cuda")
+    1
+    """
+    if text == prefix:
+        return 0
+    try:
+        return int(text[len(prefix) + 1 :])
+    except ValueError:
+        raise DeviceError(f"cannot parse device string {text!r}; expected {prefix!r} or '{prefix}:N'") from None
+
+
+def host_array(array: Any, dtype: str) -> np.ndarray:
+    """``array`` as a C-ordered host NumPy array of dtype ``dtype`` (a name NumPy knows), copied only if needed.
+
+    >>> host_array([1, 2], "float32")
+    array([1., 2.], dtype=float32)
+    """
+    return np.asarray(array, dtype=dtype, order="C")  # not ascontiguousarray: it makes 0-D arrays 1-D
+
+
+class BackendAdapter:
+    """One array backend as portable_nn sees it; subclasses set the class attributes and override what differs.
+
+    Attributes
+    ----------
+    name : str
+        Canonical backend name (``"numpy"``, ``"torch"``...), as users pass it and reports print it.
+    package : str
+        Module whose import makes the backend available (``"dask.array"``).
+    namespace_module : str
+        Module of its array-API-compliant namespace (``"array_api_compat.torch"``).
+    module_names : tuple of str
+        Module names besides those ``recognises`` accepts that stand for this backend (e.g. ``"jax"``).
+    aliases : tuple of str
+        Other names users may pass (``"np"``, ``"jnp"``...).
+    gpu_capable : bool
+        Whether the backend can run on CUDA (test matrices list a skipped ``cuda`` entry without one).
+    lazy : bool
+        Whether arrays are graphs that run only when computed (Dask): see :meth:`materialize`.
+    dlpack_module : str or None
+        Module whose ``from_dlpack`` imports foreign arrays; None where arrays cannot go through
+        DLPack either way (Dask).
+    home_device : str
+        The portable device a test matrix shows for this backend when it is not installed.
+
+    Examples
+    --------
+    >>> from portable_nn.backends import get_adapter
+    >>> adapter = get_adapter("numpy")
+    >>> adapter.name, adapter.device_str(adapter.default_device())
+    ('numpy', 'cpu')
+    """
+
+    name: ClassVar[str]
+    package: ClassVar[str]
+    namespace_module: ClassVar[str]
+    module_names: ClassVar[tuple[str, ...]] = ()
+    aliases: ClassVar[tuple[str, ...]] = ()
+    gpu_capable: ClassVar[bool] = False
+    lazy: ClassVar[bool] = False
+    dlpack_module: ClassVar[str | None] = None
+    home_device: ClassVar[str] = "cpu"
+
+    def __init__(self) -> None:
+        self._xp: ModuleType | None = None
+        self._dtypes: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    # ----------------------------------------------------------------- namespace
+
+    def is_namespace(self, module: ModuleType) -> bool:
+        """Whether ``module`` is this backend's namespace (array-api-compat's ``is_<backend>_namespace``)."""
+        raise NotImplementedError
+
+    def recognises(self, module: ModuleType) -> bool:
+        """Whether ``module`` (raw or wrapped namespace, or one of :attr:`module_names`) stands for this backend."""
+        return module.__name__ in self.module_names or self.is_namespace(module)
+
+    def installed(self) -> bool:
+        """Whether the backend's package is importable here (without importing it)."""
+        return self._xp is not None or importlib.util.find_spec(self.package.split(".")[0]) is not None
+
+    def namespace(self) -> ModuleType:
+        """The compliant namespace module, imported once; BackendUnavailableError if it cannot be imported."""
+        if self._xp is None:
+            try:
+                importlib.import_module(self.package)
+                self._xp = importlib.import_module(self.namespace_module)
+            except ImportError as exc:
+                raise BackendUnavailableError(f"backend {self.name!r} is not installed ({exc})") from exc
+        return self._xp
+
+    def unavailable_reason(self) -> str | None:
+        """Why this backend cannot run here (``"cupy is not installed"``), or None when it can be imported."""
+        if not self.installed():
+            return f"{self.name} is not installed"
+        try:
+            self.namespace()
+        except BackendUnavailableError as exc:
+            return f"{self.name} is not installed ({exc.__cause__})"
+        return None
+
+    @staticmethod
+    def module(name: str) -> ModuleType:
+        """A backend's own (unwrapped) module, e.g. ``torch`` or ``jax.numpy``."""
+        return importlib.import_module(name)
+
+    # ----------------------------------------------------------------- devices
+
+    def native_devices(self) -> list[Any]:
+        """Every device of this backend usable here, as native objects (``__array_namespace_info__().devices()``)."""
+        return list(self.namespace().__array_namespace_info__().devices())
+
+    def device_str(self, device: Any) -> str:
+        """The portable string of a native device object."""
+        return str(device)
+
+    def available_devices(self) -> dict[str, Any]:
+        """Portable device string -> native device, for every usable device."""
+        return {self.device_str(d): d for d in self.native_devices()}
+
+    def device_key(self, text: str) -> str:
+        """A portable device string in the form :meth:`available_devices` lists (``"cuda"`` -> ``"cuda:0"``)."""
+        if text == "cuda":
+            return "cuda:0"
+        if text == "CPU_DEVICE" or (text.startswith("cpu:") and parse_index(text, "cpu") == 0):
+            return "cpu"
+        return text
+
+    def default_device(self) -> Any:
+        """The device arrays land on when none is given (the first usable device)."""
+        return next(iter(self.available_devices().values()))
+
+    def accepts_device(self, device: Any) -> bool:
+        """Whether a native device object not in :meth:`available_devices` is still valid (torch's ``mps``)."""
+        return False
+
+    def device_getter(self) -> Callable[[Any], Any]:
+        """A function array -> native device (``array_api_compat.device``; cached per array type by the facade)."""
+        return array_api_compat.device
+
+    def move(self, x: Any, device: Any) -> Any:
+        """Array ``x`` of this backend on native ``device`` (``array_api_compat.to_device``)."""
+        return array_api_compat.to_device(x, device)
+
+    # ----------------------------------------------------------------- dtypes
+
+    def _dtype_object(self, xp: ModuleType, name: str) -> Any:
+        """The floating dtype ``name`` of this backend, or None (override to look beyond the namespace)."""
+        return getattr(xp, name, None)
+
+    def dtype_table(self) -> dict[str, Any]:
+        """Portable name -> dtype object, for every floating dtype of :data:`FLOAT_DTYPES` the backend has."""
+        if self._dtypes is None:
+            xp = self.namespace()
+            found = {name: self._dtype_object(xp, name) for name in FLOAT_DTYPES}
+            self._dtypes = {name: obj for name, obj in found.items() if obj is not None}
+        return self._dtypes
+
+    def supported_dtypes(self, device: Any = None) -> list[str]:
+        """The floating dtype names usable on ``device`` (all the backend has when None).
+
+        Narrowed by ``__array_namespace_info__().dtypes(device=...)`` (array-api-strict's
+        ``no_float64``, JAX without x64); float16/bfloat16 are outside the standard and kept.
+        """
+        names = list(self.dtype_table())
+        if device is not None:
+            real = self.namespace().__array_namespace_info__().dtypes(device=device, kind="real floating")
+            names = [n for n in names if n in real or n in ("float16", "bfloat16")]
+        return names
+
+    def missing_dtype_hint(self, name: str) -> str:
+        """Text appended to 'has no <name>' errors (how to enable it), or ``""``."""
+        return ""
+
+    # ----------------------------------------------------------------- host transfer
+
+    def from_host(self, host: np.ndarray, device: Any) -> Any:
+        """Host NumPy array ``host`` (already of the target dtype) as an array of this backend on ``device``."""
+        return self.namespace().asarray(host, device=device)
+
+    def to_host(self, x: Any) -> np.ndarray:
+        """A NumPy copy of array ``x`` (bfloat16 comes back as float32)."""
+        return np.array(x)
+
+    def detach(self, x: Any) -> Any:
+        """``x`` without autograd history, ready for DLPack export (torch's ``requires_grad`` tensors)."""
+        return x
+
+    def from_dlpack(self, x: Any) -> Any | None:
+        """``x`` (any backend) imported zero-copy into this backend, or None where DLPack cannot."""
+        if self.dlpack_module is None:
+            return None
+        try:
+            return self.module(self.dlpack_module).from_dlpack(x)
+        except (BufferError, RuntimeError, TypeError, ValueError, AttributeError):
+            return None  # e.g. CUDA -> NumPy, bfloat16 -> NumPy, a read-only NumPy buffer
+
+    # ----------------------------------------------------------------- execution
+
+    def synchronize(self, device: Any = None, out: Any = None) -> None:
+        """Block until the work queued on ``device`` (or behind ``out``) is done; eager CPU backends: nothing to do."""
+        return None
+
+    def materialize(self, arrays: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The arrays stored rather than pending (lazy backends); eager backends: the same objects."""
+        return arrays
