@@ -374,3 +374,29 @@ class Module:
             f"backend={backend_name(self.xp)}, device={device_str(self.xp, self.device)}, "
             f"dtype={dtype_name(self.xp, self.dtype)}"
         )
+
+    # ---------------------------------------------------------------- gradients (rebinding)
+
+    def set_grads(self, values: Mapping[str, Array]) -> None:
+        """Rebind accumulated gradients to new arrays, all or nothing (e.g. after clipping).
+
+        Names are parameter names (as :meth:`named_grads` gives them); every value must be a
+        ``self.xp`` array on ``self.device`` with ``self.dtype`` and its parameter's shape, checked
+        before anything changes: an unknown name is an ``UnknownParameterError``, a mismatch a
+        ``NamespaceError``/``DeviceError``/``DTypeError``/``ShapeError``. Arrays are held, never copied.
+
+        >>> import portable_nn as pnn
+        >>> layer = pnn.Linear(2, 1, seed=0)
+        >>> layer.set_grads({"weight": layer.xp.ones((1, 2), dtype=layer.dtype)})
+        >>> layer.grad_weight.tolist()
+        [[1.0, 1.0]]
+        """
+        current = self.named_parameters()
+        for name, value in values.items():
+            if name not in current:
+                raise UnknownParameterError(
+                    f"{type(self).__name__} has no parameter {name!r}; parameters: {list(current)}"
+                )
+            check_like(value, f"grad_{name}", current[name], self.xp, self.device, self.dtype)
+        for name, value in values.items():
+            setattr(self, f"grad_{name}", value)
