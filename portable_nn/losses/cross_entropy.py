@@ -47,6 +47,18 @@ class _ClassLoss(Loss):
             check_class_weight(xp, self.weight, x, layout.classes)
         return xp, layout, self._upstream(xp, grad_output, x, layout.loss_shape)
 
+    def _empty(self, xp: ModuleType, layout: Layout, x: Array) -> tuple[Array, Array]:
+        """An input with no positions: NaN mean, zero sum, empty per-position losses; a zero gradient.
+
+        Built directly (Dask mishandles reductions over empty chunked axes).
+        """
+        place = {"dtype": x.dtype, "device": device_of(x)}
+        if self.reduction == "mean":
+            loss = xp.full((), float("nan"), **place)
+        else:
+            loss = xp.zeros(() if self.reduction == "sum" else layout.loss_shape, **place)
+        return loss, xp.zeros(layout.shape, **place)
+
     def _reduce(
         self,
         xp: ModuleType,
@@ -133,6 +145,8 @@ class CrossEntropyLoss(_ClassLoss):
             ignored = False
         else:
             ignored = check_index_target(xp, target, layout, self.ignore_index)
+        if layout.rows == 0:
+            return self._empty(xp, layout, logits)
         z = layout.to_rows(xp, logits)
         shifted = z - xp.max(z, axis=1, keepdims=True)
         log_probs = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
@@ -218,6 +232,8 @@ class NLLLoss(_ClassLoss):
         xp, layout, upstream = self._prepare(log_probs, "log_probs", grad_output)
         check_array(target, "target", xp, device_of(log_probs))
         ignored = check_index_target(xp, target, layout, self.ignore_index)
+        if layout.rows == 0:
+            return self._empty(xp, layout, log_probs)
         rows = layout.to_rows(xp, log_probs)
         onehot, onehot_float, row_weight = index_terms(
             xp, target, layout, log_probs.dtype, self.weight, self.ignore_index, ignored
