@@ -31,8 +31,8 @@ class Loss:
     leading ``weight``.
     """
 
-    #: Option names shown by ``repr`` (in order), besides ``reduction``.
-    _options: tuple[str, ...] = ()
+    #: Option name -> default, shown by ``repr`` (in order) when not the default, besides ``reduction``.
+    _options: dict[str, Any] = {}  # noqa: RUF012 - read-only class table
 
     def __init__(self, *, reduction: str = "mean") -> None:
         if not isinstance(reduction, str):
@@ -56,7 +56,11 @@ class Loss:
         return grad_output
 
     def __repr__(self) -> str:
-        shown = [f"{name}={_show(getattr(self, name))}" for name in self._options]
+        shown = [
+            f"{name}={_show(getattr(self, name))}"
+            for name, default in self._options.items()
+            if not (getattr(self, name) is default or (default is not None and getattr(self, name) == default))
+        ]
         if self.reduction != "mean":
             shown.append(f"reduction={self.reduction!r}")
         return f"{type(self).__name__}({', '.join(shown)})"

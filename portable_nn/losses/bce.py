@@ -49,7 +49,7 @@ class BCEWithLogitsLoss(Loss):
     (0.6931, [-0.5])
     """
 
-    _options = ("weight", "pos_weight")
+    _options = {"weight": None, "pos_weight": None}  # noqa: RUF012
 
     def __init__(
         self, weight: Array | None = None, *, reduction: str = "mean", pos_weight: Array | None = None

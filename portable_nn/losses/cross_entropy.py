@@ -33,7 +33,7 @@ def _check_ignore_index(value: Any) -> int:
 class _ClassLoss(Loss):
     """Options and the reduction shared by the class-axis losses."""
 
-    _options = ("weight", "ignore_index")
+    _options = {"weight": None, "ignore_index": -100}  # noqa: RUF012
 
     def __init__(self, weight: Array | None = None, *, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -122,7 +122,7 @@ class CrossEntropyLoss(_ClassLoss):
     (0.6931, [[0.5, -0.5]])
     """
 
-    _options = ("weight", "ignore_index", "label_smoothing")
+    _options = {"weight": None, "ignore_index": -100, "label_smoothing": 0.0}  # noqa: RUF012
 
     def __init__(
         self,

@@ -105,7 +105,7 @@ class SmoothL1Loss(_Elementwise):
         The threshold, ``>= 0`` (default 1.0); an ``ArgumentError`` otherwise.
     """
 
-    _options = ("beta",)
+    _options = {"beta": 1.0}  # noqa: RUF012
 
     def __init__(self, *, reduction: str = "mean", beta: float = 1.0) -> None:
         super().__init__(reduction=reduction)
@@ -131,7 +131,7 @@ class HuberLoss(_Elementwise):
         The threshold, ``> 0`` (default 1.0); an ``ArgumentError`` otherwise.
     """
 
-    _options = ("delta",)
+    _options = {"delta": 1.0}  # noqa: RUF012
 
     def __init__(self, *, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction=reduction)
