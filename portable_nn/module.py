@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, TypeVar
 
+from ._arrays import as_array
 from ._backend import (
     FLOAT_DTYPES,
     backend_name,
@@ -283,7 +284,7 @@ class Module:
             check_like(grad, f"grad of {name}", params[name], xp, device, dtype)
         updated = {}
         for name, grad in grads.items():
-            new = grad * -lr  # == -(lr * grad) exactly, so new == p - lr * grad exactly
+            new = as_array(xp, grad * -lr)  # == -(lr * grad) exactly; an array even for 0-d (NumPy: scalars)
             new += params[name]  # standard in-place add on the fresh array (JAX/Dask rebind): one buffer
             updated[name] = new
         self.set_parameters(updated)

@@ -87,7 +87,7 @@ def check_option_array(value: Any, what: str, like: Array) -> None:
 
 def full_mean(xp: ModuleType, total: Array, count: int) -> Array:
     """``total / count`` as a 0-d array; NaN when ``count`` is 0, like PyTorch's mean over nothing."""
-    total = as_array(xp, total)  # NumPy's full reductions are scalars
     if count == 0:
+        total = as_array(xp, total)  # NumPy's full reductions are scalars
         return xp.full((), float("nan"), dtype=total.dtype, device=device_of(total))
     return as_array(xp, total / count)

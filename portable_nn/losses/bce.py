@@ -82,12 +82,18 @@ class BCEWithLogitsLoss(Loss):
         loss, grad = self._pointwise(xp, logits, target)
         if self.reduction == "mean":
             count = math.prod(shape)
-            return full_mean(xp, xp.sum(loss), count), as_array(xp, grad * (1 / count) if count else grad)
-        if self.reduction == "sum":
-            return as_array(xp, xp.sum(loss)), as_array(xp, grad)
-        if upstream is not None:
-            grad = grad * upstream
-        return as_array(xp, loss), as_array(xp, grad)
+            total = full_mean(xp, xp.sum(loss), count)
+            if count:
+                grad = grad * (1 / count)
+        elif self.reduction == "sum":
+            total = as_array(xp, xp.sum(loss))
+        else:
+            total = loss
+            if upstream is not None:
+                grad = grad * upstream
+        if logits.ndim == 0:  # NumPy returns scalars from operations on 0-d arrays
+            return as_array(xp, total), as_array(xp, grad)
+        return total, grad
 
     def _pointwise(self, xp: ModuleType, x: Array, target: Array) -> tuple[Array, Array]:
         negative = -x

@@ -86,7 +86,7 @@ class _ClassLoss(Loss):
             total = xp.reshape(loss, layout.loss_shape)
             if upstream is not None:
                 grad = grad * xp.reshape(upstream, (layout.rows, 1))
-        return total, as_array(xp, layout.from_rows(xp, grad))
+        return total, layout.from_rows(xp, grad)  # never 0-d: the input has a class axis
 
 
 class CrossEntropyLoss(_ClassLoss):

@@ -49,16 +49,23 @@ class _Elementwise(Loss):
         check_array(target, "target", xp, device_of(pred), pred.dtype)
         if tuple(target.shape) != tuple(pred.shape):
             raise ShapeError(f"target: expected pred's shape {shape_str(pred.shape)}, got {shape_str(target.shape)}")
-        upstream = self._upstream(xp, grad_output, pred, tuple(pred.shape))
+        upstream = None if grad_output is None else self._upstream(xp, grad_output, pred, tuple(pred.shape))
         loss, grad = self._pointwise(xp, pred - target)
-        if self.reduction == "mean":
+        reduction = self.reduction
+        if reduction == "mean":
             count = math.prod(pred.shape)
-            return full_mean(xp, xp.sum(loss), count), as_array(xp, grad * (1 / count) if count else grad)
-        if self.reduction == "sum":
-            return as_array(xp, xp.sum(loss)), as_array(xp, grad)
-        if upstream is not None:
-            grad = grad * upstream
-        return as_array(xp, loss), as_array(xp, grad)
+            total = full_mean(xp, xp.sum(loss), count)
+            if count:
+                grad = grad * (1 / count)
+        elif reduction == "sum":
+            total = as_array(xp, xp.sum(loss))
+        else:
+            total = loss
+            if upstream is not None:
+                grad = grad * upstream
+        if pred.ndim == 0:  # NumPy returns scalars from operations on 0-d arrays
+            return as_array(xp, total), as_array(xp, grad)
+        return total, grad
 
 
 class MSELoss(_Elementwise):
