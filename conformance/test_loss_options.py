@@ -140,3 +140,33 @@ def test_activations_keep_zero_dim_arrays(xp, device, dtype, layer):
     assert namespace_of(y) is xp and y.shape == () and y.dtype == dtype
     grad = act.backward(xp.asarray(1.0, dtype=dtype, device=device))
     assert namespace_of(grad) is xp and grad.shape == ()
+
+
+class _Scale(pnn.Module):
+    """A user layer with a 0-d parameter: ``y = x * s``."""
+
+    def __init__(self, xp, device, dtype):
+        super().__init__(xp=xp, device=device, dtype=dtype)
+        self.add_parameter("s", (), init="ones")
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.asarray(x * self.s)  # NumPy: a 0-d product is a scalar
+
+    def backward(self, grad_output):
+        (x,) = self.saved_for_backward()
+        self.accumulate_grad("s", self.xp.asarray(self.xp.sum(grad_output * x)))
+        return self.xp.asarray(grad_output * self.s)
+
+
+def test_zero_dim_parameters_stay_arrays(xp, device, dtype):
+    """Accumulated 0-d gradients and Module.step on 0-d parameters hand back arrays (NumPy: scalars otherwise)."""
+    layer = _Scale(xp, device, dtype)
+    x = xp.asarray(2.0, dtype=dtype, device=device)
+    _, grad = pnn.MSELoss()(layer(x), xp.asarray(0.5, dtype=dtype, device=device))
+    layer.backward(grad)
+    layer.backward(grad)
+    assert namespace_of(layer.grad_s) is xp and layer.grad_s.shape == ()
+    layer.step(0.1)
+    assert namespace_of(layer.s) is xp and layer.s.shape == ()
+    np.testing.assert_allclose(float(to_numpy(layer.s)), 1.0 - 0.1 * 2 * (2 * 1.5 * 2.0), rtol=1e-3)

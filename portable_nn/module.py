@@ -213,7 +213,10 @@ class Module:
             if name not in self._parameter_names or getattr(self, name) is None:
                 raise ArgumentError(f"{type(self).__name__} has no parameter {name!r}; parameters: {self._names()}")
             check_like(grad, f"grad_{name}", getattr(self, name), self.xp, self.device, self.dtype)
-        setattr(self, f"grad_{name}", grad if current is None else current + grad)
+        total = grad if current is None else current + grad
+        setattr(
+            self, f"grad_{name}", as_array(self.xp, total) if total.ndim == 0 else total
+        )  # NumPy: 0-d sums are scalars
 
     def _names(self) -> list[str]:
         return list(self.named_parameters())

@@ -117,7 +117,7 @@ def check_index_target(xp: ModuleType, target: Array, layout: Layout, ignore_ind
             f"target: class indices must be in [0, {classes}) or equal ignore_index={ignore_index}, "
             f"got other values in [{low}, {high}]"
         )
-    return count < layout.rows
+    return bool(count < layout.rows)
 
 
 def index_terms(

@@ -86,6 +86,7 @@ class OneCycleLR(LRScheduler):
         last = self.total_steps - 1
         up = float(pct * self.total_steps) - 1
         # (end_step, start_lr, end_lr, start_momentum, end_momentum) of each phase, as PyTorch lays them out.
+        self._phases: list[list[Any]]
         if three_phase:
             self._phases = [
                 [up, "initial_lr", "max_lr", "max_momentum", "base_momentum"],
