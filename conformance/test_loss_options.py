@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import portable_nn as pnn
-from portable_nn._backend import namespace_of, resolve_dtype
+from portable_nn._backend import available_devices, namespace_of, resolve_dtype
 from portable_nn.testing import random_array, to_numpy
 
 from .gradcheck import assert_matches_numerical, numerical_gradient
@@ -170,3 +170,15 @@ def test_zero_dim_parameters_stay_arrays(xp, device, dtype):
     layer.step(0.1)
     assert namespace_of(layer.s) is xp and layer.s.shape == ()
     np.testing.assert_allclose(float(to_numpy(layer.s)), 1.0 - 0.1 * 2 * (2 * 1.5 * 2.0), rtol=1e-3)
+
+
+def test_weight_on_another_device_is_a_device_error(xp, device, dtype):
+    others = [d for d in available_devices(xp).values() if d != device]
+    if not others:
+        pytest.skip("this backend has a single device here")
+    logits, _ = random_array(xp, (3, 4), device=device, dtype=dtype)
+    weight = xp.ones((4,), dtype=dtype, device=others[0])
+    with pytest.raises(pnn.DeviceError, match="weight"):
+        pnn.CrossEntropyLoss(weight)(logits, _ints(xp, device, [0, 1, 3]))
+    with pytest.raises(pnn.DeviceError, match="pos_weight"):
+        pnn.BCEWithLogitsLoss(pos_weight=weight)(logits, xp.zeros((3, 4), dtype=dtype, device=device))
