@@ -5,9 +5,10 @@ The same source runs on NumPy, CuPy, PyTorch, JAX, array-api-strict and Dask, on
 
 from __future__ import annotations
 
-from . import functional, init, optim
+from . import functional, init, losses, lr_scheduler, optim
 from ._backend import synchronize
 from .activations import ReLU, Sigmoid, Tanh
+from .clip_grad import clip_grad_norm_, clip_grad_value_
 from .errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -25,7 +26,15 @@ from .errors import (
 from .grad_mode import is_grad_enabled, no_grad
 from .io import load, load_metadata, load_state, save
 from .linear import Linear
-from .losses import CrossEntropyLoss, MSELoss
+from .losses import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from .module import Module
 from .optim import SGD, Adam, AdamW, Optimizer
 from .sequential import Sequential
@@ -33,6 +42,15 @@ from .sequential import Sequential
 __version__ = "0.1.0"
 
 __all__ = [
+    "lr_scheduler",
+    "losses",
+    "clip_grad_value_",
+    "clip_grad_norm_",
+    "SmoothL1Loss",
+    "NLLLoss",
+    "L1Loss",
+    "HuberLoss",
+    "BCEWithLogitsLoss",
     "SGD",
     "Adam",
     "AdamW",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from ._arrays import as_array
 from ._backend import device_of, namespace_of
 from ._checks import check_array, check_floating, shape_str
 from .errors import ShapeError
@@ -39,6 +40,8 @@ class _Activation(Module):
         """Apply the activation elementwise: any shape -> same shape, dtype and device."""
         xp = check_floating(x, "input")
         y, kept = self._apply(xp, x)
+        if x.ndim == 0:  # NumPy returns scalars from operations on 0-d arrays: hand back (and keep) arrays
+            y, kept = as_array(xp, y), as_array(xp, kept)
         self.save_for_backward(kept)
         return y
 
@@ -52,7 +55,8 @@ class _Activation(Module):
                 f"grad_output: expected shape {shape_str(kept.shape)} (the last output's), "
                 f"got {shape_str(grad_output.shape)}"
             )
-        return self._gradient(xp, grad_output, kept)
+        grad = self._gradient(xp, grad_output, kept)
+        return as_array(xp, grad) if kept.ndim == 0 else grad
 
     def to(self, xp: Any = None, device: Any = None, dtype: Any = None) -> _Activation:
         """No parameters to move; drops the kept forward values, like :meth:`Module.to`. Returns ``self``."""
@@ -64,13 +68,17 @@ class _Activation(Module):
 
 
 class ReLU(_Activation):
-    """``y = max(x, 0)``; ``dL/dx = dL/dy`` where ``x > 0``, else 0 (PyTorch's choice at 0). Keeps ``x``."""
+    """``y = max(x, 0)``; ``dL/dx = 0`` where ``x <= 0``, else ``dL/dy`` (NaN inputs pass it through). Keeps ``x``.
+
+    Both choices are PyTorch's: the gradient at 0 is 0, and where ``x`` is NaN the gradient
+    passes (``x = [nan, 1, -1]`` gives ``[g, g, 0]``).
+    """
 
     def _apply(self, xp: ModuleType, x: Array) -> tuple[Array, Array]:
         return xp.maximum(x, xp.zeros_like(x)), x
 
     def _gradient(self, xp: ModuleType, grad_output: Array, x: Array) -> Array:
-        return xp.where(x > 0, grad_output, xp.zeros_like(grad_output))
+        return xp.where(x <= 0, xp.zeros_like(grad_output), grad_output)
 
 
 class Tanh(_Activation):

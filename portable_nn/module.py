@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, TypeVar
 
+from ._arrays import as_array
 from ._backend import (
     FLOAT_DTYPES,
     backend_name,
@@ -212,7 +213,10 @@ class Module:
             if name not in self._parameter_names or getattr(self, name) is None:
                 raise ArgumentError(f"{type(self).__name__} has no parameter {name!r}; parameters: {self._names()}")
             check_like(grad, f"grad_{name}", getattr(self, name), self.xp, self.device, self.dtype)
-        setattr(self, f"grad_{name}", grad if current is None else current + grad)
+        total = grad if current is None else current + grad
+        setattr(
+            self, f"grad_{name}", as_array(self.xp, total) if total.ndim == 0 else total
+        )  # NumPy: 0-d sums are scalars
 
     def _names(self) -> list[str]:
         return list(self.named_parameters())
@@ -283,7 +287,7 @@ class Module:
             check_like(grad, f"grad of {name}", params[name], xp, device, dtype)
         updated = {}
         for name, grad in grads.items():
-            new = grad * -lr  # == -(lr * grad) exactly, so new == p - lr * grad exactly
+            new = as_array(xp, grad * -lr)  # == -(lr * grad) exactly; an array even for 0-d (NumPy: scalars)
             new += params[name]  # standard in-place add on the fresh array (JAX/Dask rebind): one buffer
             updated[name] = new
         self.set_parameters(updated)
@@ -374,3 +378,29 @@ class Module:
             f"backend={backend_name(self.xp)}, device={device_str(self.xp, self.device)}, "
             f"dtype={dtype_name(self.xp, self.dtype)}"
         )
+
+    # ---------------------------------------------------------------- gradients (rebinding)
+
+    def set_grads(self, values: Mapping[str, Array]) -> None:
+        """Rebind accumulated gradients to new arrays, all or nothing (e.g. after clipping).
+
+        Names are parameter names (as :meth:`named_grads` gives them); every value must be a
+        ``self.xp`` array on ``self.device`` with ``self.dtype`` and its parameter's shape, checked
+        before anything changes: an unknown name is an ``UnknownParameterError``, a mismatch a
+        ``NamespaceError``/``DeviceError``/``DTypeError``/``ShapeError``. Arrays are held, never copied.
+
+        >>> import portable_nn as pnn
+        >>> layer = pnn.Linear(2, 1, seed=0)
+        >>> layer.set_grads({"weight": layer.xp.ones((1, 2), dtype=layer.dtype)})
+        >>> layer.grad_weight.tolist()
+        [[1.0, 1.0]]
+        """
+        current = self.named_parameters()
+        for name, value in values.items():
+            if name not in current:
+                raise UnknownParameterError(
+                    f"{type(self).__name__} has no parameter {name!r}; parameters: {list(current)}"
+                )
+            check_like(value, f"grad_{name}", current[name], self.xp, self.device, self.dtype)
+        for name, value in values.items():
+            setattr(self, f"grad_{name}", value)

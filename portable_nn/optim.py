@@ -353,3 +353,55 @@ class AdamW(Adam):
         if not checked["decoupled"]:
             raise ArgumentError("AdamW always decouples weight decay (decoupled=True)")
         return checked
+
+
+# ---------------------------------------------------------------- TEMPORARY compatibility shim (branch `losses`)
+# The learning-rate schedulers (portable_nn.lr_scheduler) drive an optimizer through torch's contract:
+# ``optimizer.param_groups``, a list of dicts each with an ``"lr"`` key. Param groups are being added to this
+# module on another branch; until that lands, this shim gives every Optimizer one group that reads and writes
+# its hyperparameters live (``"lr"`` validated like ``Optimizer.lr``) and keeps the schedulers' own keys
+# (``initial_lr``, ``max_lr``, ...) to itself. DROP THIS WHOLE BLOCK ON MERGE when Optimizer has param_groups.
+
+
+class _ShimGroup(dict):  # type: ignore[type-arg]
+    """One param group over an optimizer's hyperparameters: its keys are live, other keys are kept here."""
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        super().__init__()
+        self._optimizer = optimizer
+
+    def __getitem__(self, key: str) -> Any:
+        hyper = self._optimizer._hyper
+        return hyper[key] if key in hyper else super().__getitem__(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        hyper = self._optimizer._hyper
+        if key == "lr":
+            self._optimizer.lr = value
+        elif key in hyper:
+            hyper[key] = value
+        else:
+            super().__setitem__(key, value)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._optimizer._hyper or super().__contains__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default  # noqa: SIM401 - dict.get would bypass the live keys
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+
+def _shim_param_groups(self: Optimizer) -> list[dict[str, Any]]:
+    groups = self.__dict__.get("_shim_groups")
+    if groups is None:
+        groups = self.__dict__["_shim_groups"] = [_ShimGroup(self)]
+    return groups  # type: ignore[no-any-return]
+
+
+if not hasattr(Optimizer, "param_groups"):
+    Optimizer.param_groups = property(_shim_param_groups)  # type: ignore[attr-defined]
+# ---------------------------------------------------------------- end of the TEMPORARY shim

@@ -193,3 +193,21 @@ class Sequential(Module):
     def __repr__(self) -> str:
         lines = [f"  ({i}): " + repr(layer).replace("\n", "\n  ") for i, layer in enumerate(self.layers)]
         return "Sequential(\n" + "\n".join(lines) + "\n)"
+
+    # ---------------------------------------------------------------- gradients (rebinding)
+
+    def set_grads(self, values: Mapping[str, Array]) -> None:
+        """Rebind gradients named ``"<index>.<name>"`` in the layers, all or nothing (see :meth:`Module.set_grads`)."""
+        known = self.named_parameters()
+        routed: dict[int, dict[str, Array]] = {}
+        for key, value in values.items():
+            if key not in known:
+                raise UnknownParameterError(f"Sequential has no parameter {key!r}; parameters: {list(known)}")
+            head, _, rest = key.partition(".")
+            routed.setdefault(int(head), {})[rest] = value
+
+        def apply() -> None:
+            for index, layer_values in routed.items():
+                self.layers[index].set_grads(layer_values)
+
+        self._transaction(apply)

@@ -1,0 +1,147 @@
+"""Class-axis plumbing shared by ``CrossEntropyLoss`` and ``NLLLoss``: layouts, target and weight checks.
+
+Inputs are ``(C,)``, ``(N, C)`` or ``(N, C, d1, ..., dk)``; the math runs on a ``(rows, C)``
+matrix (``rows = N * d1 * ... * dk``; 1 for unbatched), and gradients go back to the input's layout.
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import Any
+
+from .._backend import device_of, dtype_name, to_host
+from .._checks import check_array, shape_str
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, NamespaceError, ShapeError
+
+__all__ = ["Layout", "check_index_target", "check_weight_option", "index_terms"]
+
+Array = Any
+
+
+class Layout:
+    """How an input of shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ..., dk)`` maps to ``(rows, C)`` and back."""
+
+    def __init__(self, x: Array, what: str) -> None:
+        shape = tuple(x.shape)
+        if len(shape) == 0 or (len(shape) == 1 and shape[0] == 0) or (len(shape) >= 2 and shape[1] == 0):
+            raise ShapeError(
+                f"{what}: expected shape (C,), (N, C) or (N, C, d1, ..., dk) with C >= 1, got {shape_str(shape)}"
+            )
+        self.shape = shape
+        self.classes = shape[0] if len(shape) == 1 else shape[1]
+        #: The shape of the per-element loss (and of class-index targets): the input's without the class axis.
+        self.loss_shape = shape[1:] if len(shape) == 1 else (shape[0], *shape[2:])
+        self.rows = math.prod(self.loss_shape)
+
+    def to_rows(self, xp: ModuleType, x: Array) -> Array:
+        """``x`` (the input's shape) as ``(rows, C)``."""
+        if len(self.shape) == 2:
+            return x
+        if len(self.shape) == 1:
+            return xp.reshape(x, (1, self.classes))
+        moved = xp.permute_dims(x, (0, *range(2, len(self.shape)), 1))  # class axis last
+        return xp.reshape(moved, (self.rows, self.classes))
+
+    def from_rows(self, xp: ModuleType, rows: Array) -> Array:
+        """Inverse of :meth:`to_rows`."""
+        if len(self.shape) == 2:
+            return rows
+        if len(self.shape) == 1:
+            return xp.reshape(rows, self.shape)
+        moved = xp.reshape(rows, (*self.loss_shape, self.classes))
+        last = len(self.shape) - 1
+        return xp.permute_dims(moved, (0, last, *range(1, last)))
+
+
+def check_weight_option(weight: Any) -> Any:
+    """``weight`` as given (None, or any array: its placement is checked at call time); lists are refused."""
+    if weight is None:
+        return None
+    if not hasattr(weight, "shape") or not hasattr(weight, "dtype"):
+        raise ArgumentTypeError(f"weight must be an array or None, got {type(weight).__name__}")
+    return weight
+
+
+def check_class_weight(xp: ModuleType, weight: Array, x: Array, classes: int) -> None:
+    """Raise unless ``weight`` is a ``(C,)`` array of ``x``'s namespace, device and dtype."""
+    try:
+        check_array(weight, "weight", xp, device_of(x), x.dtype)
+    except NamespaceError as exc:
+        raise NamespaceError(f"{exc} (weight must live where the input does)") from None
+    if tuple(weight.shape) != (classes,):
+        raise ShapeError(f"weight: expected shape ({classes},) (one per class), got {shape_str(weight.shape)}")
+
+
+def check_index_target(xp: ModuleType, target: Array, layout: Layout, ignore_index: int) -> bool:
+    """Check class-index ``target`` against ``layout``; return whether some entry equals ``ignore_index``.
+
+    Values must be in ``[0, C)`` or equal ``ignore_index`` (an ``ArgumentError`` naming the range
+    found otherwise). This reads the min and max back in one transfer; only when ``ignore_index``
+    lies between them does a second transfer check the other values.
+    """
+    if not xp.isdtype(target.dtype, "integral"):
+        raise DTypeError(
+            f"target: expected integer class indices or floating class probabilities, "
+            f"got dtype {dtype_name(xp, target.dtype)}"
+        )
+    if tuple(target.shape) != layout.loss_shape:
+        raise ShapeError(
+            f"target: expected shape {shape_str(layout.loss_shape)} (one class index per position), "
+            f"got {shape_str(target.shape)}"
+        )
+    if layout.rows == 0:
+        return False
+    classes = layout.classes
+    low, high = (int(v) for v in to_host(xp.stack([xp.min(target), xp.max(target)])))  # one read-back
+    if not low <= ignore_index <= high:
+        if low < 0 or high >= classes:
+            raise ArgumentError(f"target: class indices must be in [0, {classes}), got values in [{low}, {high}]")
+        return False
+    kept = target != ignore_index
+    zero = xp.zeros_like(target)
+    low, high, count = (
+        int(v)
+        for v in to_host(
+            xp.stack(
+                [
+                    xp.min(xp.where(kept, target, zero)),
+                    xp.max(xp.where(kept, target, zero)),
+                    xp.sum(xp.astype(kept, target.dtype)),
+                ]
+            )
+        )
+    )
+    if count and (low < 0 or high >= classes):
+        raise ArgumentError(
+            f"target: class indices must be in [0, {classes}) or equal ignore_index={ignore_index}, "
+            f"got other values in [{low}, {high}]"
+        )
+    return bool(count < layout.rows)
+
+
+def index_terms(
+    xp: ModuleType, target: Array, layout: Layout, dtype: Any, weight: Array | None, ignore_index: int, ignored: bool
+) -> tuple[Array, Array, Array | None]:
+    """``(onehot, onehot_float, row_weight)`` for class-index targets on ``(rows, C)``.
+
+    ``onehot`` marks each row's target class (no mark on ignored rows); ``row_weight`` (rows,)
+    is the target class's weight, 0 on ignored rows, or None when every row weighs 1.
+    """
+    rows, classes = layout.rows, layout.classes
+    flat = xp.reshape(target, (rows, 1))
+    labels = xp.reshape(xp.arange(classes, dtype=target.dtype, device=device_of(target)), (1, classes))
+    onehot = flat == labels
+    kept = None
+    if ignored:
+        kept = flat != ignore_index
+        if 0 <= ignore_index < classes:
+            onehot = onehot & kept
+    onehot_float = xp.astype(onehot, dtype)
+    if weight is not None:
+        row_weight = xp.sum(onehot_float * xp.reshape(weight, (1, classes)), axis=1)
+    elif kept is not None:
+        row_weight = xp.astype(xp.reshape(kept, (rows,)), dtype)
+    else:
+        row_weight = None
+    return onehot, onehot_float, row_weight
