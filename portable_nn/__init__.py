@@ -5,7 +5,7 @@ The same source runs on NumPy, CuPy, PyTorch, JAX, array-api-strict and Dask, on
 
 from __future__ import annotations
 
-from . import functional, init, optim
+from . import functional, init, optim, registry
 from .activations import ReLU, Sigmoid, Tanh
 from .errors import (
     ArgumentError,
@@ -22,14 +22,22 @@ from .errors import (
     UnknownParameterError,
 )
 from .grad_mode import is_grad_enabled, no_grad
-from .io import load, load_metadata, load_state, save
+from .io import load, load_metadata, load_optimizer, load_state, save
 from .linear import Linear
 from .losses import CrossEntropyLoss, MSELoss
 from .module import Module
 from .optim import SGD, Adam, AdamW, Optimizer
+from .registry import register, register_optimizer, registered_name
 from .sequential import Sequential
 
 __version__ = "0.1.0"
+
+# The built-in classes a checkpoint may name (see portable_nn.registry).
+for _cls in (Linear, ReLU, Tanh, Sigmoid, Sequential):
+    register(_cls)
+for _cls in (SGD, Adam, AdamW):
+    register_optimizer(_cls)
+del _cls
 
 __all__ = [
     "SGD",
@@ -62,8 +70,13 @@ __all__ = [
     "is_grad_enabled",
     "load",
     "load_metadata",
+    "load_optimizer",
     "load_state",
     "no_grad",
     "optim",
+    "register",
+    "register_optimizer",
+    "registered_name",
+    "registry",
     "save",
 ]

@@ -16,6 +16,7 @@ BACKEND_AWARE = {
     "_backend.py",
     "init.py",
     "io.py",
+    "safetensors_format.py",
     "cli.py",
     "__main__.py",
     "bench.py",
