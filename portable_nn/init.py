@@ -327,17 +327,21 @@ def initial_parameters(
 # --------------------------------------------------------------------------- placeholders (rebuilding from a file)
 
 #: The element budget left while :func:`placeholder` is active (None: not active).
-_PLACEHOLDER: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("_PLACEHOLDER", default=None)
+_PLACEHOLDER: contextvars.ContextVar[tuple[np.dtype[Any], list[int]] | None] = contextvars.ContextVar(
+    "_PLACEHOLDER", default=None
+)
 
 
 @contextlib.contextmanager
-def placeholder(max_elements: int) -> Iterator[None]:
+def placeholder(max_elements: int, dtype: str = "float64") -> Iterator[None]:
     """Within the block, :func:`draw` ignores its initializer and returns zeros (no random draw).
 
     Used to build a module whose parameters are about to be replaced (``pnn.load``): the
     initializers' work is skipped, and the parameters declared in the block may hold at most
     ``max_elements`` elements in all, checked before anything is allocated (a ``ShapeError``
-    otherwise), so a config asking for a huge layer cannot exhaust memory.
+    otherwise), so a config asking for a huge layer cannot exhaust memory. The zeros have the
+    host ``dtype`` (pass the target's, e.g. ``"float32"``: then NumPy and torch keep the fresh,
+    untouched zero pages instead of copying them).
 
     Example::
 
@@ -347,7 +351,7 @@ def placeholder(max_elements: int) -> Iterator[None]:
         >>> float(layer.weight.sum())
         0.0
     """
-    token = _PLACEHOLDER.set([max_elements, max_elements])
+    token = _PLACEHOLDER.set((np.dtype(dtype), [max_elements, max_elements]))
     try:
         yield
     finally:
@@ -355,8 +359,9 @@ def placeholder(max_elements: int) -> Iterator[None]:
 
 
 def _placeholder_draw(shape: tuple[int, ...]) -> np.ndarray:
-    budget = _PLACEHOLDER.get()
-    assert budget is not None
+    active = _PLACEHOLDER.get()
+    assert active is not None
+    dtype, budget = active
     size = math.prod(shape)
     if size > budget[0]:
         raise ShapeError(
@@ -364,4 +369,4 @@ def _placeholder_draw(shape: tuple[int, ...]) -> np.ndarray:
             "left to place"
         )
     budget[0] -= size
-    return np.zeros(shape)
+    return np.zeros(shape, dtype=dtype)

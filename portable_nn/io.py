@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ._backend import convert, dtype_name, resolve_device, resolve_namespace, supported_dtypes
+from ._backend import convert, dtype_name, resolve_device, resolve_dtype, resolve_namespace, supported_dtypes
 from .atomic_write import check_target, write_atomic
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, PortableNNError, SerializationError
 from .model_config import build, check_parameters, config_of, parse_config
@@ -174,8 +174,16 @@ def load(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: Any = 
             raise SerializationError(f"{path}: the parameters have different dtypes {sorted(file_dtypes)}; pass dtype=")
         if dtype is None:
             dtype = _checked_file_dtype(path, target_xp, file_dtypes.pop()) if file_dtypes else "float32"
+        name = dtype_name(target_xp, resolve_dtype(target_xp, dtype))
         model = build(
-            path, kind, config, xp=target_xp, device=target_device, dtype=dtype, max_elements=header.elements(names)
+            path,
+            kind,
+            config,
+            xp=target_xp,
+            device=target_device,
+            dtype=dtype,
+            max_elements=header.elements(names),
+            host_dtype="float32" if name == "bfloat16" else name,
         )
         check_parameters(path, model, {n: header.entries[n].shape for n in names})
         if names:

@@ -68,12 +68,20 @@ def parse_config(path: PathLike, text: str) -> Any:
 
 
 def build(
-    path: PathLike, class_name: str, config: Any, *, xp: Any, device: Any, dtype: Any, max_elements: int
+    path: PathLike,
+    class_name: str,
+    config: Any,
+    *,
+    xp: Any,
+    device: Any,
+    dtype: Any,
+    max_elements: int,
+    host_dtype: str = "float64",
 ) -> Module:
     """The model ``class_name(config)`` on ``xp``/``device``/``dtype``, parameters zero placeholders."""
     cls = lookup(class_name)  # SerializationError naming an unknown class
     try:
-        with placeholder(max_elements):
+        with placeholder(max_elements, host_dtype):
             model = cls.from_config(config, xp=xp, device=device, dtype=dtype)  # type: ignore[attr-defined]
     except SerializationError as exc:
         raise SerializationError(f"{path}: {exc}") from None

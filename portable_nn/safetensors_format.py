@@ -151,10 +151,12 @@ def read_header(path: PathLike, fh: BinaryIO) -> Header:
     """The validated header of the open file ``fh`` (positioned at its start); reads nothing else."""
     file_size = os.fstat(fh.fileno()).st_size
     prefix = fh.read(8)
-    _refuse_foreign(path, prefix)
+    size = int.from_bytes(prefix, "little")
+    if len(prefix) < 8 or size > MAX_HEADER or 8 + size > file_size:
+        # Only now: a valid header length can start with a pickle's bytes (0x80 0x02..0x05 = 640..1535).
+        _refuse_foreign(path, prefix)
     if len(prefix) < 8:
         raise SerializationError(f"{path}: truncated: {len(prefix)} bytes, shorter than the 8-byte header length")
-    size = int.from_bytes(prefix, "little")
     if size > MAX_HEADER or 8 + size > file_size:
         raise SerializationError(
             f"{path}: not a safetensors file or truncated: header length {size} does not fit in {file_size} bytes "
