@@ -321,7 +321,15 @@ def _config(in_features: int = 4, bias: str = "true") -> Callable[[bytes], bytes
         (_with_metadata(**{"portable_nn.class": "Sequential"}), "holds a Sequential"),
         (_edit(lambda h: (h.pop("weight"), h["bias"].__setitem__("data_offsets", [0, 12])), cut=48), "'weight'"),
     ],
-    ids=["wrong-in-features", "more-than-the-file-holds", "unexpected-bias", "negative-size", "unreadable-config", "not-a-linear", "no-weight"],
+    ids=[
+        "wrong-in-features",
+        "more-than-the-file-holds",
+        "unexpected-bias",
+        "negative-size",
+        "unreadable-config",
+        "not-a-linear",
+        "no-weight",
+    ],
 )
 def test_file_that_does_not_hold_the_layer_its_config_says(xp, device, tmp_path, case, message):
     path = tmp_path / "misshaped.safetensors"

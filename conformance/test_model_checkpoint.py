@@ -73,7 +73,7 @@ def test_nested_sequential_round_trip(xp, device, dtype, target, tmp_path):
     name = _backend.dtype_name(xp, dtype)
     cast = None if has_dtype(target_xp, target_device, name) else "float32"
     loaded = pnn.load(path, xp=target_xp, device=target.device, dtype=cast)
-    assert repr(loaded).replace(target.backend, "B") .count("Linear") == 3
+    assert repr(loaded).count("Linear(") == 3
     assert loaded.get_config() == model.get_config()
     assert isinstance(loaded[2], Scale) and isinstance(loaded[4], pnn.Sequential)
     assert isinstance(loaded[4][1], pnn.Sigmoid) and loaded[5].bias is None
@@ -100,33 +100,41 @@ def test_every_builtin_and_user_layer_alone(xp, device, dtype, tmp_path):
             assert _backend.device_of(loaded.state_dict()[key]) == device
 
 
-@pytest.mark.parametrize("make", ["sgd_momentum", "adam", "adamw"])
-def test_training_resumes_exactly_after_a_reload(xp, device, dtype, target, tmp_path, make):
+OPTIMIZERS = {
+    "sgd_momentum": lambda m: pnn.SGD(m, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adam": lambda m: pnn.Adam(m, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1),
+    "adamw": lambda m: pnn.AdamW(m, lr=0.01),
+}
+
+
+@pytest.mark.parametrize("make", ["sgd_momentum", "adam"])
+def test_training_resumes_exactly_after_a_reload(xp, device, target, tmp_path, make):
     """k steps, save model + optimizer, load both on B, n more steps == k + n uninterrupted steps.
 
-    Bitwise when B is A (one backend computes both); within the dtype's tolerance across backends,
+    Bitwise when B is A (one backend computes both); within float32's tolerance across backends,
     whose matmul kernels differ. The reloaded parameters and buffers are bitwise the saved ones.
     """
-    target_xp, target_device = target_namespace_device(target)
-    name = _backend.dtype_name(xp, dtype)
-    if not has_dtype(target_xp, target_device, name):
-        pytest.skip(f"{target.backend} has no {name}")
-    optimizers = {
-        "sgd_momentum": lambda m: pnn.SGD(m, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
-        "adam": lambda m: pnn.Adam(m, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1),
-        "adamw": lambda m: pnn.AdamW(m, lr=0.01),
-    }
+    _resume(xp, device, "float32", target_namespace_device(target), tmp_path, OPTIMIZERS[make])
+
+
+@pytest.mark.parametrize("make", ["sgd_momentum", "adam", "adamw"])
+def test_training_resumes_bitwise_on_the_same_backend(xp, device, dtype, tmp_path, make):
+    _resume(xp, device, dtype, (xp, device), tmp_path, OPTIMIZERS[make])
+
+
+def _resume(xp, device, dtype, where, tmp_path, make):
+    target_xp, target_device = where
     x, x64 = random_array(xp, (6, 4), device=device, dtype=dtype, seed=5)
     reference = nested_model(xp, device, dtype)
-    opt_reference = optimizers[make](reference)
+    opt_reference = make(reference)
     train(reference, opt_reference, x, 5)
 
     model = nested_model(xp, device, dtype)
-    opt = optimizers[make](model)
+    opt = make(model)
     train(model, opt, x, 3)
     path = tmp_path / "run.safetensors"
     pnn.save(model, path, optimizer=opt)
-    loaded = pnn.load(path, xp=target_xp, device=target.device)
+    loaded = pnn.load(path, xp=target_xp, device=target_device)
     opt_loaded = pnn.load_optimizer(path, loaded)
     assert type(opt_loaded) is type(opt) and opt_loaded.step_count == 3
     assert opt_loaded.hyperparameters == opt.hyperparameters
