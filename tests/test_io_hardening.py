@@ -149,7 +149,7 @@ def test_deep_config_and_unknown_class_are_refused(tmp_path):
     with pytest.raises(pnn.SerializationError, match="nested deeper than 64"):
         pnn.load(path)
     meta = {"portable_nn.class": "evil.Module", "portable_nn.config": "{}"}
-    with pytest.raises(pnn.SerializationError, match="unknown module class 'evil.Module'"):
+    with pytest.raises(pnn.SerializationError, match=r"unknown module class 'evil\.Module'"):
         pnn.load(write_raw(tmp_path / "unknown.safetensors", {"__metadata__": meta}))
 
 
