@@ -33,11 +33,11 @@ from .sequential import Sequential
 __version__ = "0.1.0"
 
 # The built-in classes a checkpoint may name (see portable_nn.registry).
-for _cls in (Linear, ReLU, Tanh, Sigmoid, Sequential):
-    register(_cls)
-for _cls in (SGD, Adam, AdamW):
-    register_optimizer(_cls)
-del _cls
+for _module in (Linear, ReLU, Tanh, Sigmoid, Sequential):
+    register(_module)
+for _optimizer in (SGD, Adam, AdamW):
+    register_optimizer(_optimizer)
+del _module, _optimizer
 
 __all__ = [
     "SGD",

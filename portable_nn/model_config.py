@@ -82,7 +82,7 @@ def build(
     cls = lookup(class_name)  # SerializationError naming an unknown class
     try:
         with placeholder(max_elements, host_dtype):
-            model = cls.from_config(config, xp=xp, device=device, dtype=dtype)  # type: ignore[attr-defined]
+            model = cls.from_config(config, xp=xp, device=device, dtype=dtype)
     except SerializationError as exc:
         raise SerializationError(f"{path}: {exc}") from None
     except (PortableNNError, TypeError, ValueError, KeyError, RecursionError) as exc:

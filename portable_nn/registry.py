@@ -18,9 +18,13 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .errors import ArgumentError, ArgumentTypeError, SerializationError
+
+if TYPE_CHECKING:
+    from .module import Module
+    from .optim import Optimizer
 
 __all__ = [
     "lookup",
@@ -103,12 +107,12 @@ def _find(table: dict[str, type], kind: str, name: Any) -> type:
     return table[name]
 
 
-def lookup(name: str) -> type:
+def lookup(name: str) -> type[Module]:
     """The module class registered as ``name``; ``SerializationError`` naming it if there is none."""
-    return _find(_MODULES, "module", name)
+    return _find(_MODULES, "module", name)  # _add checked the base class
 
 
-def lookup_optimizer(name: str) -> type:
+def lookup_optimizer(name: str) -> type[Optimizer]:
     """The optimizer class registered as ``name``; ``SerializationError`` naming it if there is none."""
     return _find(_OPTIMIZERS, "optimizer", name)
 

@@ -15,13 +15,14 @@ into a fresh array: nothing is allocated beyond the header and the tensors thems
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,7 @@ def header_bytes(metadata: Mapping[str, str], entries: Mapping[str, Any]) -> byt
 # --------------------------------------------------------------------------- reading
 
 
-def open_regular(path: PathLike) -> BinaryIO:
+def open_regular(path: PathLike) -> io.BufferedReader:
     """``path`` opened for reading, if it is a regular file (never blocks on a FIFO); else SerializationError."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
@@ -137,17 +138,17 @@ def open_regular(path: PathLike) -> BinaryIO:
         raise SerializationError(f"{path} is {what}; checkpoints are read from regular files only")
     if hasattr(os, "set_blocking"):
         os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+    return open(fd, "rb")
 
 
-def _read_exactly(path: PathLike, fh: BinaryIO, size: int, what: str) -> bytes:
+def _read_exactly(path: PathLike, fh: io.BufferedReader, size: int, what: str) -> bytes:
     data = fh.read(size)
     if len(data) != size:
         raise SerializationError(f"{path}: truncated while reading the {what} ({len(data)} of {size} bytes)")
     return data
 
 
-def read_header(path: PathLike, fh: BinaryIO) -> Header:
+def read_header(path: PathLike, fh: io.BufferedReader) -> Header:
     """The validated header of the open file ``fh`` (positioned at its start); reads nothing else."""
     file_size = os.fstat(fh.fileno()).st_size
     prefix = fh.read(8)
@@ -182,7 +183,7 @@ def read_header(path: PathLike, fh: BinaryIO) -> Header:
 
 
 def read_tensors(
-    path: PathLike, fh: BinaryIO, header: Header, names: Iterable[str]
+    path: PathLike, fh: io.BufferedReader, header: Header, names: Iterable[str]
 ) -> Iterable[tuple[str, str, np.ndarray]]:
     """``(name, dtype name, fresh native host array)`` for each of ``names``, read one at a time.
 
@@ -193,8 +194,7 @@ def read_tensors(
         entry = header.entries[name]
         raw = np.empty(entry.shape, dtype=np.dtype(_RAW[entry.code]).newbyteorder("="))
         fh.seek(header.data_start + entry.begin)
-        view = memoryview(raw.reshape(-1)).cast("B") if raw.size else memoryview(b"")
-        got = fh.readinto(view) if raw.size else 0
+        got = fh.readinto(raw.reshape(-1).data.cast("B")) if raw.size else 0
         if got != entry.end - entry.begin:
             raise SerializationError(f"{path}: truncated while reading tensor {name!r} (the file changed?)")
         if _RAW[entry.code][0] == "<" and np.little_endian is False:  # pragma: no cover - big-endian hosts
