@@ -22,18 +22,30 @@ pnn.save(layer, sys.argv[1], metadata={{"run": "big"}})
 """
 
 MEASURE = """
-import os, resource, sys
+import os, sys
 import portable_nn as pnn
 
 def rss_mb():
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
+def peak_mb():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) * 1024 / 1e6
+
+def reset_peak():
+    try:  # Linux resets VmHWM (peak RSS) to the current RSS on "5" (else the import's peak may hide the read's)
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
 path, what = sys.argv[1], sys.argv[2]
 pnn.load(sys.argv[3])  # warm up every code path on a small file
+reset_peak()
 before = rss_mb()
 result = {"load_metadata": pnn.load_metadata, "load_state": pnn.load_state, "load": pnn.load}[what](path)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # KiB on Linux
+peak = peak_mb()
 value = result["weight"] if what == "load_state" else getattr(result, "weight", None)
 assert value is None or float(value[0, 0]) == 0.5
 print(peak - before)
