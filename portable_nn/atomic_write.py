@@ -58,15 +58,15 @@ def _temp_prefix(name: str) -> str:
     return "." + encoded.decode("utf-8", "ignore") + "."
 
 
-def _clean_stale(dir_fd: int, prefix: str) -> None:
+def _clean_stale(directory: Path, prefix: str) -> None:
     pattern = re.compile(re.escape(prefix) + r"[0-9a-f]{16}\.tmp")
-    for entry in os.listdir(dir_fd):
+    for entry in os.listdir(directory):
         if pattern.fullmatch(entry):
             with contextlib.suppress(OSError):
-                os.unlink(entry, dir_fd=dir_fd)
+                os.unlink(directory / entry)
 
 
-def _open_anonymous(dir_fd: int, directory: Path) -> int | None:
+def _open_anonymous(directory: Path) -> int | None:
     """An ``O_TMPFILE`` descriptor in ``directory``, or None where the OS or file system has none."""
     if not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
         return None
@@ -76,68 +76,90 @@ def _open_anonymous(dir_fd: int, directory: Path) -> int | None:
         return None
 
 
+def _lock(directory: Path) -> int | None:
+    """A descriptor of ``directory`` holding an exclusive ``flock``, or None where folders cannot be locked."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return None
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(dir_fd, fcntl.LOCK_EX)
+    except OSError:  # some network file systems
+        os.close(dir_fd)
+        return None
+    return dir_fd
+
+
 def write_atomic(path: PathLike, chunks: Iterable[bytes]) -> None:
     """Replace ``path`` by the concatenated ``chunks`` atomically (see the module docstring)."""
     user = os.fspath(path)
     target, mode = check_target(path)
     directory = target.parent
+    if not directory.is_dir():
+        raise FileNotFoundError(2, "No such directory", user)
+    dir_fd = _lock(directory)
     try:
-        dir_fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError as exc:
-        raise _naming(exc, user) from None
-    try:
-        try:
-            import fcntl
-
-            fcntl.flock(dir_fd, fcntl.LOCK_EX)
-        except (ImportError, OSError):  # no flock (Windows, some network file systems): no cleanup guard
-            fcntl = None  # type: ignore[assignment]
         prefix = _temp_prefix(target.name)
-        if fcntl is not None:
-            _clean_stale(dir_fd, prefix)
-        _write_and_replace(user, target, dir_fd, prefix, mode, chunks)
+        if dir_fd is not None:  # with the lock held, a leftover is no concurrent save's live file
+            _clean_stale(directory, prefix)
+        _write_and_replace(user, target, directory / f"{prefix}{secrets.token_hex(8)}.tmp", mode, chunks)
+        if dir_fd is not None:
+            with contextlib.suppress(OSError):
+                os.fsync(dir_fd)  # the rename itself is durable
     finally:
-        os.close(dir_fd)  # closing releases the flock
+        if dir_fd is not None:
+            os.close(dir_fd)  # closing releases the flock
 
 
-def _write_and_replace(
-    user: str, target: Path, dir_fd: int, prefix: str, mode: int | None, chunks: Iterable[bytes]
-) -> None:
-    temp = f"{prefix}{secrets.token_hex(8)}.tmp"
-    fd = _open_anonymous(dir_fd, target.parent)
+def _write_and_replace(user: str, target: Path, temp: Path, mode: int | None, chunks: Iterable[bytes]) -> None:
+    fd = _open_anonymous(target.parent)
     named = fd is None
     linked = False
     try:
         if fd is None:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666, dir_fd=dir_fd)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb", closefd=False) as fh:
             for chunk in chunks:
                 fh.write(chunk)
-        if mode is not None:
+        if mode is not None and hasattr(os, "fchmod"):
             os.fchmod(fd, mode)
         os.fsync(fd)
         if not named:
-            os.link(f"/proc/self/fd/{fd}", temp, dst_dir_fd=dir_fd, follow_symlinks=True)
+            _link_anonymous(fd, temp)
         linked = True
-        os.replace(temp, target.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        if named:
+            os.close(fd)  # Windows cannot rename an open file
+            fd = None
+        os.replace(temp, target)
         linked = False
-        with contextlib.suppress(OSError):
-            os.fsync(dir_fd)
     except OSError as exc:
-        _discard(temp, dir_fd, named or linked)
+        _discard(temp, named or linked)
         raise _naming(exc, user) from None
     except BaseException:
-        _discard(temp, dir_fd, named or linked)
+        _discard(temp, named or linked)
         raise
     finally:
         if fd is not None:
             os.close(fd)
 
 
-def _discard(temp: str, dir_fd: int, exists: bool) -> None:
+def _link_anonymous(fd: int, temp: Path) -> None:
+    """Give the ``O_TMPFILE`` file ``fd`` the name ``temp`` (linkat with AT_SYMLINK_FOLLOW: it needs a dir_fd)."""
+    dir_fd = os.open(temp.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.link(f"/proc/self/fd/{fd}", temp.name, dst_dir_fd=dir_fd, follow_symlinks=True)
+    finally:
+        os.close(dir_fd)
+
+
+def _discard(temp: Path, exists: bool) -> None:
     if exists:
         with contextlib.suppress(OSError):
-            os.unlink(temp, dir_fd=dir_fd)
+            os.unlink(temp)
 
 
 def _naming(exc: OSError, user: str) -> OSError:

@@ -209,7 +209,7 @@ class Sequential(Module):
             if name is None:
                 raise ArgumentError(
                     f"layer {index}: {type(layer).__qualname__} is not registered; decorate it with @pnn.register "
-                    "so a checkpoint can name it"
+                    "so a checkpoint can name it (or save model.state_dict() to store the parameters only)"
                 )
             layers.append({"class": name, "config": layer.get_config()})
         return {"layers": layers}

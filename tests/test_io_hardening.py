@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import portable_nn as pnn
+from portable_nn import atomic_write
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file types and modes")
 
@@ -198,7 +199,17 @@ def test_round_trip_through_the_safetensors_package_both_ways(tmp_path):
 # --------------------------------------------------------------------------- where and how save writes
 
 
-def test_save_over_a_symlink_writes_its_target(tmp_path):
+@pytest.fixture(params=["O_TMPFILE", "named-temp-file"])
+def temp_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a save test with Linux's anonymous temporary file and with the portable named fallback."""
+    if request.param == "O_TMPFILE" and atomic_write._open_anonymous(Path(".")) is None:
+        pytest.skip("no O_TMPFILE here (not Linux, or the file system lacks it)")
+    if request.param == "named-temp-file":
+        monkeypatch.setattr(atomic_write, "_open_anonymous", lambda directory: None)
+    return str(request.param)
+
+
+def test_save_over_a_symlink_writes_its_target(tmp_path, temp_kind):
     real = tmp_path / "real.safetensors"
     pnn.save(pnn.Linear(2, 2, seed=0), real)
     link = tmp_path / "link.safetensors"
@@ -228,7 +239,7 @@ def test_save_refuses_what_is_not_a_regular_file_up_front(tmp_path, kind):
     assert not stat.S_ISREG(os.stat(target).st_mode)
 
 
-def test_resave_keeps_the_file_mode(tmp_path):
+def test_resave_keeps_the_file_mode(tmp_path, temp_kind):
     path = tmp_path / "secret.safetensors"
     pnn.save(pnn.Linear(2, 2, seed=0), path)
     path.chmod(0o600)
@@ -236,14 +247,14 @@ def test_resave_keeps_the_file_mode(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_long_file_name_saves(tmp_path):
+def test_long_file_name_saves(tmp_path, temp_kind):
     path = tmp_path / ("m" * 232 + ".safetensors")  # 244 characters, NAME_MAX is 255
     pnn.save(pnn.Linear(2, 2, seed=0), path)
     assert pnn.load(path).in_features == 2
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
-def test_errors_name_the_users_path_not_a_temporary_file(tmp_path, monkeypatch):
+def test_errors_name_the_users_path_not_a_temporary_file(tmp_path, temp_kind, monkeypatch):
     path = tmp_path / "m.safetensors"
 
     def disk_full(fd: int) -> None:
@@ -271,7 +282,7 @@ def test_a_process_killed_mid_write_leaves_no_temporary_file(tmp_path):
     np.testing.assert_array_equal(pnn.load(path).weight, pnn.Linear(2, 2, seed=0).weight)
 
 
-def test_stale_temporary_files_of_a_crashed_save_are_removed(tmp_path):
+def test_stale_temporary_files_of_a_crashed_save_are_removed(tmp_path, temp_kind):
     path = tmp_path / "m.safetensors"
     stale = tmp_path / ".m.safetensors.0123456789abcdef.tmp"
     stale.write_bytes(b"half a checkpoint")
@@ -279,3 +290,21 @@ def test_stale_temporary_files_of_a_crashed_save_are_removed(tmp_path):
     other.write_bytes(b"not ours")
     pnn.save(pnn.Linear(2, 2, seed=0), path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, other.name])
+
+
+def test_a_killed_save_with_named_temp_files_is_cleaned_by_the_next_save(tmp_path):
+    path = tmp_path / "m.safetensors"
+    script = textwrap.dedent(
+        f"""
+        import os, portable_nn as pnn
+        from portable_nn import atomic_write
+        atomic_write._open_anonymous = lambda directory: None  # the portable fallback
+        os.fsync = lambda fd: os._exit(3)
+        pnn.save(pnn.Linear(2, 2, seed=1), {str(path)!r})
+        """
+    )
+    assert subprocess.run([sys.executable, "-c", script], timeout=120).returncode == 3
+    (leftover,) = tmp_path.iterdir()
+    assert leftover.name.startswith(".m.safetensors.") and leftover.name.endswith(".tmp")
+    pnn.save(pnn.Linear(2, 2, seed=0), path)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
