@@ -15,7 +15,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKEND_AWARE = {
     "_backend.py",
     "init.py",
-    "io.py",
     "safetensors_format.py",
     "cli.py",
     "__main__.py",
