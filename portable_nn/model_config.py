@@ -80,6 +80,7 @@ def build(
 ) -> Module:
     """The model ``class_name(config)`` on ``xp``/``device``/``dtype``, parameters zero placeholders."""
     cls = lookup(class_name)  # SerializationError naming an unknown class
+    _check_class_names(path, config)  # every nested name too, before anything is built
     try:
         with placeholder(max_elements, host_dtype):
             model = cls.from_config(config, xp=xp, device=device, dtype=dtype)
@@ -90,6 +91,22 @@ def build(
     if not isinstance(model, Module):
         raise SerializationError(f"{path}: {class_name}.from_config returned {type(model).__name__}, not a Module")
     return model
+
+
+def _check_class_names(path: PathLike, config: Any) -> None:
+    """Look up the class of every ``{"class": name, "config": {...}}`` nested in ``config`` (iteratively)."""
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if set(item) == {"class", "config"} and isinstance(item["class"], str):
+                try:
+                    lookup(item["class"])
+                except SerializationError as exc:
+                    raise SerializationError(f"{path}: {exc}") from None
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def check_parameters(path: PathLike, model: Module, shapes: dict[str, tuple[int, ...]]) -> None:

@@ -308,3 +308,17 @@ def test_a_killed_save_with_named_temp_files_is_cleaned_by_the_next_save(tmp_pat
     assert leftover.name.startswith(".m.safetensors.") and leftover.name.endswith(".tmp")
     pnn.save(pnn.Linear(2, 2, seed=0), path)
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def test_unknown_nested_class_is_found_before_anything_is_built(tmp_path, monkeypatch):
+    layers = [
+        {"class": "Linear", "config": {"in_features": 2, "out_features": 2, "bias": False}},
+        {"class": "Sequential", "config": {"layers": [{"class": "my.Missing", "config": {}}]}},
+    ]
+    meta = {"portable_nn.class": "Sequential", "portable_nn.config": json.dumps({"layers": layers})}
+    path = write_raw(tmp_path / "m.safetensors", {"__metadata__": meta, "0.weight": f32([2, 2])}, b"\0" * 16)
+    built = []
+    monkeypatch.setattr(pnn.Linear, "from_config", classmethod(lambda cls, *a, **k: built.append(cls)))
+    with pytest.raises(pnn.SerializationError, match=r"unknown module class 'my\.Missing'"):
+        pnn.load(path)
+    assert built == []
