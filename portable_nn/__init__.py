@@ -5,7 +5,7 @@ The same source runs on NumPy, CuPy, PyTorch, JAX, array-api-strict and Dask, on
 
 from __future__ import annotations
 
-from . import functional, init, losses, lr_scheduler, optim
+from . import functional, init, losses, lr_scheduler, optim, registry
 from ._backend import synchronize
 from .activations import ReLU, Sigmoid, Tanh
 from .clip_grad import clip_grad_norm_, clip_grad_value_
@@ -24,7 +24,7 @@ from .errors import (
     UnknownParameterError,
 )
 from .grad_mode import is_grad_enabled, no_grad
-from .io import load, load_metadata, load_state, save
+from .io import load, load_metadata, load_optimizer, load_state, save
 from .linear import Linear
 from .losses import (
     BCEWithLogitsLoss,
@@ -37,9 +37,17 @@ from .losses import (
 )
 from .module import Module
 from .optim import SGD, Adam, AdamW, Optimizer
+from .registry import register, register_optimizer, registered_name
 from .sequential import Sequential
 
 __version__ = "0.1.0"
+
+# The built-in classes a checkpoint may name (see portable_nn.registry).
+for _module in (Linear, ReLU, Tanh, Sigmoid, Sequential):
+    register(_module)
+for _optimizer in (SGD, Adam, AdamW):
+    register_optimizer(_optimizer)
+del _module, _optimizer
 
 __all__ = [
     "lr_scheduler",
@@ -81,9 +89,14 @@ __all__ = [
     "is_grad_enabled",
     "load",
     "load_metadata",
+    "load_optimizer",
     "load_state",
     "no_grad",
     "optim",
+    "register",
+    "register_optimizer",
+    "registered_name",
+    "registry",
     "save",
     "synchronize",
 ]

@@ -7,13 +7,14 @@ Sigmoid: the output) for ``backward(grad_output)`` unless run under ``no_grad()`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
 from ._arrays import as_array
 from ._backend import device_of, namespace_of
 from ._checks import check_array, check_floating, shape_str
-from .errors import ShapeError
+from .errors import ArgumentError, ShapeError
 from .module import Module
 
 __all__ = ["ReLU", "Sigmoid", "Tanh"]
@@ -65,6 +66,21 @@ class _Activation(Module):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+    # ---------------------------------------------------------------- architecture config
+
+    def get_config(self) -> dict[str, Any]:
+        """``{}``: an activation has no constructor arguments."""
+        return {}
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], *, xp: Any = "numpy", device: Any = None, dtype: Any = "float32"
+    ) -> _Activation:
+        """A new activation (it takes its placement from its input; ``config`` must be ``{}``)."""
+        if not isinstance(config, Mapping) or config:
+            raise ArgumentError(f"{cls.__name__} takes no config, got {config!r}")
+        return cls()
 
 
 class ReLU(_Activation):

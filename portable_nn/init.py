@@ -33,8 +33,10 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -58,6 +60,7 @@ __all__ = [
     "kaiming_uniform",
     "make_rng",
     "normal",
+    "placeholder",
     "torch_default",
     "uniform",
     "xavier_normal",
@@ -259,6 +262,8 @@ def draw(
     shape = tuple(shape)
     if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise ArgumentTypeError(f"shape must be a tuple of ints >= 0, got {shape!r}")
+    if _PLACEHOLDER.get() is not None:
+        return _placeholder_draw(shape)
     if isinstance(init, str):
         if init not in PARAMETER_INITS:
             raise ArgumentError(f"unknown init {init!r}; known: {sorted(PARAMETER_INITS)} or a callable")
@@ -317,3 +322,51 @@ def initial_parameters(
             f"expected ({out_features}, {in_features}) and ({out_features},)"
         )
     return weight, bias
+
+
+# --------------------------------------------------------------------------- placeholders (rebuilding from a file)
+
+#: The element budget left while :func:`placeholder` is active (None: not active).
+_PLACEHOLDER: contextvars.ContextVar[tuple[np.dtype[Any], list[int]] | None] = contextvars.ContextVar(
+    "_PLACEHOLDER", default=None
+)
+
+
+@contextlib.contextmanager
+def placeholder(max_elements: int, dtype: str = "float64") -> Iterator[None]:
+    """Within the block, :func:`draw` ignores its initializer and returns zeros (no random draw).
+
+    Used to build a module whose parameters are about to be replaced (``pnn.load``): the
+    initializers' work is skipped, and the parameters declared in the block may hold at most
+    ``max_elements`` elements in all, checked before anything is allocated (a ``ShapeError``
+    otherwise), so a config asking for a huge layer cannot exhaust memory. The zeros have the
+    host ``dtype`` (pass the target's, e.g. ``"float32"``: then NumPy and torch keep the fresh,
+    untouched zero pages instead of copying them).
+
+    Example::
+
+        >>> import portable_nn as pnn
+        >>> with pnn.init.placeholder(12):
+        ...     layer = pnn.Linear(3, 3)
+        >>> float(layer.weight.sum())
+        0.0
+    """
+    token = _PLACEHOLDER.set((np.dtype(dtype), [max_elements, max_elements]))
+    try:
+        yield
+    finally:
+        _PLACEHOLDER.reset(token)
+
+
+def _placeholder_draw(shape: tuple[int, ...]) -> np.ndarray:
+    active = _PLACEHOLDER.get()
+    assert active is not None
+    dtype, budget = active
+    size = math.prod(shape)
+    if size > budget[0]:
+        raise ShapeError(
+            f"a parameter of shape {shape} ({size} elements) exceeds the {budget[0]} of {budget[1]} elements "
+            "left to place"
+        )
+    budget[0] -= size
+    return np.zeros(shape, dtype=dtype)

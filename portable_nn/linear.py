@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ._backend import (
@@ -197,6 +198,31 @@ class Linear(Module):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()}, {self._placement()})"
+
+    # ---------------------------------------------------------------- architecture config
+
+    def get_config(self) -> dict[str, Any]:
+        """``{"in_features": int, "out_features": int, "bias": bool}`` (see :meth:`Module.get_config`)."""
+        return {"in_features": self.in_features, "out_features": self.out_features, "bias": self.bias is not None}
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], *, xp: Any = "numpy", device: Any = None, dtype: Any = "float32"
+    ) -> Linear:
+        """A zero-initialized layer from :meth:`get_config`'s dict (unknown or missing keys: ``ArgumentError``)."""
+        keys = {"in_features", "out_features", "bias"}
+        if not isinstance(config, Mapping) or set(config) != keys:
+            given = sorted(config) if isinstance(config, Mapping) else type(config).__name__
+            raise ArgumentError(f"a Linear config has exactly the keys {sorted(keys)}, got {given}")
+        return cls(
+            config["in_features"],
+            config["out_features"],
+            config["bias"],
+            xp=xp,
+            device=device,
+            dtype=dtype,
+            init="zeros",
+        )
 
 
 def _parameter_inits(

@@ -404,3 +404,56 @@ class Module:
             check_like(value, f"grad_{name}", current[name], self.xp, self.device, self.dtype)
         for name, value in values.items():
             setattr(self, f"grad_{name}", value)
+
+    # ---------------------------------------------------------------- architecture config (whole-model files)
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this layer's architecture, as JSON values.
+
+        Placement (``xp``, ``device``, ``dtype``) and ``seed`` are not part of it: :meth:`from_config`
+        takes the placement, and the parameters come from the checkpoint. ``pnn.save`` stores it
+        for registered classes (:func:`portable_nn.register`) and ``pnn.load`` passes it back.
+
+        A user layer whose constructor takes arguments declares them by overriding this method::
+
+            @pnn.register
+            class Scale(pnn.Module):
+                def __init__(self, features, *, xp="numpy", device=None, dtype="float32", seed=None):
+                    super().__init__(xp=xp, device=device, dtype=dtype, seed=seed)
+                    self.features = features
+                    self.add_parameter("scale", (features,), init="ones")
+
+                def get_config(self):
+                    return {"features": self.features}
+
+        The default returns ``{}`` for a constructor with only optional arguments and raises an
+        ``ArgumentError`` naming the class otherwise.
+        """
+        import inspect
+
+        required = [
+            name
+            for name, p in inspect.signature(type(self).__init__).parameters.items()
+            if name != "self"
+            and p.default is inspect.Parameter.empty
+            and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        ]
+        if required:
+            raise ArgumentError(
+                f"{type(self).__name__} takes constructor arguments {required}: override get_config() to return "
+                "them as a dict of JSON values, so a checkpoint can rebuild the layer"
+            )
+        return {}
+
+    @classmethod
+    def from_config(
+        cls: type[M], config: Mapping[str, Any], *, xp: Any = "numpy", device: Any = None, dtype: Any = "float32"
+    ) -> M:
+        """A new layer built from :meth:`get_config`'s dict, placed on ``xp``/``device``/``dtype``.
+
+        Its parameters are initialized as the constructor does; ``pnn.load`` calls it inside
+        :func:`portable_nn.init.placeholder` (zeros, no random draw, a size budget) and then
+        replaces them with the file's. The default calls
+        ``cls(**config, xp=xp, device=device, dtype=dtype)``; override it when the constructor differs.
+        """
+        return cls(**config, xp=xp, device=device, dtype=dtype)

@@ -211,3 +211,43 @@ class Sequential(Module):
                 self.layers[index].set_grads(layer_values)
 
         self._transaction(apply)
+
+    # ---------------------------------------------------------------- architecture config
+
+    def get_config(self) -> dict[str, Any]:
+        """``{"layers": [{"class": registered name, "config": layer.get_config()}, ...]}``, nested for sub-models.
+
+        Every layer's class must be registered (:func:`portable_nn.register`): else ``ArgumentError``.
+        """
+        from .registry import registered_name
+
+        layers = []
+        for index, layer in enumerate(self.layers):
+            name = registered_name(type(layer))
+            if name is None:
+                raise ArgumentError(
+                    f"layer {index}: {type(layer).__qualname__} is not registered; decorate it with @pnn.register "
+                    "so a checkpoint can name it (or save model.state_dict() to store the parameters only)"
+                )
+            layers.append({"class": name, "config": layer.get_config()})
+        return {"layers": layers}
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], *, xp: Any = "numpy", device: Any = None, dtype: Any = "float32"
+    ) -> Sequential:
+        """The model of :meth:`get_config`'s dict: each layer built by its registered class's ``from_config``.
+
+        An unknown class name is a ``SerializationError`` naming it; a malformed config an ``ArgumentError``.
+        """
+        from .registry import lookup
+
+        layers = config.get("layers") if isinstance(config, Mapping) and set(config) == {"layers"} else None
+        if not isinstance(layers, list) or not layers:
+            raise ArgumentError(f"a Sequential config is {{'layers': [non-empty list]}}, got {config!r:.200}")
+        built = []
+        for index, entry in enumerate(layers):
+            if not isinstance(entry, Mapping) or set(entry) != {"class", "config"}:
+                raise ArgumentError(f"layer {index}: expected {{'class': name, 'config': {{...}}}}, got {entry!r:.200}")
+            built.append(lookup(entry["class"]).from_config(entry["config"], xp=xp, device=device, dtype=dtype))
+        return cls(*built)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKEND_AWARE_DIRS = {"backends"}
 BACKEND_AWARE = {
     "init.py",
-    "io.py",
+    "safetensors_format.py",
     "cli.py",
     "__main__.py",
     "distributed.py",

@@ -1,0 +1,136 @@
+"""Names of module and optimizer classes, for checkpoints that rebuild a whole model.
+
+A checkpoint records a model as class *names* and JSON configs, never as code: loading looks
+the names up here and refuses any other (no import of a module named by a file, no pickle).
+The built-in layers (``Linear``, ``ReLU``, ``Tanh``, ``Sigmoid``, ``Sequential``) and
+optimizers (``SGD``, ``Adam``, ``AdamW``) are registered under their class names.
+
+Example::
+
+    >>> import portable_nn as pnn
+    >>> @pnn.register("my_scale")
+    ... class Scale(pnn.Module):
+    ...     pass
+    >>> pnn.registered_name(Scale), pnn.registry.lookup("my_scale") is Scale
+    ('my_scale', True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from .errors import ArgumentError, ArgumentTypeError, SerializationError
+
+if TYPE_CHECKING:
+    from .module import Module
+    from .optim import Optimizer
+
+__all__ = [
+    "lookup",
+    "lookup_optimizer",
+    "register",
+    "register_optimizer",
+    "registered_name",
+    "registered_names",
+    "registered_optimizer_name",
+]
+
+C = TypeVar("C", bound=type)
+
+_MODULES: dict[str, type] = {}
+_OPTIMIZERS: dict[str, type] = {}
+
+
+def _add(table: dict[str, type], kind: str, cls: type, name: str | None) -> type:
+    from .module import Module
+    from .optim import Optimizer
+
+    base = Module if kind == "module" else Optimizer
+    if not isinstance(cls, type) or not issubclass(cls, base):
+        raise ArgumentTypeError(f"register a subclass of portable_nn.{base.__name__}, got {cls!r}")
+    name = cls.__name__ if name is None else name
+    if not isinstance(name, str) or not name or not name.isprintable():
+        raise ArgumentError(f"a registered name must be a non-empty printable string, got {name!r}")
+    current = table.get(name)
+    redefined = current is not None and (current.__module__, current.__qualname__) == (cls.__module__, cls.__qualname__)
+    if current is not None and current is not cls and not redefined:
+        raise ArgumentError(
+            f"the {kind} name {name!r} is already registered for {current.__module__}.{current.__qualname__}; "
+            "pass another name: @register('my_name')"
+        )
+    for other, registered in list(table.items()):  # one name per class: a re-registration renames it
+        if registered is cls and other != name:
+            del table[other]
+    table[name] = cls
+    return cls
+
+
+@overload
+def register(cls_or_name: C) -> C: ...
+@overload
+def register(cls_or_name: str | None = None) -> Callable[[C], C]: ...
+def register(cls_or_name: Any = None) -> Any:
+    """Record a :class:`~portable_nn.Module` subclass under a name, so ``pnn.load`` can rebuild it.
+
+    Use bare (``@pnn.register``: the class name) or with a name (``@pnn.register("my_layer")``).
+    The class must implement ``get_config()`` returning its constructor arguments (JSON values)
+    unless its constructor takes only placement arguments; see :meth:`Module.get_config`.
+    A name taken by another class is an ``ArgumentError``; redefining the same class (same module
+    and qualified name, e.g. re-running a notebook cell) replaces it. Returns the class.
+    """
+    if isinstance(cls_or_name, type):
+        return _add(_MODULES, "module", cls_or_name, None)
+
+    def decorate(cls: C) -> C:
+        _add(_MODULES, "module", cls, cls_or_name)
+        return cls
+
+    return decorate
+
+
+def register_optimizer(cls: C, name: str | None = None) -> C:
+    """Record an :class:`~portable_nn.optim.Optimizer` subclass under ``name`` (default: its class name)."""
+    _add(_OPTIMIZERS, "optimizer", cls, name)
+    return cls
+
+
+def _find(table: dict[str, type], kind: str, name: Any) -> type:
+    if not isinstance(name, str):
+        raise SerializationError(f"a {kind} class name must be a string, got {name!r}")
+    if name not in table:
+        raise SerializationError(
+            f"unknown {kind} class {name!r}: it is not registered (known: {sorted(table)}); "
+            f"define it and decorate it with @pnn.register{'_optimizer' if kind == 'optimizer' else ''} "
+            "before loading (portable_nn never imports code named by a file)"
+        )
+    return table[name]
+
+
+def lookup(name: str) -> type[Module]:
+    """The module class registered as ``name``; ``SerializationError`` naming it if there is none."""
+    return _find(_MODULES, "module", name)  # _add checked the base class
+
+
+def lookup_optimizer(name: str) -> type[Optimizer]:
+    """The optimizer class registered as ``name``; ``SerializationError`` naming it if there is none."""
+    return _find(_OPTIMIZERS, "optimizer", name)
+
+
+def _name_of(table: dict[str, type], cls: type) -> str | None:
+    return next((name for name, registered in table.items() if registered is cls), None)
+
+
+def registered_name(cls: type) -> str | None:
+    """The name ``cls`` is registered under, or None."""
+    return _name_of(_MODULES, cls)
+
+
+def registered_optimizer_name(cls: type) -> str | None:
+    """The name the optimizer class ``cls`` is registered under, or None."""
+    return _name_of(_OPTIMIZERS, cls)
+
+
+def registered_names() -> list[str]:
+    """The registered module names, sorted."""
+    return sorted(_MODULES)
