@@ -47,6 +47,7 @@ def layer_norm_backward(
     return grad_x, grad_weight, grad_bias
 
 
+@pnn.register  # lets pnn.load rebuild it from a checkpoint (by this name, never by importing a file's module)
 class LayerNorm(pnn.Module):
     """Layer normalization over the last axis, with learnable ``weight`` (ones) and ``bias`` (zeros).
 
@@ -79,6 +80,10 @@ class LayerNorm(pnn.Module):
         self.accumulate_grad("weight", grad_weight)
         self.accumulate_grad("bias", grad_bias)
         return grad_x
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments a checkpoint stores to rebuild this layer."""
+        return {"features": self.features, "eps": self.eps}
 
     def __repr__(self) -> str:
         return f"LayerNorm({self.features}, eps={self.eps})"

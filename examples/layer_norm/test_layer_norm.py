@@ -98,3 +98,37 @@ def test_trains_inside_sequential_like_the_float64_numpy_run(xp, device, dtype, 
     rtol, atol = tolerance(dtype_name)  # 20 Adam steps: the rounding of each step adds up
     for (name, got), want in zip(model.named_parameters().items(), reference.named_parameters().values(), strict=True):
         assert_close(got, to_numpy(want), xp=xp, device=device, dtype=dtype, rtol=rtol * 100, atol=atol * 100), name
+
+
+def test_saved_model_reloads_on_the_host_and_training_resumes(xp, device, dtype, dtype_name, tmp_path):
+    """A trained Sequential holding the user layer saves whole (architecture + parameters + optimizer state):
+    loaded as float64 NumPy it predicts what it predicted here, and training resumes where it stopped."""
+    x, _ = random_array(xp, (16, 4), device=device, dtype=dtype, seed=10)
+    target, _ = random_array(xp, (16, 2), device=device, dtype=dtype, seed=11)
+    model = _model(xp, device, dtype)
+    optimizer = pnn.Adam(model, lr=0.03)
+
+    def step(model, optimizer):
+        _, grad = pnn.MSELoss()(model(x), target)
+        optimizer.zero_grad()
+        model.backward(grad)
+        optimizer.step()
+
+    for _ in range(3):
+        step(model, optimizer)
+    path = tmp_path / "model.safetensors"
+    pnn.save(model, path, optimizer=optimizer)
+
+    on_host = pnn.load(path, xp="numpy", dtype="float64")
+    assert isinstance(on_host[1], LayerNorm) and on_host[1].get_config() == model[1].get_config()
+    with pnn.no_grad():
+        rtol, atol = tolerance(dtype_name)
+        assert_close(model(x), on_host(np.asarray(to_numpy(x), dtype=np.float64)), rtol=rtol, atol=atol)
+
+    resumed = pnn.load(path, xp=xp, device=device)
+    resumed_optimizer = pnn.load_optimizer(path, resumed)
+    for _ in range(2):
+        step(model, optimizer)
+        step(resumed, resumed_optimizer)
+    for name, got in resumed.named_parameters().items():  # same backend, same arithmetic: bit for bit
+        assert_close(got, model.named_parameters()[name], rtol=0, atol=0, msg=name)
