@@ -38,7 +38,7 @@ from ..errors import (
     ShapeError,
 )
 from ..module import Module
-from .groups import Group, build_groups
+from .groups import build_groups
 
 __all__ = ["Optimizer", "bias_correction", "flag"]
 
@@ -356,7 +356,8 @@ class Optimizer:
         legacy_keys = {"optimizer", "step", "hyperparameters", "state"}
         if set(state) not in (legacy_keys, {*legacy_keys, "param_groups"}):
             raise SerializationError(
-                f"optimizer state: expected keys {sorted(legacy_keys | {'param_groups'})}, got {sorted(map(str, state))}"
+                f"optimizer state: expected keys {sorted(legacy_keys | {'param_groups'})} (param_groups optional), "
+                f"got {sorted(map(str, state))}"
             )
         if state["optimizer"] != type(self).__name__:
             raise SerializationError(

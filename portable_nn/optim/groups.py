@@ -48,7 +48,8 @@ def selected_names(selector: Any, names: Sequence[str], index: int) -> list[str]
                 picked.append(name)
         return picked
     raise ArgumentTypeError(
-        f"{where}: expected a parameter name, a list of names or a predicate name -> bool, got {type(selector).__name__}"
+        f"{where}: expected a parameter name, a list of names or a predicate name -> bool, "
+        f"got {type(selector).__name__}"
     )
 
 
