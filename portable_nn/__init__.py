@@ -26,13 +26,14 @@ from .io import load, load_metadata, load_state, save
 from .linear import Linear
 from .losses import CrossEntropyLoss, MSELoss
 from .module import Module
-from .optim import SGD, Adam, AdamW, Optimizer
+from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .sequential import Sequential
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SGD",
+    "Adagrad",
     "Adam",
     "AdamW",
     "ArgumentError",
@@ -48,6 +49,7 @@ __all__ = [
     "NamespaceError",
     "Optimizer",
     "PortableNNError",
+    "RMSprop",
     "ReLU",
     "Sequential",
     "SerializationError",
