@@ -21,6 +21,7 @@ from .errors import (
     UnknownBackendError,
     UnknownParameterError,
 )
+from .functional_model import functional_call, value_and_grad
 from .grad_mode import is_grad_enabled, no_grad
 from .io import load, load_metadata, load_state, save
 from .linear import Linear
@@ -28,6 +29,7 @@ from .losses import CrossEntropyLoss, MSELoss
 from .module import Module
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .sequential import Sequential
+from .train_step import TrainStep, train_step
 
 __version__ = "0.1.0"
 
@@ -56,10 +58,12 @@ __all__ = [
     "ShapeError",
     "Sigmoid",
     "Tanh",
+    "TrainStep",
     "UnknownBackendError",
     "UnknownParameterError",
     "__version__",
     "functional",
+    "functional_call",
     "init",
     "is_grad_enabled",
     "load",
@@ -68,4 +72,6 @@ __all__ = [
     "no_grad",
     "optim",
     "save",
+    "train_step",
+    "value_and_grad",
 ]

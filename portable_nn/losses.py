@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._backend import device_of, dtype_name, to_host
+from ._backend import device_of, dtype_name, namespace_of, to_host
 from ._checks import check_array, check_floating, shape_str
+from ._trusted import is_trusted
 from .errors import ArgumentError, DTypeError, ShapeError
 
 __all__ = ["CrossEntropyLoss", "MSELoss"]
@@ -27,11 +28,14 @@ class MSELoss:
     """
 
     def __call__(self, pred: Array, target: Array) -> tuple[Array, Array]:
+        count = math.prod(pred.shape)
+        if is_trusted():  # train_step validated this input signature
+            diff = pred - target
+            return _zero_dim(namespace_of(pred), namespace_of(pred).sum(diff * diff) / count), diff * (2 / count)
         xp = check_floating(pred, "pred")
         check_array(target, "target", xp, device_of(pred), pred.dtype)
         if tuple(target.shape) != tuple(pred.shape):
             raise ShapeError(f"target: expected pred's shape {shape_str(pred.shape)}, got {shape_str(target.shape)}")
-        count = math.prod(pred.shape)
         if count == 0:
             raise ShapeError(f"pred: the mean over an empty array is undefined, got shape {shape_str(pred.shape)}")
         diff = pred - target
@@ -54,11 +58,15 @@ class CrossEntropyLoss:
     """
 
     def __call__(self, logits: Array, target: Array) -> tuple[Array, Array]:
-        xp = check_floating(logits, "logits")
-        if logits.ndim != 2 or logits.shape[0] == 0 or logits.shape[1] == 0:
-            raise ShapeError(f"logits: expected shape (N, C) with N, C >= 1, got {shape_str(logits.shape)}")
-        n, classes = logits.shape
-        _check_target(xp, target, logits, n, classes)
+        if is_trusted():  # train_step validated this input signature (the range of target values included, once)
+            xp = namespace_of(logits)
+            n, classes = logits.shape
+        else:
+            xp = check_floating(logits, "logits")
+            if logits.ndim != 2 or logits.shape[0] == 0 or logits.shape[1] == 0:
+                raise ShapeError(f"logits: expected shape (N, C) with N, C >= 1, got {shape_str(logits.shape)}")
+            n, classes = logits.shape
+            _check_target(xp, target, logits, n, classes)
         shifted = logits - xp.max(logits, axis=1, keepdims=True)
         log_probs = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
         labels = xp.arange(classes, dtype=target.dtype, device=device_of(logits))

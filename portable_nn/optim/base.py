@@ -89,6 +89,7 @@ class Optimizer:
         self._names = tuple(name for members in self._members for name in members)
         self._state: Buffers = {}
         self._step = 0
+        self._private = False  # buffers no one else holds (from a compiled train_step): donatable
         self._checked: tuple[list[tuple[Any, ...]], list[Hyper]] | None = None
 
     # ---------------------------------------------------------------- hyperparameters
@@ -288,7 +289,7 @@ class Optimizer:
         for (name, key), value in zip(keys, stored[len(new_params) : len(new_params) + len(keys)], strict=True):
             new_state[name][key] = value
         self.module.set_parameters(new_params)  # validates unless trusted; raises before rebinding
-        self._state, self._step = new_state, step
+        self._state, self._step, self._private = new_state, step, False  # buffers may alias gradients
         return stored[len(new_params) + len(keys) :]
 
     def _fast_path(self, xp: Any) -> Any:
@@ -334,6 +335,7 @@ class Optimizer:
         module's current placement (they follow ``module.to(...)``).
         """
         self._state_on_module()
+        self._private = False  # handed out: never donated
         groups = self._groups()
         return {
             "optimizer": type(self).__name__,
@@ -378,7 +380,7 @@ class Optimizer:
         buffers = self._check_buffers(state["state"], step, groups)
         for group, hyper in zip(self.param_groups, groups, strict=True):
             group.update(hyper)
-        self._state, self._step, self._checked = buffers, step, None
+        self._state, self._step, self._checked, self._private = buffers, step, None, False
 
     def _load_hyper(self, what: str, hyper: Any) -> Hyper:
         if not isinstance(hyper, Mapping):

@@ -1,0 +1,189 @@
+"""``train_step(model, loss_fn, optimizer, *, compile="auto")``: one call per batch for forward, loss, backward, step.
+
+``step = pnn.train_step(model, pnn.CrossEntropyLoss(), pnn.SGD(model, 0.04, 0.9))`` then
+``loss = step(x, y)`` per batch. Afterwards the model's parameters and the optimizer's state are
+what the eager loop ``loss_fn(model(x), y)``, ``zero_grad()``, ``backward``, ``step()`` would
+leave, and the model's gradients are cleared.
+
+How it is fast: the arguments are validated (namespace, device, dtype, shapes; the range of
+class targets) once per new *input signature* (types, shapes, dtypes and devices of ``x`` and
+``y``, and the model's placement), with the same typed errors as the eager loop; afterwards the
+step runs inside :func:`portable_nn._trusted.trusted`, which skips per-layer checks, Sequential's
+transaction snapshots and ``set_parameters``' checks. ``compile="auto"`` compiles where the
+backend has a compiler that pays (JAX: ``jax.jit`` of the pure function of parameters,
+optimizer state and batch, donating the optimizer's private buffers only); elsewhere (NumPy,
+torch with its multi-tensor optimizer path, array-api-strict, Dask) it runs eagerly. On Dask the
+loss is stored together with the parameters and buffers in one materialize.
+
+Inside the trusted hot path, a batch with the same signature but out-of-range class targets is
+not detected (the eager loss checks the range every call): validate labels once, up front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from ._backend import backend_name, device_of
+from ._trusted import trusted
+from .errors import ArgumentError, ArgumentTypeError
+from .fast_paths import step_compiler
+from .functional_model import LossFn, value_and_grad
+from .module import Module
+from .optim import Optimizer
+
+__all__ = ["TrainStep", "train_step"]
+
+Array = Any
+
+
+def train_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, *, compile: bool | str = "auto") -> TrainStep:
+    """A function ``step(x, y) -> loss`` training ``model`` on one batch: forward, loss, backward, step.
+
+    Parameters
+    ----------
+    model : Module
+        The model; ``optimizer`` must optimize exactly this module.
+    loss_fn : callable
+        ``loss_fn(prediction, y) -> (loss, dL/dprediction)``, e.g. :class:`~portable_nn.CrossEntropyLoss`.
+    optimizer : Optimizer
+        E.g. ``pnn.SGD(model, lr=0.04, momentum=0.9)``; its ``param_groups`` lrs are read each step
+        (schedulers work), changing another hyperparameter recompiles.
+    compile : {"auto", True, False}
+        ``"auto"``: compile where the backend has a compiler that pays (JAX), else eager;
+        ``True``: compile, an ``ArgumentError`` where there is no compiler; ``False``: eager.
+
+    Returns
+    -------
+    TrainStep
+        ``step(x, y)`` returns the batch's loss (a 0-d array of the backend, computed before the
+        update) and clears the model's gradients.
+
+    Examples
+    --------
+    >>> import numpy as np, portable_nn as pnn
+    >>> model = pnn.Sequential(pnn.Linear(2, 8, seed=0), pnn.Tanh(), pnn.Linear(8, 3, seed=1))
+    >>> step = pnn.train_step(model, pnn.CrossEntropyLoss(), pnn.SGD(model, lr=0.1, momentum=0.9))
+    >>> x, y = np.ones((4, 2), np.float32), np.array([0, 1, 2, 1])
+    >>> first, second = float(step(x, y)), float(step(x, y))
+    >>> second < first, model.grad_weight if hasattr(model, "grad_weight") else None
+    (True, None)
+    """
+    if not isinstance(model, Module):
+        raise ArgumentTypeError(
+            f"expected a portable_nn Module, got {type(model).__module__}.{type(model).__qualname__}"
+        )
+    if not isinstance(optimizer, Optimizer):
+        raise ArgumentTypeError(f"expected a portable_nn Optimizer, got {type(optimizer).__name__}")
+    if optimizer.module is not model:
+        raise ArgumentError("the optimizer optimizes another module than the one given to train_step")
+    if not callable(loss_fn):
+        raise ArgumentTypeError(f"loss_fn must be callable (prediction, target) -> (loss, grad), got {type(loss_fn)}")
+    if compile not in (True, False, "auto") or not isinstance(compile, (bool, str)):
+        raise ArgumentError(f"compile must be 'auto', True or False, got {compile!r}")
+    backend = backend_name(model.xp)
+    compiler = None if compile is False else step_compiler(backend)
+    if compile is True and compiler is None:
+        raise ArgumentError(
+            f"compile=True: portable_nn has no compiler for the {backend} backend (only jax); "
+            "use compile='auto' (compiles where it pays) or compile=False"
+        )
+    return TrainStep(model, loss_fn, optimizer, compiler)
+
+
+class TrainStep:
+    """The callable :func:`train_step` returns: ``step(x, y) -> loss``. ``compiled`` tells whether it compiles."""
+
+    def __init__(self, model: Module, loss_fn: LossFn, optimizer: Optimizer, compiler: Any) -> None:
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.compiled = compiler is not None
+        self._compiler = compiler
+        self._loss_and_grads = value_and_grad(model, loss_fn)
+        self._seen: set[Hashable] = set()
+        self._jitted: dict[Hashable, Callable[..., Any]] = {}
+        self._lrs: tuple[tuple[float, ...], dict[str, Array]] | None = None
+        self._step_array: tuple[int, Array] | None = None
+
+    def __call__(self, x: Array, y: Array) -> Array:
+        params = self.model.named_parameters()
+        signature = self._signature(x, y)
+        checked = None
+        if signature is None or signature not in self._seen:
+            checked = self._loss_and_grads(params, x, y)  # untrusted: every typed error of the eager loop
+            if signature is not None:
+                self._seen.add(signature)
+        if self.compiled:
+            return self._compiled_step(params, x, y)
+        with trusted():
+            loss, grads = checked if checked is not None else self._loss_and_grads(params, x, y)
+            (loss,) = self.optimizer._apply(params, grads, loss)
+        self.model.zero_grad()
+        return loss
+
+    def _signature(self, x: Array, y: Array) -> Hashable | None:
+        model = self.model
+        try:
+            signature = (
+                type(x),
+                tuple(x.shape),
+                x.dtype,
+                device_of(x),
+                type(y),
+                tuple(y.shape),
+                y.dtype,
+                device_of(y),
+                model.xp,
+                model.device,
+                model.dtype,
+            )
+            hash(signature)
+        except Exception:  # not arrays, or unhashable parts: validate every call
+            return None
+        return signature
+
+    # ---------------------------------------------------------------- compiled (JAX)
+
+    def _compiled_step(self, params: dict[str, Array], x: Array, y: Array) -> Array:
+        optimizer, model = self.optimizer, self.model
+        groups = optimizer._groups()
+        buffers = optimizer._state_on_module()
+        private = optimizer._private
+        if not buffers:
+            buffers, private = optimizer.init(params)["buffers"], True
+        key = (tuple(tuple((k, v) for k, v in hyper.items() if k != "lr") for hyper in groups), private)
+        jitted = self._jitted.get(key)
+        if jitted is None:
+            jitted = self._jitted[key] = self._compiler(self._pure_step, private)
+        loss, new_params, new_buffers, new_step = jitted(
+            params, buffers, self._step(params), self._lr_arrays(groups, params), x, y
+        )
+        with trusted():
+            model.set_parameters(new_params)
+        optimizer._state, optimizer._step, optimizer._private = new_buffers, optimizer._step + 1, True
+        self._step_array = (optimizer._step, new_step)
+        model.zero_grad()
+        return loss
+
+    def _pure_step(
+        self, params: dict[str, Array], buffers: Any, step: Array, lrs: dict[str, Array], x: Array, y: Array
+    ) -> tuple[Array, dict[str, Array], Any, Array]:
+        with trusted():
+            loss, grads = self._loss_and_grads(params, x, y)
+            new_params, state = self.optimizer.update(params, grads, {"step": step, "buffers": buffers}, lr=lrs)
+        return loss, new_params, state["buffers"], state["step"]
+
+    def _step(self, params: dict[str, Array]) -> Array:
+        count = self.optimizer._step
+        if self._step_array is not None and self._step_array[0] == count:
+            return self._step_array[1]
+        xp = self.model.xp
+        return xp.asarray(count, dtype=xp.int32, device=self.model.device)
+
+    def _lr_arrays(self, groups: list[dict[str, Any]], params: dict[str, Array]) -> dict[str, Array]:
+        lrs = tuple(hyper["lr"] for hyper in groups)
+        if self._lrs is None or self._lrs[0] != lrs:
+            xp, device, dtype = self.model.xp, self.model.device, self.model.dtype
+            arrays = [xp.asarray(lr, dtype=dtype, device=device) for lr in lrs]
+            group_of = self.optimizer._group_of()
+            self._lrs = (lrs, {name: arrays[group_of[name]] for name in params})
+        return self._lrs[1]
