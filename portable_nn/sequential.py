@@ -194,6 +194,11 @@ class Sequential(Module):
 
     def set_parameters(self, values: Mapping[str, Array]) -> None:
         """Rebind parameters named ``"<index>.<name>"`` in the layers, all or nothing."""
+        if is_trusted():  # train_step: names and values come from this model
+            for index, layer_values in enumerate(self._route(values)):
+                if layer_values:
+                    self.layers[index].set_parameters(layer_values)
+            return
         known = self.named_parameters()
         routed: dict[int, dict[str, Array]] = {}
         for key, value in values.items():

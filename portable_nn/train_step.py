@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from ._backend import backend_name, device_of
+from ._backend import backend_name, device_of, namespace_of
 from ._trusted import trusted
 from .errors import ArgumentError, ArgumentTypeError
 from .fast_paths import step_compiler
@@ -106,7 +106,7 @@ class TrainStep:
 
     def __call__(self, x: Array, y: Array) -> Array:
         params = self.model.named_parameters()
-        signature = self._signature(x, y)
+        signature = self._signature(x, y, params)
         checked = None
         if signature is None or signature not in self._seen:
             checked = self._loss_and_grads(params, x, y)  # untrusted: every typed error of the eager loop
@@ -120,8 +120,9 @@ class TrainStep:
         self.model.zero_grad()
         return loss
 
-    def _signature(self, x: Array, y: Array) -> Hashable | None:
-        model = self.model
+    def _signature(self, x: Array, y: Array, params: dict[str, Array]) -> Hashable | None:
+        """Types, shapes, dtypes and devices of ``x``, ``y`` and the parameters (all placed alike: one stands in)."""
+        first = next(iter(params.values()))
         try:
             signature = (
                 type(x),
@@ -132,9 +133,10 @@ class TrainStep:
                 tuple(y.shape),
                 y.dtype,
                 device_of(y),
-                model.xp,
-                model.device,
-                model.dtype,
+                type(first),
+                first.dtype,
+                device_of(first),
+                len(params),
             )
             hash(signature)
         except Exception:  # not arrays, or unhashable parts: validate every call
@@ -146,7 +148,8 @@ class TrainStep:
     def _compiled_step(self, params: dict[str, Array], x: Array, y: Array) -> Array:
         optimizer, model = self.optimizer, self.model
         groups = optimizer._groups()
-        buffers = optimizer._state_on_module()
+        first = next(iter(params.values()))
+        buffers = optimizer._state_on_module(first)
         private = optimizer._private
         if not buffers:
             buffers, private = optimizer.init(params)["buffers"], True
@@ -176,8 +179,9 @@ class TrainStep:
         count = self.optimizer._step
         if self._step_array is not None and self._step_array[0] == count:
             return self._step_array[1]
-        xp = self.model.xp
-        return xp.asarray(count, dtype=xp.int32, device=self.model.device)
+        first = next(iter(params.values()))
+        xp = namespace_of(first)
+        return xp.asarray(count, dtype=xp.int32, device=device_of(first))
 
     def _lr_arrays(self, groups: list[dict[str, Any]], params: dict[str, Array]) -> dict[str, Array]:
         lrs = tuple(hyper["lr"] for hyper in groups)

@@ -264,11 +264,12 @@ class Optimizer:
                 f"the module's parameters {sorted(params)} no longer match the optimizer's {sorted(self._names)}"
             )
         groups = self._groups()
-        buffers = self._state_on_module()
+        first = params[self._names[0]]
+        buffers = self._state_on_module(first)
         if not buffers:
             buffers = self.init(params)["buffers"]
         step = self._step + 1
-        xp = self.module.xp
+        xp = namespace_of(first)
         new_params: dict[str, Array] = {}
         new_state: Buffers = {}
         fast = self._fast_path(xp)
@@ -303,16 +304,20 @@ class Optimizer:
             raise ArgumentError(f"foreach=True: {type(self).__name__} has no multi-tensor path on {backend_name(xp)}")
         return fast
 
-    def _state_on_module(self) -> Buffers:
+    def _state_on_module(self, like: Array | None = None) -> Buffers:
         """The buffers, on the module's current backend, device and dtype.
 
         After ``module.to(xp=..., device=..., dtype=...)`` the buffers follow the module: they are
         converted (an explicit cast, as the move was; float32 buffers of a module moved to float64
         become float64, never a float32/float64 mix) and the converted copies replace them. If any
-        cannot be converted, the error is raised and nothing changes.
+        cannot be converted, the error is raised and nothing changes. ``like``: one of the module's
+        parameters, when the caller has it (cheaper than asking a container for its placement).
         """
         first = next((buffer for buffers in self._state.values() for buffer in buffers.values()), None)
         if first is None:
+            return self._state
+        same = like is not None and type(first) is type(like) and first.dtype == like.dtype
+        if same and device_of(first) == device_of(like):
             return self._state
         xp, device, dtype = self.module.xp, self.module.device, self.module.dtype
         if namespace_of(first) is xp and first.dtype == dtype and device_of(first) == device:
