@@ -13,9 +13,10 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-__all__ = ["is_trusted", "trusted"]
+__all__ = ["is_tracing", "is_trusted", "trusted"]
 
 _trusted: ContextVar[bool] = ContextVar("portable_nn_trusted", default=False)
+_tracing: ContextVar[bool] = ContextVar("portable_nn_tracing", default=False)
 
 
 def is_trusted() -> bool:
@@ -23,11 +24,21 @@ def is_trusted() -> bool:
     return _trusted.get()
 
 
+def is_tracing() -> bool:
+    """Whether the running call is being traced by a compiler (values unknown: value checks cannot run)."""
+    return _tracing.get()
+
+
 @contextlib.contextmanager
-def trusted() -> Iterator[None]:
-    """Skip per-layer checks inside (thread- and asyncio-safe, a ``ContextVar``)."""
-    token = _trusted.set(True)
+def trusted(*, tracing: bool = False) -> Iterator[None]:
+    """Skip per-layer checks inside (thread- and asyncio-safe, a ``ContextVar``).
+
+    Value checks that need no compiler-unknown values still run (CrossEntropyLoss's range of
+    class targets) unless ``tracing`` says the arrays are traced (inside ``jax.jit``).
+    """
+    token, tracing_token = _trusted.set(True), _tracing.set(tracing)
     try:
         yield
     finally:
+        _tracing.reset(tracing_token)
         _trusted.reset(token)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._backend import device_of, dtype_name, namespace_of, to_host
 from ._checks import check_array, check_floating, shape_str
-from ._trusted import is_trusted
+from ._trusted import is_tracing, is_trusted
 from .errors import ArgumentError, DTypeError, ShapeError
 
 __all__ = ["CrossEntropyLoss", "MSELoss"]
@@ -58,9 +58,11 @@ class CrossEntropyLoss:
     """
 
     def __call__(self, logits: Array, target: Array) -> tuple[Array, Array]:
-        if is_trusted():  # train_step validated this input signature (the range of target values included, once)
+        if is_trusted():  # train_step validated this input signature; the values of target are new
             xp = namespace_of(logits)
             n, classes = logits.shape
+            if not is_tracing():  # traced (jax.jit): values unknown, see portable_nn.train_step
+                _check_target_range(xp, target, classes)
         else:
             xp = check_floating(logits, "logits")
             if logits.ndim != 2 or logits.shape[0] == 0 or logits.shape[1] == 0:
@@ -91,6 +93,10 @@ def _check_target(xp: Any, target: Array, logits: Array, n: int, classes: int) -
         raise DTypeError(f"target: expected integer class indices, got dtype {dtype_name(xp, target.dtype)}")
     if tuple(target.shape) != (n,):
         raise ShapeError(f"target: expected shape ({n},) (one class index per row), got {shape_str(target.shape)}")
+    _check_target_range(xp, target, classes)
+
+
+def _check_target_range(xp: Any, target: Array, classes: int) -> None:
     low, high = (int(v) for v in to_host(xp.stack([xp.min(target), xp.max(target)])))  # one read-back
     if low < 0 or high >= classes:
         raise ArgumentError(f"target: class indices must be in [0, {classes}), got values in [{low}, {high}]")

@@ -15,8 +15,10 @@ optimizer state and batch, donating the optimizer's private buffers only); elsew
 torch with its multi-tensor optimizer path, array-api-strict, Dask) it runs eagerly. On Dask the
 loss is stored together with the parameters and buffers in one materialize.
 
-Inside the trusted hot path, a batch with the same signature but out-of-range class targets is
-not detected (the eager loss checks the range every call): validate labels once, up front.
+The range of class targets (a value, not a signature) is checked on every eager step, as the
+eager loop does; a compiled step cannot read values back without stalling the device, so there
+a batch of an already-seen signature with out-of-range targets is not detected (it counts no
+loss for those rows): check labels once, up front (e.g. ``CrossEntropyLoss()`` on the whole set).
 """
 
 from __future__ import annotations
@@ -170,7 +172,7 @@ class TrainStep:
     def _pure_step(
         self, params: dict[str, Array], buffers: Any, step: Array, lrs: dict[str, Array], x: Array, y: Array
     ) -> tuple[Array, dict[str, Array], Any, Array]:
-        with trusted():
+        with trusted(tracing=True):
             loss, grads = self._loss_and_grads(params, x, y)
             new_params, state = self.optimizer.update(params, grads, {"step": step, "buffers": buffers}, lr=lrs)
         return loss, new_params, state["buffers"], state["step"]
