@@ -91,7 +91,7 @@ def test_train_step_validates_each_new_signature_with_typed_errors(xp, device, d
     bad = [
         ((wrong_features, y), pnn.ShapeError),
         ((np.ones((12, 2), np.float32) if backend_name(xp) != "numpy" else [[0.0, 0.0]], y), pnn.NamespaceError),
-        ((x[:7], _from_host_int(np.full(7, 7), xp, device)), pnn.ArgumentError),  # class 7 of 3, new signature
+        ((x[:7, :], _from_host_int(np.full(7, 7), xp, device)), pnn.ArgumentError),  # class 7 of 3, new signature
         ((x, _from_host_int(np.zeros(5, dtype=np.int64), xp, device)), pnn.ShapeError),
     ]
     if not step.compiled:  # eager steps check the values of targets every call; see train_step's docs
