@@ -187,4 +187,7 @@ def test_compiled_step_donates_only_private_buffers_and_follows_lr_changes(xp, d
             to_numpy(array)
     for n, p in reference.named_parameters().items():
         assert_close(model.named_parameters()[n], p, xp=xp, msg=n)
-    assert len(step._jitted) == 1  # lr is an argument of the compiled step, not a constant
+    assert len({hyper for hyper, _ in step._jitted}) == 1  # lr is an argument of the compiled step, not a constant
+    assert {donated for _, donated in step._jitted} == {False}  # buffers handed out by state_dict() never donated
+    step(x, y)  # the buffers the last step made are private: donated now
+    assert {donated for _, donated in step._jitted} == {False, True}
