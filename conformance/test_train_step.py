@@ -188,6 +188,5 @@ def test_compiled_step_donates_only_private_buffers_and_follows_lr_changes(xp, d
     for n, p in reference.named_parameters().items():
         assert_close(model.named_parameters()[n], p, xp=xp, msg=n)
     assert len({hyper for hyper, _ in step._jitted}) == 1  # lr is an argument of the compiled step, not a constant
-    assert {donated for _, donated in step._jitted} == {False}  # buffers handed out by state_dict() never donated
-    step(x, y)  # the buffers the last step made are private: donated now
+    # fresh buffers (init, or made by the last compiled step) are donated; those state_dict() handed out never
     assert {donated for _, donated in step._jitted} == {False, True}
