@@ -103,7 +103,8 @@ class TrainStep:
         self._loss_and_grads = value_and_grad(model, loss_fn)
         self._seen: set[Hashable] = set()
         self._jitted: dict[Hashable, Callable[..., Any]] = {}
-        self._lrs: tuple[tuple[float, ...], dict[str, Array]] | None = None
+        self._lrs: tuple[tuple[float, ...], tuple[Array, ...]] | None = None
+        self._own_buffers: tuple[Any, Hashable] | None = None  # (buffers the last compiled step made, signature)
         self._step_array: tuple[int, Array] | None = None
 
     def __call__(self, x: Array, y: Array) -> Array:
@@ -115,7 +116,7 @@ class TrainStep:
             if signature is not None:
                 self._seen.add(signature)
         if self.compiled:
-            return self._compiled_step(params, x, y)
+            return self._compiled_step(params, x, y, signature)
         with trusted():
             loss, grads = checked if checked is not None else self._loss_and_grads(params, x, y)
             (loss,) = self.optimizer._apply(params, grads, loss)
@@ -130,14 +131,14 @@ class TrainStep:
                 type(x),
                 tuple(x.shape),
                 x.dtype,
-                device_of(x),
+                _device(x),
                 type(y),
                 tuple(y.shape),
                 y.dtype,
-                device_of(y),
+                _device(y),
                 type(first),
                 first.dtype,
-                device_of(first),
+                _device(first),
                 len(params),
             )
             hash(signature)
@@ -147,11 +148,17 @@ class TrainStep:
 
     # ---------------------------------------------------------------- compiled (JAX)
 
-    def _compiled_step(self, params: dict[str, Array], x: Array, y: Array) -> Array:
+    def _compiled_step(self, params: dict[str, Array], x: Array, y: Array, signature: Hashable) -> Array:
         optimizer, model = self.optimizer, self.model
         groups = optimizer._groups()
-        first = next(iter(params.values()))
-        buffers = optimizer._state_on_module(first)
+        if (
+            self._own_buffers is not None
+            and self._own_buffers[0] is optimizer._state
+            and self._own_buffers[1] == signature
+        ):
+            buffers = optimizer._state  # made by the last compiled step, placed like the parameters
+        else:
+            buffers = optimizer._state_on_module(next(iter(params.values())))
         private = optimizer._private
         if not buffers:
             buffers, private = optimizer.init(params)["buffers"], True
@@ -166,15 +173,19 @@ class TrainStep:
             model.set_parameters(new_params)
         optimizer._state, optimizer._step, optimizer._private = new_buffers, optimizer._step + 1, True
         self._step_array = (optimizer._step, new_step)
+        self._own_buffers = (new_buffers, signature) if signature is not None else None
         model.zero_grad()
         return loss
 
     def _pure_step(
-        self, params: dict[str, Array], buffers: Any, step: Array, lrs: dict[str, Array], x: Array, y: Array
+        self, params: dict[str, Array], buffers: Any, step: Array, lrs: tuple[Array, ...], x: Array, y: Array
     ) -> tuple[Array, dict[str, Array], Any, Array]:
+        """The whole step as a pure function; ``lrs``: one 0-d array per param group (traced: no recompiles)."""
+        group_of = self.optimizer._group_of()
+        lr = {name: lrs[group_of[name]] for name in params}
         with trusted(tracing=True):
             loss, grads = self._loss_and_grads(params, x, y)
-            new_params, state = self.optimizer.update(params, grads, {"step": step, "buffers": buffers}, lr=lrs)
+            new_params, state = self.optimizer.update(params, grads, {"step": step, "buffers": buffers}, lr=lr)
         return loss, new_params, state["buffers"], state["step"]
 
     def _step(self, params: dict[str, Array]) -> Array:
@@ -185,11 +196,16 @@ class TrainStep:
         xp = namespace_of(first)
         return xp.asarray(count, dtype=xp.int32, device=device_of(first))
 
-    def _lr_arrays(self, groups: list[dict[str, Any]], params: dict[str, Array]) -> dict[str, Array]:
+    def _lr_arrays(self, groups: list[dict[str, Any]], params: dict[str, Array]) -> tuple[Array, ...]:
         lrs = tuple(hyper["lr"] for hyper in groups)
         if self._lrs is None or self._lrs[0] != lrs:
-            xp, device, dtype = self.model.xp, self.model.device, self.model.dtype
-            arrays = [xp.asarray(lr, dtype=dtype, device=device) for lr in lrs]
-            group_of = self.optimizer._group_of()
-            self._lrs = (lrs, {name: arrays[group_of[name]] for name in params})
+            first = next(iter(params.values()))
+            xp, device = namespace_of(first), device_of(first)
+            self._lrs = (lrs, tuple(xp.asarray(lr, dtype=first.dtype, device=device) for lr in lrs))
         return self._lrs[1]
+
+
+def _device(x: Array) -> Any:
+    """``x.device`` where it is an attribute (~0.1-0.4 µs), else :func:`portable_nn._backend.device_of`."""
+    device = getattr(x, "device", None)
+    return device_of(x) if device is None or callable(device) else device
