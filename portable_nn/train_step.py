@@ -104,6 +104,7 @@ class TrainStep:
         self._seen: set[Hashable] = set()
         self._jitted: dict[Hashable, Callable[..., Any]] = {}
         self._lrs: tuple[tuple[float, ...], tuple[Array, ...]] | None = None
+        self._key: tuple[Any, Hashable] | None = None
         self._own_buffers: tuple[Any, Hashable] | None = None  # (buffers the last compiled step made, signature)
         self._step_array: tuple[int, Array] | None = None
 
@@ -162,7 +163,9 @@ class TrainStep:
         private = optimizer._private
         if not buffers:
             buffers, private = optimizer.init(params)["buffers"], True
-        key = (tuple(tuple((k, v) for k, v in hyper.items() if k != "lr") for hyper in groups), private)
+        if self._key is None or self._key[0] is not groups:  # _groups() returns one list while nothing changed
+            self._key = (groups, tuple(tuple((k, v) for k, v in hyper.items() if k != "lr") for hyper in groups))
+        key = (self._key[1], private)
         jitted = self._jitted.get(key)
         if jitted is None:
             jitted = self._jitted[key] = self._compiler(self._pure_step, private)
