@@ -85,7 +85,7 @@ class RMSprop(Optimizer):
         }
 
     def _buffer_names(self, hyper: Mapping[str, Any]) -> tuple[str, ...]:
-        names = ("square_avg",)
+        names: tuple[str, ...] = ("square_avg",)
         if hyper["momentum"] > 0:
             names += ("momentum_buffer",)
         if hyper["centered"]:
