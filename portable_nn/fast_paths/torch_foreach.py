@@ -11,7 +11,7 @@ The numbers are the generic path's within rounding (fused multiply-adds).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -19,6 +19,7 @@ import torch
 __all__ = ["OPTIMIZERS", "adam", "sgd"]
 
 Tensor = Any
+Tensors = list[Any] | tuple[Any, ...]
 
 
 def sgd(
@@ -35,15 +36,15 @@ def sgd(
     """``torch.optim.SGD``'s rule on the group ``members`` (see :class:`portable_nn.optim.SGD`)."""
     if not members:
         return
-    ps: Sequence[Tensor] = [params[n] for n in members]
-    gs: Sequence[Tensor] = [grads[n] for n in members]
+    ps: Tensors = [params[n] for n in members]
+    gs: Tensors = [grads[n] for n in members]
     momentum, dampening, decay, lr = hyper["momentum"], hyper["dampening"], hyper["weight_decay"], hyper["lr"]
     if hyper["maximize"]:
         gs = torch._foreach_neg(gs)
     if decay != 0:
         gs = torch._foreach_add(gs, ps, alpha=decay)
     if momentum != 0:
-        bufs: Sequence[Tensor]
+        bufs: Tensors
         if step == 1:
             bufs = list(gs)  # held, never written to: the next step starts out of place
         else:
@@ -73,8 +74,8 @@ def adam(
     """``torch.optim.Adam``/``AdamW``'s rule on the group ``members`` (see :class:`portable_nn.optim.Adam`)."""
     if not members:
         return
-    ps: Sequence[Tensor] = [params[n] for n in members]
-    gs: Sequence[Tensor] = [grads[n] for n in members]
+    ps: Tensors = [params[n] for n in members]
+    gs: Tensors = [grads[n] for n in members]
     lr, (beta1, beta2), eps, decay = hyper["lr"], hyper["betas"], hyper["eps"], hyper["weight_decay"]
     if hyper["maximize"]:
         gs = torch._foreach_neg(gs)
@@ -87,7 +88,7 @@ def adam(
     torch._foreach_add_(ms, gs, alpha=1 - beta1)
     vs = torch._foreach_mul([buffers[n]["exp_avg_sq"] for n in members], beta2)
     torch._foreach_addcmul_(vs, gs, gs, value=1 - beta2)
-    used: Sequence[Tensor] = vs
+    used: Tensors = vs
     if hyper["amsgrad"]:
         used = torch._foreach_maximum([buffers[n]["max_exp_avg_sq"] for n in members], vs)
     step_size = lr / (1 - beta1**step)
