@@ -19,7 +19,7 @@ from portable_nn._backend import backend_name
 from portable_nn.testing import assert_close, random_array, to_numpy
 
 STEPS = 4
-EXAMPLES = max(5, settings.default.max_examples // 20)  # dev 25 -> 5, ci 200 -> 10 per combination
+EXAMPLES = max(4, settings.default.max_examples // 25)  # dev 25 -> 4, ci 200 -> 8 per combination
 
 OPTIMIZERS = {
     "SGD": st.fixed_dictionaries(
