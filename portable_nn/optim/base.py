@@ -126,7 +126,7 @@ class Optimizer:
             return self._checked[1]
         checked = []
         for index, (group, members) in enumerate(zip(self.param_groups, self._members, strict=True)):
-            if not isinstance(group, dict) or set(group) != {"params", *self._keys}:
+            if not isinstance(group, dict) or not {"params", *self._keys} <= set(group):  # extra keys: as torch
                 got = sorted(group) if isinstance(group, dict) else type(group).__name__
                 raise ArgumentError(f"param_groups[{index}]: expected keys {['params', *self._keys]}, got {got}")
             if list(group["params"]) != list(members):
