@@ -114,6 +114,9 @@ def test_a_scheduler_writes_group_lr_and_a_bad_value_fails_the_step_without_chan
     opt.param_groups[1]["lr"] = np.asarray(0.05)  # a 0-d array is accepted like in the constructor
     opt.step()
     assert opt.step_count == 2
+    opt.param_groups[1]["initial_lr"] = 0.1  # extra keys (a torch-style scheduler's) are allowed and ignored
+    opt.step()
+    assert opt.step_count == 3
     opt.param_groups[1]["params"] = ["0.weight"]
     with pytest.raises(pnn.ArgumentError, match="fixed at construction"):
         opt.step()

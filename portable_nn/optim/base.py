@@ -402,7 +402,8 @@ class Optimizer:
         for index, (group, members) in enumerate(zip(given, self._members, strict=True)):
             if not isinstance(group, Mapping) or list(group.get("params", ())) != list(members):
                 raise SerializationError(f"param_groups[{index}]: expected params {list(members)}")
-            groups.append(self._load_hyper(f"param_groups[{index}]", {k: v for k, v in group.items() if k != "params"}))
+            hyper = {k: v for k, v in group.items() if k in self._keys}  # other keys (a scheduler's) are not ours
+            groups.append(self._load_hyper(f"param_groups[{index}]", hyper))
         return groups
 
     def _check_buffers(self, given: Any, step: int, groups: list[Hyper]) -> Buffers:
