@@ -23,6 +23,7 @@ from .errors import (
     UnknownBackendError,
     UnknownParameterError,
 )
+from .functional_model import functional_call, value_and_grad
 from .grad_mode import is_grad_enabled, no_grad
 from .io import load, load_metadata, load_optimizer, load_state, save
 from .linear import Linear
@@ -36,16 +37,17 @@ from .losses import (
     SmoothL1Loss,
 )
 from .module import Module
-from .optim import SGD, Adam, AdamW, Optimizer
+from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .registry import register, register_optimizer, registered_name
 from .sequential import Sequential
+from .train_step import TrainStep, train_step
 
 __version__ = "0.1.0"
 
 # The built-in classes a checkpoint may name (see portable_nn.registry).
 for _module in (Linear, ReLU, Tanh, Sigmoid, Sequential):
     register(_module)
-for _optimizer in (SGD, Adam, AdamW):
+for _optimizer in (SGD, Adam, AdamW, RMSprop, Adagrad):
     register_optimizer(_optimizer)
 del _module, _optimizer
 
@@ -60,6 +62,7 @@ __all__ = [
     "HuberLoss",
     "BCEWithLogitsLoss",
     "SGD",
+    "Adagrad",
     "Adam",
     "AdamW",
     "ArgumentError",
@@ -75,16 +78,19 @@ __all__ = [
     "NamespaceError",
     "Optimizer",
     "PortableNNError",
+    "RMSprop",
     "ReLU",
     "Sequential",
     "SerializationError",
     "ShapeError",
     "Sigmoid",
     "Tanh",
+    "TrainStep",
     "UnknownBackendError",
     "UnknownParameterError",
     "__version__",
     "functional",
+    "functional_call",
     "init",
     "is_grad_enabled",
     "load",
@@ -99,4 +105,6 @@ __all__ = [
     "registry",
     "save",
     "synchronize",
+    "train_step",
+    "value_and_grad",
 ]

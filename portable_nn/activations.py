@@ -14,6 +14,7 @@ from typing import Any
 from ._arrays import as_array
 from ._backend import device_of, namespace_of
 from ._checks import check_array, check_floating, shape_str
+from ._trusted import is_trusted
 from .errors import ArgumentError, ShapeError
 from .module import Module
 
@@ -39,25 +40,37 @@ class _Activation(Module):
 
     def forward(self, x: Array) -> Array:
         """Apply the activation elementwise: any shape -> same shape, dtype and device."""
-        xp = check_floating(x, "input")
-        y, kept = self._apply(xp, x)
-        if x.ndim == 0:  # NumPy returns scalars from operations on 0-d arrays: hand back (and keep) arrays
-            y, kept = as_array(xp, y), as_array(xp, kept)
+        y, kept = self.functional_forward({}, x)
         self.save_for_backward(kept)
         return y
 
     def backward(self, grad_output: Array) -> Array:
         """Given ``dL/dy`` (shape of the last output), return ``dL/dx``."""
         (kept,) = self.saved_for_backward()
-        xp = namespace_of(kept)
-        check_array(grad_output, "grad_output", xp, device_of(kept), kept.dtype)
-        if tuple(grad_output.shape) != tuple(kept.shape):
-            raise ShapeError(
-                f"grad_output: expected shape {shape_str(kept.shape)} (the last output's), "
-                f"got {shape_str(grad_output.shape)}"
-            )
-        grad = self._gradient(xp, grad_output, kept)
-        return as_array(xp, grad) if kept.ndim == 0 else grad
+        return self.functional_backward({}, kept, grad_output)[0]
+
+    def functional_forward(self, params: Mapping[str, Array], x: Array) -> tuple[Array, Any]:
+        """``(y, kept)``; pure (no parameters, ``params`` is ``{}``)."""
+        xp = namespace_of(x) if is_trusted() else check_floating(x, "input")
+        y, kept = self._apply(xp, x)
+        if x.ndim == 0:  # NumPy returns scalars from operations on 0-d arrays: hand back (and keep) arrays
+            y, kept = as_array(xp, y), as_array(xp, kept)
+        return y, kept
+
+    def functional_backward(
+        self, params: Mapping[str, Array], ctx: Any, grad_output: Array
+    ) -> tuple[Array, dict[str, Array]]:
+        """``(dL/dx, {})`` from the ``kept`` array of :meth:`functional_forward`; pure."""
+        xp = namespace_of(ctx)
+        if not is_trusted():
+            check_array(grad_output, "grad_output", xp, device_of(ctx), ctx.dtype)
+            if tuple(grad_output.shape) != tuple(ctx.shape):
+                raise ShapeError(
+                    f"grad_output: expected shape {shape_str(ctx.shape)} (the last output's), "
+                    f"got {shape_str(grad_output.shape)}"
+                )
+        grad = self._gradient(xp, grad_output, ctx)
+        return (as_array(xp, grad) if ctx.ndim == 0 else grad), {}
 
     def to(self, xp: Any = None, device: Any = None, dtype: Any = None) -> _Activation:
         """No parameters to move; drops the kept forward values, like :meth:`Module.to`. Returns ``self``."""

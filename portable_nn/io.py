@@ -276,6 +276,9 @@ def load_optimizer(path: PathLike, model: Module, *, cast: bool = False) -> Opti
         hyper = record.get("hyperparameters")
         accepted = inspect.signature(cls).parameters
         kwargs = {k: v for k, v in hyper.items() if k in accepted} if isinstance(hyper, dict) else {}
+        groups = record.get("param_groups")
+        if isinstance(groups, list) and len(groups) > 1 and "param_groups" in accepted:
+            kwargs["param_groups"] = groups[1:]  # the default group (0) is every parameter not named in these
         optimizer: Optimizer = cls(model, **kwargs)
         optimizer.load_state_dict({"optimizer": type(optimizer).__name__, **record, "state": buffers})
     except (PortableNNError, TypeError, ValueError) as exc:

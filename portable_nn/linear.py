@@ -122,6 +122,21 @@ class Linear(Module):
             self.accumulate_grad("bias", grad_bias, validate=False)
         return grad_x
 
+    def functional_forward(self, params: Mapping[str, Array], x: Array) -> tuple[Array, Any]:
+        """``(y, ctx)`` with ``params["weight"]`` (and ``params["bias"]``); pure, nothing is kept on the layer."""
+        self.check_input(x, last_axis=self.in_features)
+        y = _linear(x, params["weight"], params.get("bias"))
+        return y, (x, y.shape)
+
+    def functional_backward(
+        self, params: Mapping[str, Array], ctx: Any, grad_output: Array
+    ) -> tuple[Array, dict[str, Array]]:
+        """``(dL/dx, {"weight": ..., "bias": ...})`` from :meth:`functional_forward`'s ``ctx``; pure."""
+        x, expected = ctx
+        self.check_input(grad_output, "grad_output", shape=expected)
+        grad_x, grad_weight, grad_bias = _linear_backward(self.xp, grad_output, x, params["weight"], "bias" in params)
+        return grad_x, {"weight": grad_weight} if grad_bias is None else {"weight": grad_weight, "bias": grad_bias}
+
     # ---------------------------------------------------------------- interop
 
     @classmethod

@@ -47,6 +47,7 @@ from ._backend import (
     target_placement,
 )
 from ._checks import check_array, check_like, check_lr, namespace_of_arg, shape_str
+from ._trusted import is_trusted
 from .errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -178,6 +179,8 @@ class Module:
         shape); ``last_axis``: the size its last axis must have (e.g. ``in_features``). Errors are
         ``NamespaceError``, ``DeviceError``, ``DTypeError`` or ``ShapeError`` naming ``what``.
         """
+        if is_trusted():  # validated once per input signature by train_step
+            return
         check_array(x, what, self.xp, self.device, self.dtype)
         if shape is not None and tuple(x.shape) != tuple(shape):
             raise ShapeError(f"{what}: expected shape {shape_str(shape)}, got {shape_str(x.shape)}")
@@ -230,6 +233,43 @@ class Module:
     def __call__(self, x: Array) -> Array:
         return self.forward(x)
 
+    # ---------------------------------------------------------------- functional form
+
+    def functional_forward(self, params: Mapping[str, Array], x: Array) -> tuple[Array, Any]:
+        """``(y, ctx)``: the forward with ``params`` (name -> array) in place of the parameters; pure.
+
+        ``ctx`` is what :meth:`functional_backward` needs. This default binds ``params`` on a
+        snapshot of the module's attributes, runs :meth:`forward` and restores the snapshot, so
+        the module is left as it was (not thread-safe for one module; layers override it with
+        pure code, e.g. :class:`~portable_nn.Linear`).
+        """
+        snapshot = dict(vars(self))
+        try:
+            for name, value in params.items():
+                setattr(self, name, value)
+            self._forget_kept()
+            y = self.forward(x)
+            return y, self._saved
+        finally:
+            vars(self).clear()
+            vars(self).update(snapshot)
+
+    def functional_backward(
+        self, params: Mapping[str, Array], ctx: Any, grad_output: Array
+    ) -> tuple[Array, dict[str, Array]]:
+        """``(dL/dx, {name: dL/dparam})`` from :meth:`functional_forward`'s ``ctx``; pure (see there)."""
+        snapshot = dict(vars(self))
+        try:
+            for name, value in params.items():
+                setattr(self, name, value)
+                setattr(self, f"grad_{name}", None)
+            self._saved, self._saved_under_no_grad = ctx, False
+            grad_x = self.backward(grad_output)
+            return grad_x, {name: getattr(self, f"grad_{name}") for name in params}
+        finally:
+            vars(self).clear()
+            vars(self).update(snapshot)
+
     # ---------------------------------------------------------------- parameters and grads
 
     def named_parameters(self) -> dict[str, Array]:
@@ -264,6 +304,10 @@ class Module:
         current shape; the names must be existing parameters. Nothing changes if one fails.
         Lazy (Dask) values are materialized together: see :func:`portable_nn._backend.materialize`.
         """
+        if is_trusted():  # values computed from validated parameters (train_step)
+            for name, value in zip(values, materialize(*values.values()), strict=True):
+                setattr(self, name, value)
+            return
         current = self.named_parameters()
         for name, value in values.items():
             if name not in current:

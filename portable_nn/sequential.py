@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from ._backend import backend_name, device_str, dtype_name
+from ._trusted import is_trusted
 from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError, UnknownParameterError
 from .module import Module
 
@@ -117,6 +118,8 @@ class Sequential(Module):
         Layers update by rebinding attributes (never in place), so a shallow copy of each
         layer's ``__dict__`` is a complete snapshot.
         """
+        if is_trusted():  # train_step's validated hot path: no snapshot
+            return call(*args)
         snapshot = [(module, dict(vars(module))) for module in self._modules()]
         try:
             return call(*args)
@@ -146,6 +149,34 @@ class Sequential(Module):
             grad = layer.backward(grad)
         return grad
 
+    def functional_forward(self, params: Mapping[str, Array], x: Array) -> tuple[Array, Any]:
+        """``(y, ctx)`` with ``params`` named ``"<index>.<name>"``; pure (see :meth:`Module.functional_forward`)."""
+        routed = self._route(params)
+        kept = []
+        for layer, layer_params in zip(self.layers, routed, strict=True):
+            x, ctx = layer.functional_forward(layer_params, x)
+            kept.append(ctx)
+        return x, kept
+
+    def functional_backward(
+        self, params: Mapping[str, Array], ctx: Any, grad_output: Array
+    ) -> tuple[Array, dict[str, Array]]:
+        """``(dL/dx, {"<index>.<name>": gradient})`` in the order of :meth:`named_parameters`; pure."""
+        routed = self._route(params)
+        grads: dict[str, Array] = {}
+        for index in range(len(self.layers) - 1, -1, -1):
+            grad_output, layer_grads = self.layers[index].functional_backward(routed[index], ctx[index], grad_output)
+            for name, grad in layer_grads.items():
+                grads[f"{index}.{name}"] = grad
+        return grad_output, {name: grads[name] for name in params}
+
+    def _route(self, params: Mapping[str, Array]) -> list[dict[str, Array]]:
+        routed: list[dict[str, Array]] = [{} for _ in self.layers]
+        for key, value in params.items():
+            head, _, rest = key.partition(".")
+            routed[int(head)][rest] = value
+        return routed
+
     # ---------------------------------------------------------------- parameters and grads
 
     def named_parameters(self) -> dict[str, Array]:
@@ -163,6 +194,11 @@ class Sequential(Module):
 
     def set_parameters(self, values: Mapping[str, Array]) -> None:
         """Rebind parameters named ``"<index>.<name>"`` in the layers, all or nothing."""
+        if is_trusted():  # train_step: names and values come from this model
+            for index, layer_values in enumerate(self._route(values)):
+                if layer_values:
+                    self.layers[index].set_parameters(layer_values)
+            return
         known = self.named_parameters()
         routed: dict[int, dict[str, Array]] = {}
         for key, value in values.items():

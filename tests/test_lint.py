@@ -21,6 +21,8 @@ BACKEND_AWARE = {
     "__main__.py",
     "distributed.py",
     "datasets.py",
+    "torch_foreach.py",  # fast_paths/: backend-specific fast paths, registered by backend name
+    "jax_step.py",
 }
 
 

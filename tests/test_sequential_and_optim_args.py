@@ -87,7 +87,7 @@ def test_optimizer_lr_is_assignable_and_validated():
         optimizer.lr = -1
     assert optimizer.lr == 0.5
     assert repr(pnn.SGD(_model(), lr=0.1, momentum=0.9)) == (
-        "SGD(lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0, dampening=0.0)"
+        "SGD(lr=0.1, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False)"
     )
     assert pnn.AdamW(_model()).hyperparameters["weight_decay"] == 0.01  # torch.optim.AdamW's default
 
@@ -96,10 +96,12 @@ def test_optimizer_state_before_any_step():
     model = _model()
     optimizer = pnn.SGD(model, lr=0.1, momentum=0.9)
     state = optimizer.state_dict()
+    hyper = {"lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0, "dampening": 0.0}
     assert state == {
         "optimizer": "SGD",
         "step": 0,
-        "hyperparameters": {"lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0, "dampening": 0.0},
+        "hyperparameters": {**hyper, "maximize": False},
+        "param_groups": [{"params": ["0.weight", "0.bias", "2.weight", "2.bias"], **hyper, "maximize": False}],
         "state": {},
     }
     fresh = pnn.SGD(model, lr=1.0)
@@ -107,3 +109,6 @@ def test_optimizer_state_before_any_step():
     assert fresh.hyperparameters == optimizer.hyperparameters and fresh.step_count == 0
     with pytest.raises(pnn.SerializationError, match="expected a mapping"):
         fresh.load_state_dict([("step", 0)])
+    legacy = {"optimizer": "SGD", "step": 0, "hyperparameters": hyper, "state": {}}  # saved before param groups
+    fresh.load_state_dict(legacy)
+    assert fresh.hyperparameters == {**hyper, "maximize": False}

@@ -132,3 +132,30 @@ def test_saved_model_reloads_on_the_host_and_training_resumes(xp, device, dtype,
         step(resumed, resumed_optimizer)
     for name, got in resumed.named_parameters().items():  # same backend, same arithmetic: bit for bit
         assert_close(got, model.named_parameters()[name], rtol=0, atol=0, msg=name)
+
+def test_train_step_uses_the_default_functional_form(xp, device, dtype):
+    """A layer written with the public API only gets functional_forward/backward from Module: train_step matches the
+    eager loop bit for bit (compile=False) and the functional call leaves the layer as it was."""
+
+    def model():
+        return pnn.Sequential(
+            pnn.Linear(3, 4, xp=xp, device=device, dtype=dtype, seed=0),
+            LayerNorm(4, xp=xp, device=device, dtype=dtype),
+            pnn.Linear(4, 2, xp=xp, device=device, dtype=dtype, seed=1),
+        )
+
+    eager, stepped = model(), model()
+    eager_opt = pnn.Adam(eager, lr=0.01)
+    step = pnn.train_step(stepped, pnn.MSELoss(), pnn.Adam(stepped, lr=0.01), compile=False)
+    x, _ = random_array(xp, (5, 3), device=device, dtype=dtype, seed=0)
+    target, _ = random_array(xp, (5, 2), device=device, dtype=dtype, seed=1)
+    norm_attributes = dict(vars(stepped[1]))
+    for _ in range(3):
+        _, grad = pnn.MSELoss()(eager(x), target)
+        eager_opt.zero_grad()
+        eager.backward(grad)
+        eager_opt.step()
+        step(x, target)
+    for name, p in eager.named_parameters().items():
+        assert_close(stepped.named_parameters()[name], p, rtol=0, atol=0)
+    assert set(vars(stepped[1])) == set(norm_attributes) and stepped[1].grad_weight is None

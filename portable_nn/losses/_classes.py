@@ -12,6 +12,7 @@ from typing import Any
 
 from .._backend import device_of, dtype_name, to_host
 from .._checks import check_array, shape_str
+from .._trusted import is_tracing, is_trusted
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, NamespaceError, ShapeError
 
 __all__ = ["Layout", "check_index_target", "check_weight_option", "index_terms"]
@@ -80,12 +81,14 @@ def check_index_target(xp: ModuleType, target: Array, layout: Layout, ignore_ind
     found otherwise). This reads the min and max back in one transfer; only when ``ignore_index``
     lies between them does a second transfer check the other values.
     """
-    if not xp.isdtype(target.dtype, "integral"):
+    if is_tracing():  # under a compiler (jax.jit) values are unknown: mask ignored entries unconditionally
+        return True
+    if not is_trusted() and not xp.isdtype(target.dtype, "integral"):
         raise DTypeError(
             f"target: expected integer class indices or floating class probabilities, "
             f"got dtype {dtype_name(xp, target.dtype)}"
         )
-    if tuple(target.shape) != layout.loss_shape:
+    if not is_trusted() and tuple(target.shape) != layout.loss_shape:
         raise ShapeError(
             f"target: expected shape {shape_str(layout.loss_shape)} (one class index per position), "
             f"got {shape_str(target.shape)}"

@@ -7,8 +7,9 @@ from types import ModuleType
 from typing import Any
 
 from .._arrays import as_array
-from .._backend import device_of
+from .._backend import device_of, namespace_of
 from .._checks import check_array, check_floating, shape_str
+from .._trusted import is_trusted
 from ..errors import NamespaceError, ShapeError
 from ._base import Loss, broadcastable, full_mean
 from ._classes import check_weight_option
@@ -60,6 +61,9 @@ class BCEWithLogitsLoss(Loss):
 
     def __call__(self, logits: Array, target: Array, *, grad_output: Array | None = None) -> tuple[Array, Array]:
         """``(loss, grad)`` with ``grad = dloss/dlogits`` (see :class:`~portable_nn.losses.Loss`)."""
+        if is_trusted():  # train_step validated this input signature
+            xp, shape = namespace_of(logits), tuple(logits.shape)
+            return self._finish(xp, logits, target, shape, self._upstream(xp, grad_output, logits, shape))
         xp = check_floating(logits, "logits")
         device, shape = device_of(logits), tuple(logits.shape)
         check_array(target, "target", xp, device, logits.dtype)
@@ -78,7 +82,11 @@ class BCEWithLogitsLoss(Loss):
                     f"{what}: expected a shape that broadcasts to the logits' {shape_str(shape)}, "
                     f"got {shape_str(value.shape)}"
                 )
-        upstream = self._upstream(xp, grad_output, logits, shape)
+        return self._finish(xp, logits, target, shape, self._upstream(xp, grad_output, logits, shape))
+
+    def _finish(
+        self, xp: ModuleType, logits: Array, target: Array, shape: tuple[int, ...], upstream: Any
+    ) -> tuple[Array, Array]:
         loss, grad = self._pointwise(xp, logits, target)
         if self.reduction == "mean":
             count = math.prod(shape)

@@ -1,0 +1,44 @@
+"""``trusted()``: a context in which per-layer argument checks are skipped (the validated hot path).
+
+:func:`portable_nn.train_step` validates namespace, device, dtype and shapes once per new input
+signature, then runs its steps inside ``trusted()``: ``Module.check_input``, Sequential's
+transaction snapshot, ``set_parameters``' checks and the losses' checks consult
+:func:`is_trusted` and return early. Nothing else should enter it: an unchecked bad array there
+gives backend errors or wrong numbers instead of portable_nn's typed errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+__all__ = ["is_tracing", "is_trusted", "trusted"]
+
+_trusted: ContextVar[bool] = ContextVar("portable_nn_trusted", default=False)
+_tracing: ContextVar[bool] = ContextVar("portable_nn_tracing", default=False)
+
+
+def is_trusted() -> bool:
+    """Whether the arguments of the running call were validated already (inside :func:`trusted`)."""
+    return _trusted.get()
+
+
+def is_tracing() -> bool:
+    """Whether the running call is being traced by a compiler (values unknown: value checks cannot run)."""
+    return _tracing.get()
+
+
+@contextlib.contextmanager
+def trusted(*, tracing: bool = False) -> Iterator[None]:
+    """Skip per-layer checks inside (thread- and asyncio-safe, a ``ContextVar``).
+
+    Value checks that need no compiler-unknown values still run (CrossEntropyLoss's range of
+    class targets) unless ``tracing`` says the arrays are traced (inside ``jax.jit``).
+    """
+    token, tracing_token = _trusted.set(True), _tracing.set(tracing)
+    try:
+        yield
+    finally:
+        _tracing.reset(tracing_token)
+        _trusted.reset(token)

@@ -1,0 +1,36 @@
+"""Backend-specific fast paths, registered by backend name and imported only when that backend is in use.
+
+- ``torch_foreach``: multi-tensor (``torch._foreach_*``) optimizer updates;
+- ``jax_step``: a ``jax.jit``-compiled training step for :func:`portable_nn.train_step`.
+
+The library core asks :func:`optimizer_fast_path` / :func:`step_compiler` by backend name and
+never imports a backend itself; a backend without an entry runs the generic array-API code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["optimizer_fast_path", "step_compiler"]
+
+#: backend name -> module (in this package) defining ``OPTIMIZERS: dict[str, update function]``
+_OPTIMIZER_MODULES: dict[str, str] = {"torch": "torch_foreach"}
+#: backend name -> module defining ``compile_step(pure_step, donate) -> compiled``
+_COMPILER_MODULES: dict[str, str] = {"jax": "jax_step"}
+
+
+def _load(name: str) -> Any:
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def optimizer_fast_path(backend: str, optimizer: str) -> Any:
+    """The multi-tensor update ``optimizer`` (``"sgd"``, ``"adam"``) for ``backend``, or None."""
+    module = _OPTIMIZER_MODULES.get(backend)
+    return None if module is None else _load(module).OPTIMIZERS.get(optimizer)
+
+
+def step_compiler(backend: str) -> Any:
+    """``compile_step`` of ``backend``'s compiler, or None where the backend has none that pays."""
+    module = _COMPILER_MODULES.get(backend)
+    return None if module is None else _load(module).compile_step

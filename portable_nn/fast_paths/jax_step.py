@@ -1,0 +1,20 @@
+"""``jax.jit`` for :func:`portable_nn.train_step`: compiles the pure step of params, optimizer state and batch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+__all__ = ["compile_step"]
+
+
+def compile_step(pure_step: Callable[..., Any], donate: bool) -> Callable[..., Any]:
+    """``jax.jit(pure_step)``; with ``donate`` its second argument (the optimizer's buffers) is donated.
+
+    ``pure_step(params, buffers, step, lrs, x, y) -> (loss, new_params, new_buffers)``. Only the
+    optimizer's private buffers are ever donated, never parameters (a user may hold them through
+    ``state_dict()``): XLA may then reuse the buffers' memory for the new ones.
+    """
+    return jax.jit(pure_step, donate_argnums=(1,) if donate else ())

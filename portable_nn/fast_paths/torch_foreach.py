@@ -1,0 +1,106 @@
+"""Multi-tensor (``torch._foreach_*``) updates for SGD and Adam/AdamW on torch: one kernel call per group and op.
+
+Called by :meth:`portable_nn.optim.Optimizer.step` with the group's member names, the module's
+parameters and gradients and the optimizer's buffers; writes the new parameters and buffers
+into ``new_params``/``new_state``. Every result is a fresh tensor: the first op of a chain is
+out of place (``_foreach_mul``, ``_foreach_add``...) and only those fresh tensors are updated in
+place afterwards, so parameters, gradients and buffers a user may hold are never written to.
+The numbers are the generic path's within rounding (fused multiply-adds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+__all__ = ["OPTIMIZERS", "adam", "sgd"]
+
+Tensor = Any
+Tensors = list[Any] | tuple[Any, ...]
+
+
+def sgd(
+    optimizer: Any,
+    members: tuple[str, ...],
+    params: Mapping[str, Tensor],
+    grads: Mapping[str, Tensor],
+    buffers: Mapping[str, Mapping[str, Tensor]],
+    step: int,
+    hyper: Mapping[str, Any],
+    new_params: dict[str, Tensor],
+    new_state: dict[str, dict[str, Tensor]],
+) -> None:
+    """``torch.optim.SGD``'s rule on the group ``members`` (see :class:`portable_nn.optim.SGD`)."""
+    if not members:
+        return
+    ps: Tensors = [params[n] for n in members]
+    gs: Tensors = [grads[n] for n in members]
+    momentum, dampening, decay, lr = hyper["momentum"], hyper["dampening"], hyper["weight_decay"], hyper["lr"]
+    if hyper["maximize"]:
+        gs = torch._foreach_neg(gs)
+    if decay != 0:
+        gs = torch._foreach_add(gs, ps, alpha=decay)
+    if momentum != 0:
+        bufs: Tensors
+        if step == 1:
+            bufs = list(gs)  # held, never written to: the next step starts out of place
+        else:
+            bufs = torch._foreach_mul([buffers[n]["momentum_buffer"] for n in members], momentum)
+            torch._foreach_add_(bufs, gs, alpha=1 - dampening)
+        for name, buf in zip(members, bufs, strict=True):
+            new_state[name] = {"momentum_buffer": buf}
+        gs = torch._foreach_add(gs, bufs, alpha=momentum) if hyper["nesterov"] else bufs
+    else:
+        for name in members:
+            new_state[name] = {}
+    for name, p in zip(members, torch._foreach_add(ps, gs, alpha=-lr), strict=True):
+        new_params[name] = p
+
+
+def adam(
+    optimizer: Any,
+    members: tuple[str, ...],
+    params: Mapping[str, Tensor],
+    grads: Mapping[str, Tensor],
+    buffers: Mapping[str, Mapping[str, Tensor]],
+    step: int,
+    hyper: Mapping[str, Any],
+    new_params: dict[str, Tensor],
+    new_state: dict[str, dict[str, Tensor]],
+) -> None:
+    """``torch.optim.Adam``/``AdamW``'s rule on the group ``members`` (see :class:`portable_nn.optim.Adam`)."""
+    if not members:
+        return
+    ps: Tensors = [params[n] for n in members]
+    gs: Tensors = [grads[n] for n in members]
+    lr, (beta1, beta2), eps, decay = hyper["lr"], hyper["betas"], hyper["eps"], hyper["weight_decay"]
+    if hyper["maximize"]:
+        gs = torch._foreach_neg(gs)
+    if decay != 0:
+        if hyper["decoupled"]:
+            ps = torch._foreach_mul(ps, 1 - lr * decay)
+        else:
+            gs = torch._foreach_add(gs, ps, alpha=decay)
+    ms = torch._foreach_mul([buffers[n]["exp_avg"] for n in members], beta1)
+    torch._foreach_add_(ms, gs, alpha=1 - beta1)
+    vs = torch._foreach_mul([buffers[n]["exp_avg_sq"] for n in members], beta2)
+    torch._foreach_addcmul_(vs, gs, gs, value=1 - beta2)
+    used: Tensors = vs
+    if hyper["amsgrad"]:
+        used = torch._foreach_maximum([buffers[n]["max_exp_avg_sq"] for n in members], vs)
+    step_size = lr / (1 - beta1**step)
+    denom = torch._foreach_sqrt(used)
+    torch._foreach_div_(denom, math.sqrt(1 - beta2**step))
+    torch._foreach_add_(denom, eps)
+    updated = torch._foreach_addcdiv(ps, ms, denom, value=-step_size)
+    for index, name in enumerate(members):
+        new_params[name] = updated[index]
+        new_state[name] = {"exp_avg": ms[index], "exp_avg_sq": vs[index]}
+        if hyper["amsgrad"]:
+            new_state[name]["max_exp_avg_sq"] = used[index]
+
+
+OPTIMIZERS: dict[str, Any] = {"sgd": sgd, "adam": adam}

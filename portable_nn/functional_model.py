@@ -1,0 +1,108 @@
+"""The functional form of a model: ``functional_call`` and ``value_and_grad``, pure and traceable.
+
+Both run a :class:`~portable_nn.module.Module` with a name -> array mapping of parameters (the
+keys of ``model.named_parameters()``) instead of the module's own, through the layers'
+``functional_forward``/``functional_backward`` (their explicit backward, no autodiff), and
+leave the module unchanged: nothing is kept on it, no gradient is accumulated. With only
+shapes, dtypes and devices inspected, ``jax.jit`` traces them with the parameters as arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._checks import check_like
+from ._trusted import is_trusted
+from .errors import ArgumentError, ArgumentTypeError, UnknownParameterError
+from .module import Module
+
+__all__ = ["functional_call", "value_and_grad"]
+
+Array = Any
+LossFn = Callable[[Array, Array], tuple[Array, Array]]
+
+
+def check_params(model: Module, params: Any) -> None:
+    """Raise unless ``params`` maps exactly the model's parameter names to arrays placed and shaped like them."""
+    if not isinstance(model, Module):
+        raise ArgumentTypeError(
+            f"expected a portable_nn Module, got {type(model).__module__}.{type(model).__qualname__}"
+        )
+    if not isinstance(params, Mapping):
+        raise ArgumentTypeError(f"params must be a mapping of parameter name -> array, got {type(params).__name__}")
+    current = model.named_parameters()
+    unknown = [name for name in params if name not in current]
+    if unknown:
+        raise UnknownParameterError(f"{type(model).__name__} has no parameters {unknown}; parameters: {list(current)}")
+    missing = [name for name in current if name not in params]
+    if missing:
+        raise ArgumentError(f"params: missing parameters {missing}; expected exactly {list(current)}")
+    xp, device, dtype = model.xp, model.device, model.dtype
+    for name, value in params.items():
+        check_like(value, f"params[{name!r}]", current[name], xp, device, dtype)
+
+
+def functional_call(model: Module, params: Mapping[str, Array], x: Array) -> Array:
+    """``model(x)`` computed with ``params`` instead of the model's parameters; the model is not changed.
+
+    Parameters
+    ----------
+    model : Module
+        E.g. a :class:`~portable_nn.Sequential`.
+    params : mapping of str to array
+        Every name of ``model.named_parameters()``, arrays of the model's backend, device, dtype
+        and the parameters' shapes (typed errors otherwise).
+    x : array
+        The input, (*, in_features) for a model starting with a ``Linear``.
+
+    Returns
+    -------
+    array
+        The output, as ``model(x)`` would give it with those parameters.
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> model = pnn.Linear(2, 1, seed=0)
+    >>> zeros = {name: 0 * p for name, p in model.named_parameters().items()}
+    >>> pnn.functional_call(model, zeros, model.xp.ones((3, 2), dtype=model.dtype)).tolist()
+    [[0.0], [0.0], [0.0]]
+    """
+    if not is_trusted():
+        check_params(model, params)
+    return model.functional_forward(params, x)[0]
+
+
+def value_and_grad(model: Module, loss_fn: LossFn) -> Callable[[Mapping[str, Array], Array, Array], tuple[Array, Any]]:
+    """``f(params, x, y) -> (loss, grads)``: the loss of ``model`` with ``params`` and its gradient, pure.
+
+    ``loss_fn(prediction, y) -> (loss, dL/dprediction)`` as :class:`~portable_nn.CrossEntropyLoss`;
+    ``grads`` maps every parameter name to ``dL/dparam`` (the layers' explicit backward). The
+    model keeps no state and accumulates no gradient.
+
+    Examples
+    --------
+    >>> import numpy as np, portable_nn as pnn
+    >>> model = pnn.Linear(2, 1, seed=0)
+    >>> f = pnn.value_and_grad(model, pnn.MSELoss())
+    >>> loss, grads = f(model.named_parameters(), np.ones((3, 2), np.float32), np.zeros((3, 1), np.float32))
+    >>> sorted(grads), grads["weight"].shape, model.grad_weight is None
+    (['bias', 'weight'], (1, 2), True)
+    """
+    if not isinstance(model, Module):
+        raise ArgumentTypeError(
+            f"expected a portable_nn Module, got {type(model).__module__}.{type(model).__qualname__}"
+        )
+    if not callable(loss_fn):
+        raise ArgumentTypeError(f"loss_fn must be callable (prediction, target) -> (loss, grad), got {type(loss_fn)}")
+
+    def loss_and_grads(params: Mapping[str, Array], x: Array, y: Array) -> tuple[Array, Any]:
+        if not is_trusted():
+            check_params(model, params)
+        prediction, ctx = model.functional_forward(params, x)
+        loss, grad = loss_fn(prediction, y)
+        _, grads = model.functional_backward(params, ctx, grad)
+        return loss, grads
+
+    return loss_and_grads

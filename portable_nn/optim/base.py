@@ -1,0 +1,495 @@
+"""``Optimizer``: the base of ``SGD``, ``Adam``, ``AdamW``, ``RMSprop`` and ``Adagrad``.
+
+Two forms of one update rule:
+
+- **pure**: ``state = opt.init(params)`` allocates every buffer up front (and a 0-d int32 step
+  count); ``new_params, new_state = opt.update(params, grads, state, lr=None)`` computes one
+  step without mutating anything and without Python branching on array values, so ``jax.jit``
+  traces it with params, grads, state and lr as arguments.
+- **stateful** (PyTorch style): ``opt.zero_grad(); model.backward(grad); opt.step()`` reads the
+  module's parameters and gradients, runs the same update (with the step count as a Python int,
+  so bias corrections are computed in float64 like ``torch.optim``) and rebinds the parameters
+  through ``module.set_parameters``. A step that raises changes neither the module nor the
+  optimizer.
+
+Hyperparameters live in ``opt.param_groups`` (see :mod:`portable_nn.optim.groups`), a list of
+dicts each with ``"params"`` (names), ``"lr"`` and the optimizer's other hyperparameters.
+
+One deliberate difference from PyTorch: ``step()`` raises a ``CallOrderError`` if a parameter
+has no gradient, instead of silently skipping it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from .._backend import backend_name, convert, device_of, materialize, namespace_of
+from .._checks import check_like, check_lr, check_real, shape_str
+from .._trusted import is_trusted
+from ..errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    CallOrderError,
+    DTypeError,
+    NamespaceError,
+    SerializationError,
+    ShapeError,
+)
+from ..module import Module
+from .groups import build_groups
+
+__all__ = ["Optimizer", "bias_correction", "flag"]
+
+Array = Any
+Buffers = dict[str, dict[str, Array]]
+Hyper = dict[str, Any]
+Step = Any  # a Python int (stateful step) or a 0-d int32 array (pure update)
+_PLAIN = (float, int, bool, tuple)
+
+
+def flag(name: str, value: Any) -> bool:
+    """``value`` if it is a bool, else an ``ArgumentTypeError`` (arrays included: no truth-value ambiguity)."""
+    if not isinstance(value, bool):
+        raise ArgumentTypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
+
+
+class Optimizer:
+    """Base class: a module, param groups of validated hyperparameters, per-parameter buffers, a step count.
+
+    Subclasses set ``_LEGACY`` (defaults of hyperparameters older checkpoints lack) and define
+    ``_validate(hyper) -> hyper``, ``_buffer_names(hyper)``, ``_initial_buffer(xp, name, p, hyper)``
+    (zeros by default) and ``_update_one(xp, p, g, buffers, step, lr, hyper) -> (new_p, new_buffers)``;
+    they may define ``_foreach_group`` (a multi-tensor fast path, see :mod:`portable_nn.fast_paths`).
+    """
+
+    _LEGACY: ClassVar[dict[str, Any]] = {}
+    _FAST_PATH: ClassVar[str | None] = None  # name of the foreach update in portable_nn.fast_paths
+
+    def __init__(
+        self, module: Module, *, param_groups: Any = None, foreach: bool | None = None, **hyperparameters: Any
+    ) -> None:
+        if not isinstance(module, Module):
+            raise ArgumentTypeError(
+                f"{type(self).__name__} optimizes a portable_nn Module, got {type(module).__module__}."
+                f"{type(module).__qualname__}"
+            )
+        params = module.named_parameters()
+        if not params:
+            raise ArgumentError(f"{type(self).__name__}: the module has no parameters to optimize")
+        if foreach is not None:
+            flag("foreach", foreach)
+        self.module = module
+        self.foreach = foreach
+        defaults = self._validate(hyperparameters)
+        self._keys = tuple(defaults)
+        self.param_groups, self._members = build_groups(list(params), defaults, param_groups, self._validate)
+        self._names = tuple(name for members in self._members for name in members)
+        self._state: Buffers = {}
+        self._step = 0
+        self._private = False  # buffers no one else holds (from a compiled train_step): donatable
+        self._checked: tuple[list[tuple[Any, ...]], list[Hyper]] | None = None
+
+    # ---------------------------------------------------------------- hyperparameters
+
+    def _validate(self, hyper: Mapping[str, Any]) -> Hyper:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def hyperparameters(self) -> Hyper:
+        """A copy of the default group's hyperparameters (``lr``, ``momentum``, ...), ``param_groups[0]``."""
+        return self._groups()[0].copy()
+
+    @property
+    def lr(self) -> float:
+        """The default group's learning rate (``param_groups[0]["lr"]``); assignable (validated)."""
+        return check_real("lr", self.param_groups[0]["lr"])
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.param_groups[0]["lr"] = check_lr(value)
+
+    @property
+    def step_count(self) -> int:
+        """How many ``step()`` calls have succeeded."""
+        return self._step
+
+    def _groups(self) -> list[Hyper]:
+        """Each group's hyperparameters, validated (cached while ``param_groups`` holds the same plain values)."""
+        if len(self.param_groups) != len(self._members):
+            raise ArgumentError(f"param_groups: expected {len(self._members)} groups, got {len(self.param_groups)}")
+        snapshot = [tuple(group.get(key) for key in self._keys) for group in self.param_groups]
+        plain = all(type(v) in _PLAIN for values in snapshot for v in values)
+        if plain and self._checked is not None and self._checked[0] == snapshot:
+            return self._checked[1]
+        checked = []
+        for index, (group, members) in enumerate(zip(self.param_groups, self._members, strict=True)):
+            if not isinstance(group, dict) or not {"params", *self._keys} <= set(group):  # extra keys: as torch
+                got = sorted(group) if isinstance(group, dict) else type(group).__name__
+                raise ArgumentError(f"param_groups[{index}]: expected keys {['params', *self._keys]}, got {got}")
+            if list(group["params"]) != list(members):
+                raise ArgumentError(
+                    f"param_groups[{index}]['params']: the members of a group are fixed at construction"
+                )
+            values = {key: group[key] for key in self._keys}
+            # The constructor and the ``lr`` setter refuse a negative lr; a value a schedule wrote may be any finite
+            # number, as in torch (e.g. LinearLR ending at 0 gives -1.9e-18 by rounding): it is used as given.
+            lr = check_real(f"param_groups[{index}]['lr']", values["lr"])
+            hyper = self._validate({**values, "lr": abs(lr)})
+            checked.append({**hyper, "lr": lr})
+        self._checked = (snapshot, checked) if plain else None
+        return checked
+
+    def _group_of(self) -> dict[str, int]:
+        return {name: index for index, members in enumerate(self._members) for name in members}
+
+    # ---------------------------------------------------------------- the pure form
+
+    def _buffer_names(self, hyper: Mapping[str, Any]) -> tuple[str, ...]:
+        """The per-parameter buffers an update with these hyperparameters keeps."""
+        return ()
+
+    def _initial_buffer(self, xp: Any, name: str, p: Array, hyper: Mapping[str, Any]) -> Array:
+        return xp.zeros_like(p)
+
+    def _update_one(
+        self, xp: Any, p: Array, g: Array, buffers: dict[str, Array], step: Step, lr: Any, hyper: Hyper
+    ) -> tuple[Array, dict[str, Array]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def init(self, params: Mapping[str, Array]) -> dict[str, Any]:
+        """The optimizer state for ``params`` (name -> array): every buffer allocated, step count 0.
+
+        Returns ``{"step": 0-d int32 array, "buffers": {name: {buffer: array}}}`` on the params'
+        backend and device (buffers in their dtype); its structure never changes during training.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.1, momentum=0.9)
+        >>> state = opt.init(model.named_parameters())
+        >>> sorted(state["buffers"]["weight"]), int(state["step"])
+        (['momentum_buffer'], 0)
+        """
+        self._check_names("params", params)
+        groups, group_of = self._groups(), self._group_of()
+        first = params[self._names[0]]
+        xp = namespace_of(first)
+        buffers = {
+            name: {
+                key: self._initial_buffer(xp, key, p, groups[group_of[name]])
+                for key in self._buffer_names(groups[group_of[name]])
+            }
+            for name, p in params.items()
+        }
+        return {"step": xp.asarray(0, dtype=xp.int32, device=device_of(first)), "buffers": buffers}
+
+    def update(
+        self, params: Mapping[str, Array], grads: Mapping[str, Array], state: Mapping[str, Any], *, lr: Any = None
+    ) -> tuple[dict[str, Array], dict[str, Any]]:
+        """One step of the update rule, pure: ``(new_params, new_state)``; nothing is mutated.
+
+        ``params``/``grads``: name -> array for every parameter of the optimizer's module;
+        ``state``: from :meth:`init` or a previous ``update``. ``lr``: None (each group's current
+        ``"lr"``), a Python float, a 0-d array (cast to each parameter's dtype; may be traced),
+        or a mapping name -> lr for every parameter. Traceable by ``jax.jit`` with all four
+        arguments traced (hyperparameters other than ``lr`` are constants of the trace).
+        Errors: ``ArgumentError`` for missing/unknown names or a non-0-d ``lr`` array; the
+        usual ``NamespaceError``/``DTypeError``/``ShapeError`` for mismatched arrays.
+        """
+        self._check_names("params", params)
+        self._check_names("grads", grads)
+        if not isinstance(state, Mapping) or set(state) != {"step", "buffers"}:
+            raise ArgumentError("state: expected the mapping {'step': ..., 'buffers': ...} from init() or update()")
+        groups, group_of = self._groups(), self._group_of()
+        buffers = state["buffers"]
+        self._check_names("state['buffers']", buffers)
+        lrs = self._lrs(lr, params, groups, group_of)
+        trusted = is_trusted()
+        if not trusted:
+            for name, p in params.items():
+                _check_traced(f"grads[{name!r}]", grads[name], p)
+                expected = self._buffer_names(groups[group_of[name]])
+                if not isinstance(buffers[name], Mapping) or set(buffers[name]) != set(expected):
+                    raise ArgumentError(f"state['buffers'][{name!r}]: expected buffers {sorted(expected)}")
+                for key, buffer in buffers[name].items():
+                    _check_traced(f"state['buffers'][{name!r}][{key!r}]", buffer, p)
+            _check_step(state["step"], params[self._names[0]])
+        step = state["step"] + 1
+        xp = namespace_of(params[self._names[0]])
+        new_params: dict[str, Array] = {}
+        new_buffers: Buffers = {}
+        for name, p in params.items():
+            new_params[name], new_buffers[name] = self._update_one(
+                xp, p, grads[name], dict(buffers[name]), step, lrs[name], groups[group_of[name]]
+            )
+        return new_params, {"step": step, "buffers": new_buffers}
+
+    def _check_names(self, what: str, mapping: Any) -> None:
+        if not isinstance(mapping, Mapping):
+            raise ArgumentTypeError(f"{what}: expected a mapping of parameter name -> array, got {type(mapping)}")
+        if len(mapping) != len(self._names) or set(mapping) != set(self._names):
+            missing = sorted(set(self._names) - set(mapping))
+            unknown = sorted(set(mapping) - set(self._names))
+            raise ArgumentError(f"{what}: missing parameters {missing}, unknown parameters {unknown}")
+
+    def _lrs(
+        self, lr: Any, params: Mapping[str, Array], groups: list[Hyper], group_of: dict[str, int]
+    ) -> dict[str, Any]:
+        if lr is None:
+            return {name: groups[group_of[name]]["lr"] for name in params}
+        if isinstance(lr, Mapping):
+            self._check_names("lr", lr)
+            return {name: _lr_value(f"lr[{name!r}]", lr[name], params[name]) for name in params}
+        return {name: _lr_value("lr", lr, p) for name, p in params.items()}
+
+    # ---------------------------------------------------------------- the stateful form
+
+    def zero_grad(self) -> None:
+        """Forget the module's accumulated gradients."""
+        self.module.zero_grad()
+
+    def step(self) -> None:
+        """Update every parameter from its gradient (all or nothing)."""
+        params = self.module.named_parameters()
+        grads = self.module._require_grads()
+        if not is_trusted():
+            xp, device, dtype = self.module.xp, self.module.device, self.module.dtype
+            for name, grad in grads.items():
+                check_like(grad, f"gradient of {name}", params[name], xp, device, dtype)
+        self._apply(params, grads)
+
+    def _apply(self, params: dict[str, Array], grads: Mapping[str, Array], *extra: Array) -> tuple[Array, ...]:
+        """Step with checked ``grads``; store parameters, buffers and ``extra`` arrays in one materialize."""
+        if len(params) != len(self._names) or set(params) != set(self._names):
+            raise CallOrderError(
+                f"the module's parameters {sorted(params)} no longer match the optimizer's {sorted(self._names)}"
+            )
+        groups = self._groups()
+        first = params[self._names[0]]
+        buffers = self._state_on_module(first)
+        if not buffers:
+            buffers = self.init(params)["buffers"]
+        step = self._step + 1
+        xp = namespace_of(first)
+        new_params: dict[str, Array] = {}
+        new_state: Buffers = {}
+        fast = self._fast_path(xp)
+        for hyper, members in zip(groups, self._members, strict=True):
+            if fast is not None:
+                fast(self, members, params, grads, buffers, step, hyper, new_params, new_state)
+                continue
+            for name in members:
+                new_params[name], new_state[name] = self._update_one(
+                    xp, params[name], grads[name], dict(buffers[name]), step, hyper["lr"], hyper
+                )
+        new_params = {name: new_params[name] for name in params}  # the module's order
+        # Lazy backends (Dask): parameters, buffers and extras are stored together, so their shared work runs
+        # once and no graph grows with the number of steps; elsewhere the same objects come back.
+        keys = [(name, key) for name, group in new_state.items() for key in group]
+        stored = materialize(*new_params.values(), *(new_state[name][key] for name, key in keys), *extra)
+        new_params = dict(zip(new_params, stored[: len(new_params)], strict=True))
+        for (name, key), value in zip(keys, stored[len(new_params) : len(new_params) + len(keys)], strict=True):
+            new_state[name][key] = value
+        self.module.set_parameters(new_params)  # validates unless trusted; raises before rebinding
+        self._state, self._step, self._private = new_state, step, False  # buffers may alias gradients
+        return stored[len(new_params) + len(keys) :]
+
+    def _fast_path(self, xp: Any) -> Any:
+        """The multi-tensor update for this backend, or None (generic path)."""
+        if self.foreach is False or self._FAST_PATH is None:
+            return None
+        from ..fast_paths import optimizer_fast_path
+
+        fast = optimizer_fast_path(backend_name(xp), self._FAST_PATH)
+        if fast is None and self.foreach:
+            raise ArgumentError(f"foreach=True: {type(self).__name__} has no multi-tensor path on {backend_name(xp)}")
+        return fast
+
+    def _state_on_module(self, like: Array | None = None) -> Buffers:
+        """The buffers, on the module's current backend, device and dtype.
+
+        After ``module.to(xp=..., device=..., dtype=...)`` the buffers follow the module: they are
+        converted (an explicit cast, as the move was; float32 buffers of a module moved to float64
+        become float64, never a float32/float64 mix) and the converted copies replace them. If any
+        cannot be converted, the error is raised and nothing changes. ``like``: one of the module's
+        parameters, when the caller has it (cheaper than asking a container for its placement).
+        """
+        first = next((buffer for buffers in self._state.values() for buffer in buffers.values()), None)
+        if first is None:
+            return self._state
+        same = like is not None and type(first) is type(like) and first.dtype == like.dtype
+        if same and device_of(first) == device_of(like):
+            return self._state
+        xp, device, dtype = self.module.xp, self.module.device, self.module.dtype
+        if namespace_of(first) is xp and first.dtype == dtype and device_of(first) == device:
+            return self._state
+        moved = {
+            name: {key: convert(buffer, xp, device, dtype) for key, buffer in buffers.items()}
+            for name, buffers in self._state.items()
+        }
+        self._state = moved
+        return moved
+
+    # ---------------------------------------------------------------- state
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"optimizer", "step", "hyperparameters", "param_groups", "state"}``.
+
+        ``hyperparameters``: the default group's; ``param_groups``: ``[{"params": [names], **hyper}]``;
+        ``state``: ``{param: {buffer: array}}`` for parameters that have buffers (empty before the
+        first step). The arrays are the live buffers (never mutated, so safe to keep), on the
+        module's current placement (they follow ``module.to(...)``).
+        """
+        self._state_on_module()
+        self._private = False  # handed out: never donated
+        groups = self._groups()
+        return {
+            "optimizer": type(self).__name__,
+            "step": self._step,
+            "hyperparameters": dict(groups[0]),
+            "param_groups": [
+                {"params": list(members), **hyper} for members, hyper in zip(self._members, groups, strict=True)
+            ],
+            "state": {name: dict(buffers) for name, buffers in self._state.items() if buffers},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (also one saved before param groups existed): validated, then applied at once.
+
+        Buffers must be arrays of the module's backend, device and dtype with their parameter's
+        shape; ``SerializationError`` for wrong keys, groups or types, the usual typed errors otherwise.
+        """
+        if not isinstance(state, Mapping):
+            raise SerializationError(f"expected a mapping from state_dict(), got {type(state).__name__}")
+        legacy_keys = {"optimizer", "step", "hyperparameters", "state"}
+        if set(state) not in (legacy_keys, {*legacy_keys, "param_groups"}):
+            raise SerializationError(
+                f"optimizer state: expected keys {sorted(legacy_keys | {'param_groups'})} (param_groups optional), "
+                f"got {sorted(map(str, state))}"
+            )
+        if state["optimizer"] != type(self).__name__:
+            raise SerializationError(
+                f"state of a {state['optimizer']!r} optimizer cannot load into {type(self).__name__}"
+            )
+        step = state["step"]
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise SerializationError(f"step must be an int >= 0, got {step!r}")
+        default = self._load_hyper("hyperparameters", state["hyperparameters"])
+        if "param_groups" in state:
+            groups = self._load_groups(state["param_groups"])
+            if groups[0] != default:
+                raise SerializationError("hyperparameters: expected the values of param_groups[0]")
+        elif len(self._members) == 1:
+            groups = [default]
+        else:
+            raise SerializationError(f"state without param_groups cannot load into {len(self._members)} groups")
+        buffers = self._check_buffers(state["state"], step, groups)
+        for group, hyper in zip(self.param_groups, groups, strict=True):
+            group.update(hyper)
+        self._state, self._step, self._checked, self._private = buffers, step, None, False
+
+    def _load_hyper(self, what: str, hyper: Any) -> Hyper:
+        if not isinstance(hyper, Mapping):
+            raise SerializationError(f"{what}: expected a mapping, got {type(hyper).__name__}")
+        filled = {**{k: v for k, v in self._LEGACY.items() if k not in hyper}, **hyper}
+        if set(filled) != set(self._keys):
+            raise SerializationError(f"{what}: expected keys {sorted(self._keys)}, got {sorted(hyper)}")
+        return self._validate(filled)
+
+    def _load_groups(self, given: Any) -> list[Hyper]:
+        if not isinstance(given, (list, tuple)) or len(given) != len(self._members):
+            raise SerializationError(f"param_groups: expected a list of {len(self._members)} groups")
+        groups = []
+        for index, (group, members) in enumerate(zip(given, self._members, strict=True)):
+            if not isinstance(group, Mapping) or list(group.get("params", ())) != list(members):
+                raise SerializationError(f"param_groups[{index}]: expected params {list(members)}")
+            hyper = {k: v for k, v in group.items() if k in self._keys}  # other keys (a scheduler's) are not ours
+            groups.append(self._load_hyper(f"param_groups[{index}]", hyper))
+        return groups
+
+    def _check_buffers(self, given: Any, step: int, groups: list[Hyper]) -> Buffers:
+        if not isinstance(given, Mapping):
+            raise SerializationError(f"state: expected a mapping of parameter name -> buffers, got {type(given)}")
+        params = self.module.named_parameters()
+        group_of = self._group_of()
+        expected = {name: self._buffer_names(groups[group_of[name]]) for name in self._names}
+        with_buffers = {name for name, keys in expected.items() if keys}
+        if not given and (step == 0 or not with_buffers):
+            return {}
+        if set(given) != with_buffers:
+            raise SerializationError(
+                f"state: expected buffers for parameters {sorted(with_buffers)}, got {sorted(given)}"
+            )
+        checked: Buffers = {}
+        xp, device, dtype = self.module.xp, self.module.device, self.module.dtype
+        for name in self._names:
+            buffers = given.get(name, {})
+            if not isinstance(buffers, Mapping) or set(buffers) != set(expected[name]):
+                got = sorted(buffers) if isinstance(buffers, Mapping) else type(buffers).__name__
+                raise SerializationError(f"state[{name!r}]: expected buffers {sorted(expected[name])}, got {got}")
+            for buffer_name, array in buffers.items():
+                check_like(array, f"state[{name!r}][{buffer_name!r}]", params[name], xp, device, dtype)
+            checked[name] = dict(buffers)
+        return checked
+
+    def __repr__(self) -> str:
+        groups = self._groups()
+        args = ", ".join(f"{k}={v!r}" for k, v in groups[0].items())
+        extra = f", param_groups={len(groups) - 1}" if len(groups) > 1 else ""
+        return f"{type(self).__name__}({args}{extra})"
+
+
+def _check_traced(what: str, x: Any, like: Any) -> None:
+    """Namespace, dtype and shape of ``x`` against ``like``; devices too where both are known (not traced)."""
+    xp = namespace_of(like)
+    try:
+        got = namespace_of(x)
+    except NamespaceError as exc:
+        raise NamespaceError(f"{what}: {exc}") from None
+    if got is not xp:
+        raise NamespaceError(f"{what}: expected a {backend_name(xp)} array, got a {backend_name(got)} array")
+    if x.dtype != like.dtype:
+        raise DTypeError(f"{what}: expected dtype {like.dtype}, got {x.dtype} (portable_nn never casts silently)")
+    if tuple(x.shape) != tuple(like.shape):
+        raise ShapeError(f"{what}: expected shape {shape_str(like.shape)}, got {shape_str(x.shape)}")
+    if backend_name(xp) != "jax":  # jax: traced arrays have no device; jit places its arguments itself
+        check_like(x, what, like, xp, device_of(like), like.dtype)
+
+
+def _check_step(step: Any, like: Any) -> None:
+    xp = namespace_of(like)
+    try:
+        got = namespace_of(step)
+    except NamespaceError:
+        got = None
+    if got is not xp or tuple(step.shape) != () or step.dtype != xp.int32:
+        raise ArgumentError("state['step']: expected a 0-d int32 array of the parameters' backend (from init())")
+
+
+def _lr_value(what: str, lr: Any, p: Array) -> Any:
+    """A Python float (validated) or a 0-d array cast to ``p``'s dtype (its value may be traced: not checked)."""
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+        return check_real(what, lr, low=0.0)
+    if isinstance(lr, bool) or not hasattr(lr, "shape"):
+        raise ArgumentTypeError(f"{what} must be a real number or a 0-d array, got {type(lr).__name__}")
+    if tuple(lr.shape) != ():
+        raise ArgumentError(f"{what} must be a number or a 0-d array, got an array of shape {shape_str(lr.shape)}")
+    xp = namespace_of(p)
+    if namespace_of(lr) is not xp:
+        raise NamespaceError(f"{what}: expected a {backend_name(xp)} 0-d array, got {backend_name(namespace_of(lr))}")
+    if not xp.isdtype(lr.dtype, "real floating"):
+        raise DTypeError(f"{what}: expected a real floating 0-d array, got dtype {lr.dtype}")
+    return lr if lr.dtype == p.dtype else xp.astype(lr, p.dtype)
+
+
+def bias_correction(xp: Any, beta: float, step: Step, like: Array) -> Any:
+    """``1 - beta**step``: exact float64 for a Python int step, ``-expm1(step·log beta)`` (accurate near 0) traced."""
+    if isinstance(step, int):
+        return 1 - beta**step
+    if beta == 0:
+        return 1.0
+    return -xp.expm1(xp.astype(step, like.dtype) * math.log(beta))

@@ -1,0 +1,112 @@
+"""``SGD``: stochastic gradient descent with momentum, dampening, Nesterov momentum, L2 weight decay, maximize."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from .._checks import check_lr, check_real
+from ..errors import ArgumentError
+from ..module import Module
+from .base import Optimizer, Step, flag
+
+__all__ = ["SGD"]
+
+Array = Any
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with ``torch.optim.SGD``'s signature and update rule.
+
+    Per parameter ``p`` with gradient ``g`` at step ``t`` = 1, 2, ...::
+
+        g = -g                                   (if maximize)
+        g = g + weight_decay * p
+        buf = g (t = 1) | momentum * buf + (1 - dampening) * g      (if momentum > 0)
+        g = g + momentum * buf (nesterov) | buf
+        p = p - lr * g
+
+    Parameters
+    ----------
+    module : Module
+        The model whose parameters (``module.named_parameters()``) are optimized.
+    lr, momentum, dampening, weight_decay : float or 0-d array
+        ``lr >= 0``, ``momentum >= 0``, ``0 <= dampening <= 1``, ``weight_decay >= 0``.
+    nesterov, maximize : bool
+        Nesterov momentum (needs ``momentum > 0``, ``dampening = 0``); ascend instead of descend.
+    param_groups : list of dict, optional
+        Per-group overrides, see :mod:`portable_nn.optim.groups`.
+    foreach : bool or None
+        The multi-tensor update (torch only; None: where available).
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.Tanh(), pnn.Linear(3, 1, seed=1))
+    >>> opt = pnn.SGD(model, 0.1, 0.9, param_groups=[{"params": lambda n: n.endswith("bias"), "weight_decay": 0}])
+    >>> [group["params"] for group in opt.param_groups]
+    [['0.weight', '2.weight'], ['0.bias', '2.bias']]
+    """
+
+    _LEGACY: ClassVar[dict[str, Any]] = {"maximize": False}
+    _FAST_PATH: ClassVar[str | None] = "sgd"
+
+    def __init__(
+        self,
+        module: Module,
+        lr: Any = 1e-3,
+        momentum: Any = 0.0,
+        dampening: Any = 0.0,
+        weight_decay: Any = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        param_groups: Any = None,
+        foreach: bool | None = None,
+    ) -> None:
+        super().__init__(
+            module,
+            param_groups=param_groups,
+            foreach=foreach,
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
+
+    def _validate(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
+        checked = {
+            "lr": check_lr(hyper["lr"]),
+            "momentum": check_real("momentum", hyper["momentum"], low=0.0),
+            "dampening": check_real("dampening", hyper["dampening"], low=0.0, high=1.0),
+            "weight_decay": check_real("weight_decay", hyper["weight_decay"], low=0.0),
+            "nesterov": flag("nesterov", hyper["nesterov"]),
+            "maximize": flag("maximize", hyper["maximize"]),
+        }
+        if checked["nesterov"] and (checked["momentum"] == 0 or checked["dampening"] != 0):
+            raise ArgumentError("nesterov momentum needs momentum > 0 and dampening = 0")
+        return checked
+
+    def _buffer_names(self, hyper: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("momentum_buffer",) if hyper["momentum"] != 0 else ()
+
+    def _update_one(
+        self, xp: Any, p: Array, g: Array, buffers: dict[str, Array], step: Step, lr: Any, hyper: dict[str, Any]
+    ) -> tuple[Array, dict[str, Array]]:
+        momentum, dampening, decay = hyper["momentum"], hyper["dampening"], hyper["weight_decay"]
+        if hyper["maximize"]:
+            g = -g
+        if decay != 0:
+            g = g + decay * p
+        if momentum != 0:
+            if isinstance(step, int):  # the stateful step: a Python int
+                buf = g if step == 1 else momentum * buffers["momentum_buffer"] + (1 - dampening) * g
+            elif dampening == 0:  # buffers start at 0: momentum * 0 + g == g exactly, no select needed
+                buf = momentum * buffers["momentum_buffer"] + g
+            else:  # traced step: select without branching on its value
+                buf = xp.where(step == 1, g, momentum * buffers["momentum_buffer"] + (1 - dampening) * g)
+            buffers = {"momentum_buffer": buf}
+            g = g + momentum * buf if hyper["nesterov"] else buf
+        return p - lr * g, buffers
