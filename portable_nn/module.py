@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._arrays import as_array
 from ._backend import (
@@ -96,6 +96,10 @@ class Module:
     #: What the last forward kept for backward (None: nothing), and whether it ran under ``no_grad()``.
     _saved: Any = None
     _saved_under_no_grad: bool = False
+
+    if TYPE_CHECKING:  # parameters and their grads are attributes named at run time (``weight``, ``grad_weight``)
+
+        def __getattr__(self, name: str) -> Any: ...
 
     def __init__(self, *, xp: Any = "numpy", device: Any = None, dtype: Any = "float32", seed: Seed = None) -> None:
         """Place the module: ``xp`` (backend name, namespace or array), ``device`` (``"cpu"``, ``"cuda:N"``, a native

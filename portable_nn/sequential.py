@@ -85,11 +85,11 @@ class Sequential(Module):
         return self._first_placed().xp
 
     @property
-    def device(self) -> Any:  # type: ignore[override]
+    def device(self) -> Any:
         return self._first_placed().device
 
     @property
-    def dtype(self) -> Any:  # type: ignore[override]
+    def dtype(self) -> Any:
         return self._first_placed().dtype
 
     # ---------------------------------------------------------------- container

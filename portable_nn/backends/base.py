@@ -174,7 +174,8 @@ class BackendAdapter:
 
     def device_getter(self) -> Callable[[Any], Any]:
         """A function array -> native device (``array_api_compat.device``; cached per array type by the facade)."""
-        return array_api_compat.device
+        getter: Callable[[Any], Any] = array_api_compat.device
+        return getter
 
     def move(self, x: Any, device: Any) -> Any:
         """Array ``x`` of this backend on native ``device`` (``array_api_compat.to_device``)."""
