@@ -19,9 +19,10 @@ from .backends import ADAPTERS, BACKENDS, FLOAT_DTYPES, BackendAdapter
 from .backends.base import host_array
 from .backends.registry import adapter_for_array, adapter_for_namespace, get_adapter
 from .backends.torch_backend import is_torch_module, torch_linear
-from .errors import BackendUnavailableError, DeviceError, DTypeError
+from .errors import BackendUnavailableError, DeviceError, DTypeError, NamespaceError
 
 __all__ = [
+    "is_traced",
     "BACKENDS",
     "FLOAT_DTYPES",
     "available_devices",
@@ -94,6 +95,25 @@ def namespace_of(x: Any) -> ModuleType:
         return xp
     xp = _namespace_by_type[kind] = _load(adapter_for_array(x))
     return xp
+
+
+_traced_by_type: dict[type, bool] = {}
+
+
+def is_traced(x: Any) -> bool:
+    """Whether ``x`` is a compiler's stand-in for an array (a JAX tracer inside ``jax.jit``); False for anything else.
+
+    Cached per type (one dict lookup after the first call of a type).
+    """
+    kind = type(x)
+    traced = _traced_by_type.get(kind)
+    if traced is None:
+        try:
+            traced = adapter_for_array(x).is_traced_type(kind)
+        except NamespaceError:
+            traced = False
+        _traced_by_type[kind] = traced
+    return traced
 
 
 def backend_name(xp: ModuleType) -> str:

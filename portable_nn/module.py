@@ -26,6 +26,7 @@ Writing a layer takes only this class's public methods (see ``examples/layer_nor
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,6 +39,7 @@ from ._backend import (
     device_str,
     dtype_name,
     from_host,
+    is_traced,
     materialize,
     namespace_of,
     resolve_device,
@@ -75,6 +77,12 @@ _LOSSLESS = {
 }
 
 
+#: Why a forward kept nothing: it ran under a compiler's trace (see Module.save_for_backward).
+_TRACED = object()
+#: Set while the functional form runs a forward whose kept values stay inside the caller's trace.
+_KEEP_TRACED: ContextVar[bool] = ContextVar("portable_nn_keep_traced", default=False)
+
+
 class Module:
     """Base class of layers.
 
@@ -95,7 +103,7 @@ class Module:
 
     #: What the last forward kept for backward (None: nothing), and whether it ran under ``no_grad()``.
     _saved: Any = None
-    _saved_under_no_grad: bool = False
+    _saved_under_no_grad: object = False  # True: no_grad(); _TRACED: under a compiler's trace
 
     if TYPE_CHECKING:  # parameters and their grads are attributes named at run time (``weight``, ``grad_weight``)
 
@@ -192,15 +200,28 @@ class Module:
             raise ShapeError(f"{what}: expected shape (*, {last_axis}) (the last axis), got {shape_str(x.shape)}")
 
     def save_for_backward(self, *values: Any) -> None:
-        """Keep ``values`` for the next :meth:`backward`, or nothing when the forward runs under ``no_grad()``."""
-        if is_grad_enabled():
-            self._saved, self._saved_under_no_grad = values, False
-        else:
+        """Keep ``values`` for the next :meth:`backward`, or nothing when the forward runs under ``no_grad()``.
+
+        Under a compiler's trace (``jax.jit(layer.forward)``) the values are stand-ins that die with the
+        trace: nothing is kept, and ``backward`` then says to use the functional API
+        (:func:`portable_nn.value_and_grad`, :func:`portable_nn.functional_call`, :func:`portable_nn.train_step`).
+        """
+        if not is_grad_enabled():
             self._saved, self._saved_under_no_grad = None, True
+        elif not _KEEP_TRACED.get() and any(is_traced(v) for v in values):
+            self._saved, self._saved_under_no_grad = None, _TRACED
+        else:
+            self._saved, self._saved_under_no_grad = values, False
 
     def saved_for_backward(self) -> tuple[Any, ...]:
         """What the last forward kept (a tuple); a ``CallOrderError`` if it kept nothing."""
         if self._saved is None:
+            if self._saved_under_no_grad is _TRACED:
+                raise CallOrderError(
+                    "backward() cannot use the last forward: it ran under a compiler's trace (jax.jit), whose values "
+                    "do not outlive it; differentiate inside jax.jit with pnn.value_and_grad(model, loss_fn) or "
+                    "pnn.functional_call, or train with pnn.train_step(model, loss_fn, optimizer)"
+                )
             why = "the last forward ran under no_grad()" if self._saved_under_no_grad else "no forward was run"
             raise CallOrderError(f"backward() needs a forward() with gradients enabled first: {why}")
         return self._saved  # type: ignore[no-any-return]
@@ -252,7 +273,11 @@ class Module:
             for name, value in params.items():
                 setattr(self, name, value)
             self._forget_kept()
-            y = self.forward(x)
+            token = _KEEP_TRACED.set(True)  # the ctx returned is used inside the same trace: keep it
+            try:
+                y = self.forward(x)
+            finally:
+                _KEEP_TRACED.reset(token)
             return y, self._saved
         finally:
             vars(self).clear()

@@ -168,6 +168,14 @@ class BackendAdapter:
         """The device arrays land on when none is given (the first usable device)."""
         return next(iter(self.available_devices().values()))
 
+    def is_traced_type(self, kind: type) -> bool:
+        """Whether arrays of type ``kind`` are a compiler's stand-ins (JAX tracers): no values, only inside a trace."""
+        return False
+
+    def refused_type(self, kind: type) -> str | None:
+        """Why arrays of type ``kind`` (recognised as this backend's) are refused, or None to accept them."""
+        return None
+
     def accepts_device(self, device: Any) -> bool:
         """Whether a native device object not in :meth:`available_devices` is still valid (torch's ``mps``)."""
         return False

@@ -62,6 +62,11 @@ class JaxAdapter(BackendAdapter):
     def missing_dtype_hint(self, name: str) -> str:
         return " (enable it with JAX_ENABLE_X64=1)" if name == "float64" else ""
 
+    def is_traced_type(self, kind: type) -> bool:
+        import jax
+
+        return issubclass(kind, jax.core.Tracer)
+
     def from_host(self, host: np.ndarray, device: Any) -> Any:
         return self.module("jax").device_put(host, device)
 

@@ -39,6 +39,17 @@ class NumpyAdapter(BackendAdapter):
     def device_str(self, device: Any) -> str:
         return "cpu"
 
+    def refused_type(self, kind: type) -> str | None:
+        """NumPy subclasses change what operations mean (a masked array computes with its masked values,
+        ``np.matrix`` makes ``*`` a matrix product): refused, never converted silently."""
+        if issubclass(kind, np.ndarray) and kind is not np.ndarray:
+            return (
+                f"{kind.__module__}.{kind.__qualname__} is a subclass of numpy.ndarray, which portable_nn refuses "
+                "(its operations differ from the array API's); convert explicitly, e.g. np.asarray(x) "
+                "or x.filled(value) for a masked array"
+            )
+        return None
+
     def device_getter(self) -> Callable[[Any], Any]:
         return _cpu  # NumPy arrays are always on the CPU: skip array_api_compat.device's type checks
 

@@ -96,5 +96,8 @@ def adapter_for_array(x: Any) -> BackendAdapter:
         raise NamespaceError(
             f"arrays of namespace {xp.__name__!r} are not supported; known: {list(BACKENDS)}"
         ) from None
+    reason = adapter.refused_type(kind)
+    if reason is not None:
+        raise NamespaceError(reason)
     _by_array_type[kind] = adapter
     return adapter
