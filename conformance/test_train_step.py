@@ -190,3 +190,92 @@ def test_compiled_step_donates_only_private_buffers_and_follows_lr_changes(xp, d
     assert len({hyper for hyper, _ in step._jitted}) == 1  # lr is an argument of the compiled step, not a constant
     # fresh buffers (init, or made by the last compiled step) are donated; those state_dict() handed out never
     assert {donated for _, donated in step._jitted} == {False, True}
+
+
+def _case(name, xp, device, dtype):
+    """(loss_fn, optimizer factory, targets(x_rows) -> target array) for one loss/optimizer combination."""
+    rng = np.random.default_rng(5)
+    weight = from_host(rng.uniform(0.5, 2.0, 3), xp, device, dtype)
+
+    def labels(rows):
+        return _from_host_int(rng.integers(0, 3, rows), xp, device)
+
+    def floats(rows):
+        return from_host(rng.standard_normal((rows, 3)), xp, device, dtype)
+
+    def probabilities(rows):
+        p = rng.uniform(0.1, 1.0, (rows, 3))
+        return from_host(p / p.sum(axis=1, keepdims=True), xp, device, dtype)
+
+    def bits(rows):
+        return from_host(rng.integers(0, 2, (rows, 3)).astype(float), xp, device, dtype)
+
+    cases = {
+        "ce-options/rmsprop": (
+            pnn.CrossEntropyLoss(weight, ignore_index=1, label_smoothing=0.1),
+            lambda m: pnn.RMSprop(m, lr=0.01, momentum=0.5, centered=True),
+            labels,
+        ),
+        "ce-probabilities/adagrad": (
+            pnn.CrossEntropyLoss(label_smoothing=0.2),
+            lambda m: pnn.Adagrad(m, 0.05),
+            probabilities,
+        ),
+        "nll-sum/sgd-nesterov": (
+            pnn.NLLLoss(weight, reduction="sum"),
+            lambda m: pnn.SGD(m, 0.01, momentum=0.9, nesterov=True, weight_decay=0.01),
+            labels,
+        ),
+        "bce/adam-amsgrad-maximize": (
+            pnn.BCEWithLogitsLoss(pos_weight=weight),
+            lambda m: pnn.Adam(m, lr=0.01, amsgrad=True, maximize=True),
+            bits,
+        ),
+        "huber/adamw": (pnn.HuberLoss(delta=0.5), lambda m: pnn.AdamW(m, lr=0.01), floats),
+        "smooth-l1-sum/sgd-dampening": (
+            pnn.SmoothL1Loss(beta=0.5, reduction="sum"),
+            lambda m: pnn.SGD(m, 0.01, momentum=0.8, dampening=0.3),
+            floats,
+        ),
+        "l1/sgd": (pnn.L1Loss(), lambda m: pnn.SGD(m, 0.05), floats),
+        "mse/adam": (pnn.MSELoss(), lambda m: pnn.Adam(m, lr=0.02), floats),
+    }
+    return cases[name]
+
+
+CASES = [
+    "ce-options/rmsprop",
+    "ce-probabilities/adagrad",
+    "nll-sum/sgd-nesterov",
+    "bce/adam-amsgrad-maximize",
+    "huber/adamw",
+    "smooth-l1-sum/sgd-dampening",
+    "l1/sgd",
+    "mse/adam",
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_loss_and_optimizer_runs_inside_train_step(xp, device, dtype, case):
+    """Eager and compiled train_step hold what the eager loop holds, for each loss and optimizer with options,
+    with a learning rate changed between steps as a schedule would."""
+    loss_fn, make_optimizer, targets = _case(case, xp, device, dtype)
+    rows, steps = 6, 4
+    batches = [(_batch(xp, device, dtype, seed, rows)[0], targets(rows)) for seed in range(2)]
+    reference = _model(xp, device, dtype)
+    reference_opt = make_optimizer(reference)
+    runs = []
+    for compile_ in ("auto", False):
+        model = _model(xp, device, dtype)
+        runs.append((compile_, model, pnn.train_step(model, loss_fn, make_optimizer(model), compile=compile_)))
+    for i in range(steps):
+        x, y = batches[i % 2]
+        if i == 2:  # a schedule's write between steps
+            for opt in [reference_opt, *(step.optimizer for _, _, step in runs)]:
+                opt.param_groups[0]["lr"] *= 0.5
+        expected = _eager_loop_step(reference, reference_opt, loss_fn, x, y)
+        for compile_, _, step in runs:
+            assert_close(step(x, y), expected, xp=xp, msg=f"compile={compile_} loss at step {i}")
+    for compile_, model, _ in runs:
+        for n, p in reference.named_parameters().items():
+            assert_close(model.named_parameters()[n], p, xp=xp, msg=f"{case} compile={compile_} {n}")
