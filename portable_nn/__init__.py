@@ -12,6 +12,7 @@ from .errors import (
     ArgumentTypeError,
     BackendUnavailableError,
     CallOrderError,
+    ClusterError,
     DeviceError,
     DTypeError,
     NamespaceError,
@@ -28,6 +29,7 @@ from .losses import CrossEntropyLoss, MSELoss
 from .module import Module
 from .optim import SGD, Adam, AdamW, Optimizer
 from .sequential import Sequential
+from .training import run_epoch
 
 __version__ = "0.1.0"
 
@@ -39,6 +41,7 @@ __all__ = [
     "ArgumentTypeError",
     "BackendUnavailableError",
     "CallOrderError",
+    "ClusterError",
     "CrossEntropyLoss",
     "DTypeError",
     "DeviceError",
@@ -65,5 +68,6 @@ __all__ = [
     "load_state",
     "no_grad",
     "optim",
+    "run_epoch",
     "save",
 ]
