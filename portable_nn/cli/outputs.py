@@ -33,6 +33,8 @@ def check_output_path(option: str, text: str, *, png: bool = False) -> Path:
     if text.endswith(("/", os.sep)) or Path(text).name in ("", ".", ".."):
         raise ValueError(f"{option} {text!r}: names a directory, expected a file path")
     path = Path(text)
+    if path.is_dir():
+        raise ValueError(f"{option} {text!r}: is a directory, expected a file path")
     if png:
         if not path.suffix:
             path = path.with_name(path.name + PLOT_SUFFIX)

@@ -175,7 +175,12 @@ def train_run(
     timeout = args.progress_timeout if lazy else None
     curve: list[float] = []
     start = time.perf_counter()
-    with _scheduler(xp, args), _small_model_threads(spec.backend), Progress(steps, spec.label, live) as bar:
+    with (
+        _scheduler(xp, args),
+        _small_model_threads(spec.backend),
+        np.errstate(over="ignore", invalid="ignore"),  # NumPy runs: a divergence is reported as such, below
+        Progress(steps, spec.label, live) as bar,
+    ):
         step = make_step(model, loss_fn, optimizer, read=_reader(timeout) if lazy else float)
         done = 0
 
