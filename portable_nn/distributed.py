@@ -358,7 +358,8 @@ def _with_checkpoint(
             "the parameters are left as they were"
         )
     else:
-        _set_from_host(model, host)
+        with dask.config.set(scheduler="sync"):  # rooted here, not on the cluster that failed
+            _set_from_host(model, host)
         where = (
             f"the model's parameters were reset to the last checkpoint (epoch {epoch}, after step {step}), "
             "whose host copies are this error's .checkpoint"
