@@ -106,7 +106,7 @@ def active_client() -> Any:
     """The ``distributed.Client`` dask would run graphs on now, or None (a local scheduler is active)."""
     import dask.base
 
-    get = dask.base.get_scheduler()
+    get = dask.base.get_scheduler()  # type: ignore[no-untyped-call]
     client = getattr(get, "__self__", None)
     return client if type(client).__name__ == "Client" else None
 
@@ -120,12 +120,12 @@ def compute_within(*arrays: Any, timeout: float | None) -> tuple[Any, ...]:
 
     client = active_client()
     if client is None or timeout is None:
-        return tuple(dask.compute(*arrays))
+        return tuple(dask.compute(*arrays))  # type: ignore[attr-defined, no-untyped-call]
     from distributed import wait
 
     futures = client.compute(list(arrays))
     try:
-        wait(futures, timeout=timeout)
+        wait(futures, timeout=timeout)  # type: ignore[no-untyped-call]
     except TimeoutError:
         workers = len(client.scheduler_info().get("workers", {}))
         client.cancel(futures)

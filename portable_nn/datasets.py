@@ -12,7 +12,7 @@ import math
 import os
 import stat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,8 @@ def blobs(n_samples: int = 1500, classes: int = 3, *, spread: float = 0.35, seed
     return x[order], y[order]
 
 
-SYNTHETIC = {"spirals": spirals, "blobs": blobs}
+#: Name -> generator ``f(n_samples, *, seed) -> (x, y)`` of the synthetic sets.
+SYNTHETIC: dict[str, Callable[..., Dataset]] = {"spirals": spirals, "blobs": blobs}
 
 
 def _labels(raw: np.ndarray, path: Path) -> np.ndarray:

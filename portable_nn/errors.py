@@ -6,6 +6,8 @@ naturally catch, so ``except ValueError`` keeps working for code that does not k
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ArgumentError",
     "ArgumentTypeError",
@@ -81,7 +83,7 @@ class ClusterError(PortableNNError, RuntimeError):
     epoch they include.
     """
 
-    def __init__(self, message: str, *, checkpoint: dict[str, object] | None = None, step: int | None = None) -> None:
+    def __init__(self, message: str, *, checkpoint: dict[str, Any] | None = None, step: int | None = None) -> None:
         super().__init__(message)
         self.checkpoint = checkpoint
         self.step = step

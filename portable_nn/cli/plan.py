@@ -58,7 +58,7 @@ def plan_runs(backends: list[str] | None, devices: list[str] | None, dtypes: lis
     """Every backend × device × dtype to train on, and what cannot run here with the reason."""
     plan = Plan()
     explicit = backends is not None
-    names = [n for n in RUN_ORDER if n in backends] if explicit else list(RUN_ORDER)
+    names = [n for n in RUN_ORDER if n in backends] if backends is not None else list(RUN_ORDER)
     for name in names:
         if not explicit and name in DEFAULT_SKIPS:
             plan.skipped.append((name, "-", "-", DEFAULT_SKIPS[name]))
@@ -69,7 +69,7 @@ def plan_runs(backends: list[str] | None, devices: list[str] | None, dtypes: lis
             plan.skipped.append((name, "-", "-", one_line(exc)))
             continue
         if all(reason is not None for _, reason in entries):  # unusable here (not installed, no GPU)
-            plan.skipped += [(name, label, "-", reason.removeprefix(f"{name}: ")) for label, reason in entries]
+            plan.skipped += [(name, label, "-", (reason or "").removeprefix(f"{name}: ")) for label, reason in entries]
             continue
         if devices is None:
             chosen = [
