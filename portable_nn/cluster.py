@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 import socket
 import struct
+import threading
 import time
 from typing import Any
 
 from .errors import ArgumentError, ArgumentTypeError, ClusterError
 
-__all__ = ["active_client", "check_address", "compute_within", "probe_scheduler"]
+__all__ = ["ProgressWatchdog", "active_client", "check_address", "compute_within", "probe_scheduler"]
 
 #: Schemes of dask.distributed addresses a user may give.
 SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
@@ -134,3 +135,65 @@ def compute_within(*arrays: Any, timeout: float | None) -> tuple[Any, ...]:
             f"({workers} worker{'s' if workers != 1 else ''} connected)"
         ) from None
     return tuple(client.gather(futures))
+
+
+class ProgressWatchdog:
+    """Cancel a client's work when no progress is reported for ``timeout`` seconds; then explain it.
+
+    ``with ProgressWatchdog(client, timeout) as dog:`` around a loop that calls ``dog.beat()``
+    after every step. A blocking fetch anywhere in the loop (a loss, a checkpoint, a check
+    inside a loss function) cannot wait forever: when no beat came for ``timeout`` seconds,
+    a background thread cancels every future of ``client``, the blocked call raises, and
+    :meth:`error` (or ``fired``) says why. ``client`` None or ``timeout`` None: does nothing.
+    """
+
+    def __init__(self, client: Any, timeout: float | None) -> None:
+        self.client, self.timeout = client, timeout
+        self.fired: str | None = None
+        self._last = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def beat(self) -> None:
+        """Progress was made (a step finished)."""
+        self._last = time.monotonic()
+
+    def error(self) -> ClusterError | None:
+        """The :class:`ClusterError` to raise if the watchdog fired, else None."""
+        return ClusterError(self.fired) if self.fired is not None else None
+
+    def __enter__(self) -> ProgressWatchdog:
+        if self.client is not None and self.timeout is not None:
+            self.beat()
+            self._thread = threading.Thread(target=self._watch, name="portable_nn-progress-watchdog", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _watch(self) -> None:
+        assert self.timeout is not None
+        while not self._stop.wait(min(0.1, self.timeout / 4)):
+            if time.monotonic() - self._last < self.timeout:
+                continue
+            try:
+                workers = len(self.client.scheduler_info().get("workers", {}))
+                counted = f"{workers} worker{'s' if workers != 1 else ''} connected"
+            except Exception:  # the scheduler itself is gone
+                counted = "the scheduler does not answer"
+            self.fired = (
+                f"no progress on the Dask cluster at {self.client.scheduler.address} for {self.timeout:g} s ({counted})"
+            )
+            self._cancel_all()
+            return
+
+    def _cancel_all(self) -> None:
+        from distributed import Future
+
+        keys = list(self.client.futures)
+        if keys:
+            futures = [Future(key, self.client) for key in keys]
+            self.client.cancel(futures, force=True, reason="no progress", msg=self.fired)

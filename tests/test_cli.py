@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from portable_nn import cli, datasets
 from portable_nn._backend import installed_backends, resolve_device, to_host
 from portable_nn.cli import arguments as cli_arguments
 from portable_nn.cli import model as cli_model
+from portable_nn.cli.train import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A run of a few seconds: small data, two epochs, no live progress bars.
@@ -286,3 +288,28 @@ def test_python_dash_m_without_a_terminal():
     )
     assert good.returncode == 0, good.stderr
     assert "\r" not in good.stderr and good.stderr.count("\n") == 1  # one progress line, no redraws
+
+
+# --------------------------------------------------------------------------- progress bar (tqdm)
+
+
+def test_progress_without_terminal_writes_one_line_when_it_closes():
+    stream = io.StringIO()
+    with Progress(5, "run", None, stream=stream) as bar:
+        for _ in range(5):
+            bar.update(note="loss 0.5")
+        assert stream.getvalue() == ""  # nothing until the run ends
+    text = stream.getvalue()
+    assert text.count("\n") == 1 and "\r" not in text
+    assert text.split()[0] == "run" and "5/5" in text and "loss 0.5" in text
+
+
+def test_progress_on_a_terminal_redraws_in_place():
+    stream = io.StringIO()
+    with Progress(2, "run", True, stream=stream) as bar:
+        bar.update(note="a much longer note")
+        bar.update(note="short")
+    text = stream.getvalue()
+    assert text.count("\r") >= 2 and text.endswith("\n") and text.count("\n") == 1
+    last = text.rsplit("\r", 1)[1]
+    assert "2/2" in last and "short" in last

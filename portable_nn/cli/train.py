@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import datasets
 from .._backend import from_host, is_lazy, resolve_device, resolve_dtype, resolve_namespace, to_host
+from ..errors import ClusterError
 from ..grad_mode import no_grad
 from ..losses import CrossEntropyLoss
 from ..optim import Optimizer
@@ -182,13 +183,14 @@ def train_run(
         Progress(steps, spec.label, live) as bar,
     ):
         step = make_step(model, loss_fn, optimizer, read=_reader(timeout) if lazy else float)
-        done = 0
+        done, checkpointed = 0, [0]
 
         def after(index: int, loss: float) -> None:
             nonlocal done
             done += 1
             if lazy and done % CHECKPOINT_EVERY == 0:
                 _checkpoint(model, optimizer, timeout)
+                checkpointed[0] = done
             bar.update()
 
         for epoch in range(args.epochs):
@@ -197,7 +199,15 @@ def train_run(
                 (from_host(data.x_train[rows], xp, device, dtype), xp.asarray(data.y_train[rows], device=device))
                 for rows in rows_list
             )
-            losses = run_epoch(model, loss_fn, optimizer, batches, on_step=after, step=step)
+            try:
+                losses = run_epoch(model, loss_fn, optimizer, batches, on_step=after, step=step)
+            except ClusterError as exc:
+                where = f"after step {checkpointed[0]}" if checkpointed[0] else "none yet"
+                raise ClusterError(
+                    f"{exc}; last checkpoint of the parameters: {where} of {steps}, in this process's memory only "
+                    "(dropped with the failed run)",
+                    step=checkpointed[0] or None,
+                ) from None
             curve.append(sum(value * len(rows) for value, rows in zip(losses, rows_list, strict=True)) / n)
             bar.set_note(f"loss {curve[-1]:.4g}")
             if not math.isfinite(curve[-1]):
