@@ -14,6 +14,7 @@ from .errors import (
     ArgumentTypeError,
     BackendUnavailableError,
     CallOrderError,
+    ClusterError,
     DeviceError,
     DTypeError,
     NamespaceError,
@@ -41,6 +42,7 @@ from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .registry import register, register_optimizer, registered_name
 from .sequential import Sequential
 from .train_step import TrainStep, train_step
+from .training import run_epoch
 
 __version__ = "0.1.0"
 
@@ -69,6 +71,7 @@ __all__ = [
     "ArgumentTypeError",
     "BackendUnavailableError",
     "CallOrderError",
+    "ClusterError",
     "CrossEntropyLoss",
     "DTypeError",
     "DeviceError",
@@ -103,6 +106,7 @@ __all__ = [
     "register_optimizer",
     "registered_name",
     "registry",
+    "run_epoch",
     "save",
     "synchronize",
     "train_step",

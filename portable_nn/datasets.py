@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
+import os
+import stat
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +64,8 @@ def blobs(n_samples: int = 1500, classes: int = 3, *, spread: float = 0.35, seed
     return x[order], y[order]
 
 
-SYNTHETIC = {"spirals": spirals, "blobs": blobs}
+#: Name -> generator ``f(n_samples, *, seed) -> (x, y)`` of the synthetic sets.
+SYNTHETIC: dict[str, Callable[..., Dataset]] = {"spirals": spirals, "blobs": blobs}
 
 
 def _labels(raw: np.ndarray, path: Path) -> np.ndarray:
@@ -75,6 +79,8 @@ def _labels(raw: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _features(raw: np.ndarray, path: Path) -> np.ndarray:
+    if np.iscomplexobj(raw):
+        raise SerializationError(f"{path}: features must be real numbers, got complex dtype {np.asarray(raw).dtype}")
     try:
         x = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -86,16 +92,57 @@ def _features(raw: np.ndarray, path: Path) -> np.ndarray:
     return x
 
 
+#: The arrays a ``.npz`` dataset must hold, and nothing else.
+NPZ_KEYS = ("x", "y")
+
+
+def _npz_members(path: Path) -> None:
+    """Check the archive's members before NumPy reads any: exactly ``x.npy`` and ``y.npy``, each the size it claims.
+
+    A ``.npy`` header states shape and dtype; an array whose header claims more bytes than the
+    member holds (e.g. shape ``(2**40, 2)`` in a few hundred bytes) is refused before allocation.
+    """
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: info for info in archive.infolist()}
+        names = sorted(name.removesuffix(".npy") for name in members)
+        if sorted(members) != [f"{key}.npy" for key in NPZ_KEYS]:
+            raise SerializationError(
+                f"{path}: expected exactly the arrays named 'x' (features) and 'y' (labels), found {names}"
+            )
+        for name, info in members.items():
+            with archive.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version in ((2, 0), (3, 0)):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:
+                    raise SerializationError(f"{path}: {name} has unknown .npy format version {version}")
+                header_bytes = fh.tell()
+            if dtype.hasobject:
+                raise SerializationError(
+                    f"{path}: not a readable .npz file ({name} holds Python objects: pickle refused)"
+                )
+            claimed = math.prod(shape) * dtype.itemsize
+            held = info.file_size - header_bytes
+            # the stated uncompressed size must be one the stored bytes can produce (deflate: at most ~1032:1)
+            limit = info.compress_size if info.compress_type == zipfile.ZIP_STORED else 1100 * info.compress_size + 1024
+            if info.file_size > limit:
+                raise SerializationError(
+                    f"{path}: {name} claims {info.file_size} bytes uncompressed from {info.compress_size} stored"
+                )
+            if claimed != held:
+                raise SerializationError(
+                    f"{path}: {name} claims shape {shape} of {dtype} ({claimed} bytes) but holds {held} bytes"
+                )
+
+
 def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
+        _npz_members(path)
         with np.load(path, allow_pickle=False) as archive:
-            names = set(archive.files)
-            x_key = next((k for k in ("x", "X", "features", "data") if k in names), None)
-            y_key = next((k for k in ("y", "Y", "labels", "target", "targets") if k in names), None)
-            if x_key is None or y_key is None:
-                raise SerializationError(f"{path}: expected arrays named 'x' and 'y', found {sorted(names)}")
-            return archive[x_key], archive[y_key]
-    except (OSError, ValueError) as exc:
+            return archive["x"], archive["y"]
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         if isinstance(exc, SerializationError):
             raise
         raise SerializationError(f"{path}: not a readable .npz file ({exc})") from None
@@ -110,8 +157,17 @@ def _is_number(text: str) -> bool:
 
 
 def _load_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = [row for row in csv.reader(fh) if row and any(cell.strip() for cell in row)]
+    try:
+        # utf-8-sig: a byte-order mark (as some spreadsheet programs write) is not part of the first cell
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            rows = [row for row in reader if row and any(cell.strip() for cell in row)]
+    except UnicodeDecodeError as exc:
+        raise SerializationError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at offset {exc.start})"
+        ) from None
+    except csv.Error as exc:
+        raise SerializationError(f"{path}: unreadable CSV at line {reader.line_num}: {exc}") from None
     if rows and not any(_is_number(cell) for cell in rows[0][:-1]):
         rows = rows[1:]  # a header line: no feature cell of it is a number
     if not rows:
@@ -123,15 +179,41 @@ def _load_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1], table[:, -1]
 
 
-def load_dataset(path: str | Path) -> Dataset:
-    """A classification dataset from ``.npz`` (arrays ``x`` and ``y``) or ``.csv`` (features..., label).
+def _check_regular_file(path: Path) -> None:
+    """Raise ``FileNotFoundError`` / ``SerializationError`` naming what ``path`` is unless it is a regular file.
 
-    A CSV may have one header line. Labels of any kind (ints, strings) become int64 indices
-    ``0..C-1``. Raises ``FileNotFoundError`` or ``SerializationError`` (a ``ValueError``).
+    Only ``stat`` is used: a FIFO or a device is never opened (opening a FIFO would block).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"data file {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise SerializationError(f"data file {str(path)!r}: {exc.strerror or exc}") from None
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    for test, what in kinds:
+        if test(mode):
+            raise SerializationError(f"data file {str(path)!r} is {what}, not a regular file")
+    if not stat.S_ISREG(mode):
+        raise SerializationError(f"data file {str(path)!r} is not a regular file")
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """A classification dataset from ``.npz`` (exactly the arrays ``x`` and ``y``) or ``.csv`` (features..., label).
+
+    A CSV is UTF-8 (a byte-order mark is allowed) and may have one header line. Labels of any
+    kind (ints, strings) become int64 indices ``0..C-1``; features must be real numbers.
+    Raises ``FileNotFoundError``, or ``SerializationError`` (a ``ValueError``) for anything else
+    that is wrong, including a path that is a directory, FIFO or device (never opened).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+    _check_regular_file(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         raw_x, raw_y = _load_npz(path)

@@ -33,16 +33,21 @@ import dask.array as da
 import numpy as np
 
 from ._backend import from_host, namespace_of, resolve_dtype, resolve_namespace
-from .errors import ArgumentError, ShapeError
+from .cluster import check_address, compute_within, probe_scheduler
+from .errors import ArgumentError, ClusterError, ShapeError
 from .module import Module
 from .optim import Optimizer
+from .training import make_step, run_epoch
 
 if TYPE_CHECKING:
     from distributed import Client
 
 __all__ = [
+    "DEFAULT_CONNECT_TIMEOUT_S",
+    "DEFAULT_PROGRESS_TIMEOUT_S",
     "SCHEDULERS",
     "EpochStats",
+    "check_address",
     "checkpoint",
     "dask_scheduler",
     "mse_loss",
@@ -52,6 +57,10 @@ __all__ = [
 ]
 
 SCHEDULERS: tuple[str, ...] = ("threads", "processes", "distributed")
+#: Seconds to wait for the scheduler at ``address`` to answer (connection and handshake).
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+#: Seconds a step (or checkpoint) may wait for a result from a distributed cluster before ClusterError.
+DEFAULT_PROGRESS_TIMEOUT_S = 300.0
 
 Array = Any
 LossFn = Callable[[Array, Array], tuple[Array, Array]]
@@ -85,6 +94,7 @@ def dask_scheduler(
     memory_limit: str | int | None = "auto",
     dashboard_address: str | None = "127.0.0.1:8787",
     out: TextIO | None = None,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
 ) -> Iterator[Client | None]:
     """Run the block on a Dask scheduler; yields the ``distributed.Client`` (None for local schedulers).
 
@@ -98,6 +108,10 @@ def dask_scheduler(
         raise ArgumentError(f"scheduler must be one of {list(SCHEDULERS)}, got {scheduler!r}")
     if address is not None and scheduler != "distributed":
         raise ArgumentError(f"address={address!r} needs scheduler='distributed', got {scheduler!r}")
+    if address is not None:
+        address = check_address(address)
+        if not (isinstance(connect_timeout, (int, float)) and 0 < connect_timeout < math.inf):
+            raise ArgumentError(f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}")
     if scheduler == "threads":
         with dask.config.set(scheduler="threads", num_workers=n_workers):
             yield None
@@ -108,7 +122,7 @@ def dask_scheduler(
 
         workers = n_workers or os.cpu_count() or 1
         with (
-            ProcessPoolExecutor(workers, mp_context=get_context(), initializer=initialize_worker_process) as pool,
+            ProcessPoolExecutor(workers, mp_context=get_context(), initializer=initialize_worker_process) as pool,  # type: ignore[no-untyped-call]
             dask.config.set(scheduler="processes", pool=pool),
         ):
             yield None
@@ -118,7 +132,7 @@ def dask_scheduler(
     with contextlib.ExitStack() as stack:
         if address is None:
             cluster = stack.enter_context(
-                LocalCluster(
+                LocalCluster(  # type: ignore[no-untyped-call]
                     n_workers=n_workers,
                     threads_per_worker=threads_per_worker,
                     memory_limit=memory_limit,
@@ -127,9 +141,10 @@ def dask_scheduler(
                     dashboard_address=dashboard_address,
                 )
             )
-            client = stack.enter_context(Client(cluster, set_as_default=False))
+            client = stack.enter_context(Client(cluster, set_as_default=False))  # type: ignore[no-untyped-call]
         else:
-            client = stack.enter_context(Client(address, set_as_default=False))
+            probe_scheduler(address, connect_timeout)  # bounded: Client() alone can wait forever on a non-Dask server
+            client = stack.enter_context(Client(address, set_as_default=False, timeout=connect_timeout))  # type: ignore[no-untyped-call]
         stack.enter_context(client.as_current())
         # The name, not the client object: nannies copy the config into restarted workers.
         stack.enter_context(dask.config.set(scheduler="dask.distributed"))
@@ -140,7 +155,7 @@ def dask_scheduler(
 def _dashboard(client: Client) -> str:
     if importlib.util.find_spec("bokeh") is None:
         return f"{client.dashboard_link} (plots need bokeh>=3.1 installed)"
-    return client.dashboard_link
+    return str(client.dashboard_link)
 
 
 # --------------------------------------------------------------------------- data
@@ -185,7 +200,7 @@ def synthetic_regression(
     bias = rng.standard_normal(out_features)
     rows = (chunk_rows,) * (n_samples // chunk_rows) + ((n_samples % chunk_rows,) if n_samples % chunk_rows else ())
     host_dtype = np.dtype(resolve_dtype(resolve_namespace("numpy"), dtype))
-    data = da.map_blocks(
+    data = da.map_blocks(  # type: ignore[no-untyped-call]
         _regression_block,
         seed,
         weight,
@@ -210,17 +225,21 @@ def mse_loss(prediction: Array, target: Array) -> tuple[Array, Array]:
     return loss, diff * (2.0 / max(size, 1))
 
 
-def checkpoint(model: Module, optimizer: Optimizer | None = None) -> dict[str, np.ndarray]:
+def checkpoint(
+    model: Module, optimizer: Optimizer | None = None, *, timeout: float | None = None
+) -> dict[str, np.ndarray]:
     """Copy the parameters (and ``optimizer``'s buffers) to the host and rebind them from those copies.
 
     Returns the host copies of the parameters. On the distributed scheduler this cuts their
     lineage (the scheduler would otherwise keep every past step's tasks, to be able to
-    recompute a lost parameter or momentum buffer); the values are unchanged.
+    recompute a lost parameter or momentum buffer); the values are unchanged. ``timeout``:
+    on a distributed cluster, raise :class:`~portable_nn.errors.ClusterError` (changing nothing)
+    when the values do not arrive within that many seconds (None: wait forever).
     """
     params = model.named_parameters()
     state = optimizer.state_dict() if optimizer is not None else {"state": {}}
     buffers = [(name, key) for name, group in state["state"].items() for key in group]
-    values = dask.compute(*params.values(), *(state["state"][name][key] for name, key in buffers))
+    values = compute_within(*params.values(), *(state["state"][name][key] for name, key in buffers), timeout=timeout)
     host = dict(zip(params, values[: len(params)], strict=True))
     _set_from_host(model, host)
     if optimizer is not None:
@@ -238,6 +257,19 @@ def _batches(n_samples: int, batch_size: int) -> list[tuple[int, int]]:
     return [(start, min(start + batch_size, n_samples)) for start in range(0, n_samples, batch_size)]
 
 
+class _ModuleStep:
+    """``Module.step(lr)`` as an optimizer (plain SGD on the module's own gradients)."""
+
+    def __init__(self, model: Module, lr: float) -> None:
+        self.model, self.lr = model, lr
+
+    def zero_grad(self) -> None:
+        self.model.zero_grad()
+
+    def step(self) -> None:
+        self.model.step(self.lr)
+
+
 def train_epoch(
     model: Module,
     x: Array,
@@ -251,20 +283,29 @@ def train_epoch(
     progress: bool = True,
     out: TextIO | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    progress_timeout: float | None = DEFAULT_PROGRESS_TIMEOUT_S,
 ) -> EpochStats:
     """One pass of minibatch SGD over ``x`` (N, in) and ``y`` (N, out), chunked along the batch axis.
 
-    Runs on whatever Dask scheduler is active (see :func:`dask_scheduler`). ``on_step(step,
-    loss)`` is called after every step. Returns the epoch's :class:`EpochStats`.
+    Runs on whatever Dask scheduler is active (see :func:`dask_scheduler`), through
+    :func:`portable_nn.training.run_epoch`. ``on_step(step, loss)`` is called after every step.
+    Returns the epoch's :class:`EpochStats`.
+
+    On a distributed cluster, a step or checkpoint that gets no result for
+    ``progress_timeout`` seconds (e.g. every worker is gone; None: wait forever) raises
+    :class:`~portable_nn.errors.ClusterError`; the model's parameters are then reset to the
+    last checkpoint of this epoch, whose host copies are the error's ``checkpoint`` (None when
+    none was taken yet; the parameters are then left as they are).
     """
     if batch_size < 1 or checkpoint_every < 1:
         raise ArgumentError(f"batch_size and checkpoint_every must be >= 1, got {batch_size}, {checkpoint_every}")
+    if progress_timeout is not None and not (isinstance(progress_timeout, (int, float)) and progress_timeout > 0):
+        raise ArgumentError(f"progress_timeout must be a positive number of seconds or None, got {progress_timeout!r}")
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
         raise ShapeError(f"expected x (N, in) and y (N, out) with the same N, got {x.shape} and {y.shape}")
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
     batches = _batches(x.shape[0], batch_size)
-    total = 0.0
     bar = tqdm(
         total=x.shape[0],
         unit="sample",
@@ -273,29 +314,57 @@ def train_epoch(
         disable=not progress,
         file=sys.stderr if out is None else out,
     )
+    last: dict[str, Any] = {"host": None, "step": 0}
+
+    def persisted() -> Iterator[tuple[Array, Array]]:
+        for start, stop in batches:
+            yield dask.persist(x[start:stop], y[start:stop])  # type: ignore[attr-defined, no-untyped-call]
+
+    def after(step: int, value: float) -> None:
+        if (step + 1) % checkpoint_every == 0 or step + 1 == len(batches):
+            last["host"], last["step"] = checkpoint(model, timeout=progress_timeout), step + 1
+        bar.set_postfix(loss=f"{value:.4g}", refresh=False)
+        start, stop = batches[step]
+        bar.update(stop - start)
+        if on_step is not None:
+            on_step(step, value)
+
+    # The loss value is read before the step (make_step does): submitted the other way round, the loss's graph
+    # would reach the scheduler while the step's (which shares the forward's keys, blockwise-fused differently)
+    # is still running, and a distributed scheduler warns of colliding keys (dask#9888).
+    sgd = _ModuleStep(model, lr)
+    step = make_step(model, loss, sgd, read=lambda value: float(compute_within(value, timeout=progress_timeout)[0]))
     start_time = time.perf_counter()
-    with bar:
-        for step, (start, stop) in enumerate(batches):
-            xb, yb = dask.persist(x[start:stop], y[start:stop])
-            model.zero_grad()
-            batch_loss, grad = loss(model(xb), yb)
-            model.backward(grad)
-            # The loss value first, then the step: submitted the other way round, the loss's graph would
-            # reach the scheduler while the step's (which shares the forward's keys, blockwise-fused
-            # differently) is still running, and a distributed scheduler warns of colliding keys (dask#9888).
-            value = float(dask.compute(batch_loss)[0])
-            model.step(lr)
-            total += value * (stop - start)
-            if (step + 1) % checkpoint_every == 0 or step + 1 == len(batches):
-                checkpoint(model)
-            bar.set_postfix(loss=f"{value:.4g}", refresh=False)
-            bar.update(stop - start)
-            if on_step is not None:
-                on_step(step, value)
+    try:
+        with bar:
+            losses = run_epoch(model, loss, sgd, persisted(), on_step=after, step=step)
+    except ClusterError as exc:
+        raise _with_checkpoint(exc, model, last["host"], last["step"], epoch, checkpoint_every) from None
     model.zero_grad()
     seconds = time.perf_counter() - start_time
     n = x.shape[0]
+    total = sum(value * (stop - start) for value, (start, stop) in zip(losses, batches, strict=True))
     return EpochStats(epoch, len(batches), n, seconds, total / n if n else math.nan)
+
+
+def _with_checkpoint(
+    exc: ClusterError, model: Module, host: dict[str, np.ndarray] | None, step: int, epoch: int, every: int
+) -> ClusterError:
+    """``exc`` restated with where the last checkpoint is; the model is reset to it (host-rooted)."""
+    model.zero_grad()
+    if host is None:
+        where = (
+            f"no checkpoint was taken in epoch {epoch} (the first comes after step {every}); "
+            "the parameters are left as they were"
+        )
+    else:
+        with dask.config.set(scheduler="sync"):  # rooted here, not on the cluster that failed
+            _set_from_host(model, host)
+        where = (
+            f"the model's parameters were reset to the last checkpoint (epoch {epoch}, after step {step}), "
+            "whose host copies are this error's .checkpoint"
+        )
+    return ClusterError(f"{exc}; {where}", checkpoint=host, step=step if host is not None else None)
 
 
 def train(
@@ -316,6 +385,8 @@ def train(
     checkpoint_every: int = 10,
     progress: bool = True,
     out: TextIO | None = None,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
+    progress_timeout: float | None = DEFAULT_PROGRESS_TIMEOUT_S,
 ) -> list[EpochStats]:
     """Train ``model`` (built with ``xp="dask"``) for ``epochs`` on a Dask scheduler; one stats per epoch.
 
@@ -335,6 +406,7 @@ def train(
         memory_limit=memory_limit,
         dashboard_address=dashboard_address,
         out=out,
+        connect_timeout=connect_timeout,
     ):
         for e in range(epochs):
             stats.append(
@@ -349,9 +421,10 @@ def train(
                     epoch=e,
                     progress=progress,
                     out=out,
+                    progress_timeout=progress_timeout,
                 )
             )
-        host = checkpoint(model)
+        host = checkpoint(model, timeout=progress_timeout)
     # Rebind outside the scheduler block: the parameters must not refer to a cluster that is gone.
     _set_from_host(model, host)
     return stats

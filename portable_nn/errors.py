@@ -6,11 +6,14 @@ naturally catch, so ``except ValueError`` keeps working for code that does not k
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ArgumentError",
     "ArgumentTypeError",
     "BackendUnavailableError",
     "CallOrderError",
+    "ClusterError",
     "DeviceError",
     "DTypeError",
     "NamespaceError",
@@ -70,3 +73,17 @@ class UnknownParameterError(PortableNNError, KeyError):
 
     def __str__(self) -> str:  # KeyError's str() would quote the whole message
         return str(self.args[0]) if self.args else ""
+
+
+class ClusterError(PortableNNError, RuntimeError):
+    """A Dask cluster that cannot be reached, is not a Dask scheduler, or makes no progress (e.g. no workers left).
+
+    ``checkpoint`` holds the host (NumPy) copies of the parameters at the last checkpoint
+    taken before the failure (None if there was none) and ``step`` the number of steps of the
+    epoch they include.
+    """
+
+    def __init__(self, message: str, *, checkpoint: dict[str, Any] | None = None, step: int | None = None) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint
+        self.step = step

@@ -1,4 +1,4 @@
-"""The command line: ``python -m portable_nn`` / ``portable-nn`` (train, info, bench) and its error handling."""
+"""The command line: ``python -m portable_nn`` / ``portable-nn`` (train, info; bench moved) and its error handling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,9 @@ import pytest
 import portable_nn as pnn
 from portable_nn import cli, datasets
 from portable_nn._backend import installed_backends, resolve_device, to_host
-from portable_nn.progress import ProgressBar
+from portable_nn.cli import arguments as cli_arguments
+from portable_nn.cli import model as cli_model
+from portable_nn.cli.train import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A run of a few seconds: small data, two epochs, no live progress bars.
@@ -155,7 +156,7 @@ def test_a_failing_run_is_reported_and_the_others_still_run(capsys, monkeypatch)
             raise pnn.DeviceError("simulated failure")
         return real(sizes, activation, xp=xp, device=device, dtype=dtype, seed=seed)
 
-    monkeypatch.setattr(cli, "build_mlp", broken_on_strict)
+    monkeypatch.setattr(cli_model, "build_mlp", broken_on_strict)
     code, out, _ = _run(capsys, "--backend", "numpy,array_api_strict", *TINY)
     assert code == 1
     assert "FAILED  array_api_strict/cpu/float32: DeviceError: simulated failure" in out
@@ -183,7 +184,7 @@ def test_plot_writes_a_png(capsys, tmp_path):
 
 
 def test_plot_without_matplotlib_is_a_clear_error(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "_has_module", lambda name: name != "matplotlib")
+    monkeypatch.setattr(cli_arguments, "has_module", lambda name: name != "matplotlib")
     code, _, err = _run(capsys, "--backend", "numpy", *TINY, "--plot", str(tmp_path / "x.png"))
     _assert_one_line_error(code, err, "pip install 'portable-nn[plot]'")
 
@@ -219,19 +220,11 @@ def test_info_lists_backends(capsys):
         assert "unavailable: " in lines[name]
 
 
-def test_bench_delegates_to_portable_nn_bench(capsys, monkeypatch):
-    received = []
-    fake = types.ModuleType("portable_nn.bench")
-    fake.main = lambda argv: received.append(argv) or 3
-    monkeypatch.setitem(sys.modules, "portable_nn.bench", fake)
-    assert cli.main(["bench", "--quick", "-k", "x"]) == 3
-    assert received == [["--quick", "-k", "x"]]
-
-
-def test_bench_missing_is_a_one_line_error(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "portable_nn.bench", None)  # makes the import fail as if absent
-    code, _, err = _run(capsys, "bench")
-    _assert_one_line_error(code, err, "portable_nn.bench")
+def test_bench_moved_out_is_a_usage_error_pointing_to_benchmarks(capsys, monkeypatch):
+    monkeypatch.delitem(sys.modules, "portable_nn.bench", raising=False)
+    code, _, err = _run(capsys, "bench", "--quick")
+    _assert_one_line_error(code, err, "python -m benchmarks.bench")
+    assert "portable_nn.bench" not in sys.modules  # the command line no longer imports it
 
 
 # --------------------------------------------------------------------------- bad input
@@ -297,25 +290,25 @@ def test_python_dash_m_without_a_terminal():
     assert "\r" not in good.stderr and good.stderr.count("\n") == 1  # one progress line, no redraws
 
 
-# --------------------------------------------------------------------------- progress bar
+# --------------------------------------------------------------------------- progress bar (tqdm)
 
 
-def test_progress_bar_without_terminal_writes_one_line():
+def test_progress_without_terminal_writes_one_line_when_it_closes():
     stream = io.StringIO()
-    with ProgressBar(5, "run", stream=stream) as bar:
+    with Progress(5, "run", None, stream=stream) as bar:
         for _ in range(5):
-            bar.update(1, note="loss 0.5")
-    assert stream.getvalue().count("\n") == 1 and "\r" not in stream.getvalue()
-    assert stream.getvalue().startswith("run [") and "5/5" in stream.getvalue() and "loss 0.5" in stream.getvalue()
+            bar.update(note="loss 0.5")
+        assert stream.getvalue() == ""  # nothing until the run ends
+    text = stream.getvalue()
+    assert text.count("\n") == 1 and "\r" not in text
+    assert text.split()[0] == "run" and "5/5" in text and "loss 0.5" in text
 
 
-def test_progress_bar_on_a_terminal_redraws_in_place():
+def test_progress_on_a_terminal_redraws_in_place():
     stream = io.StringIO()
-    bar = ProgressBar(2, "run", stream=stream, enabled=True, interval=0.0)
-    bar.update(1, note="a much longer note")
-    bar.update(1, note="short")
-    bar.close()
-    bar.close()  # idempotent
+    with Progress(2, "run", True, stream=stream) as bar:
+        bar.update(note="a much longer note")
+        bar.update(note="short")
     text = stream.getvalue()
     assert text.count("\r") >= 2 and text.endswith("\n") and text.count("\n") == 1
     last = text.rsplit("\r", 1)[1]

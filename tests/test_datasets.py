@@ -45,9 +45,20 @@ def test_load_csv_with_header_and_string_labels(tmp_path):
 
 def test_load_npz(tmp_path):
     path = tmp_path / "d.npz"
-    np.savez(path, X=np.ones((4, 2)), labels=np.array([3, 7, 3, 7]))
+    np.savez_compressed(path, x=np.ones((4, 2)), y=np.array([3, 7, 3, 7]))
     x, y = datasets.load_dataset(path)
     assert x.shape == (4, 2) and y.tolist() == [0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("keys", [("X", "labels"), ("features", "y"), ("data", "target"), ("x", "targets")])
+def test_load_npz_takes_no_aliases(tmp_path, keys):
+    """Only 'x' and 'y': other names are refused with the names found, not guessed."""
+    path = tmp_path / "d.npz"
+    np.savez(path, **{keys[0]: np.ones((4, 2)), keys[1]: np.array([0, 1, 0, 1])})
+    with pytest.raises(
+        SerializationError, match=rf"arrays named 'x' .*'y'.*found \['{sorted(keys)[0]}', '{sorted(keys)[1]}'\]"
+    ):
+        datasets.load_dataset(path)
 
 
 @pytest.mark.parametrize(
@@ -58,7 +69,7 @@ def test_load_npz(tmp_path):
         ("d.csv", lambda p: p.write_text("1,2,0\n1,2\n"), SerializationError, "same number"),
         ("d.csv", lambda p: p.write_text("1,2,0\n1,2,0\n"), SerializationError, "at least 2 classes"),
         ("d.csv", lambda p: p.write_text("1,inf,0\n1,2,1\n"), SerializationError, "NaN or infinity"),
-        ("d.npz", lambda p: np.savez(p, a=np.ones(3)), SerializationError, "arrays named 'x' and 'y'"),
+        ("d.npz", lambda p: np.savez(p, a=np.ones(3)), SerializationError, "exactly the arrays named 'x'"),
         (
             "d.npz",
             lambda p: np.savez(p, x=np.array([{"a": 1}], dtype=object), y=np.array([0])),

@@ -315,6 +315,58 @@ def test_worker_killed_mid_epoch_is_recovered():
     assert stats.loss == pytest.approx(ref_stats.loss, rel=1e-5)
 
 
+def test_cluster_without_workers_raises_cluster_error_within_the_progress_timeout():
+    """Every worker closed mid-epoch: no hang, a ClusterError saying so, the model reset to the last checkpoint."""
+    before = _children()
+    x, y = _data(384)
+    model = pnn.Linear(5, 2, xp="dask", seed=0)
+    scheduler, _ = _local_cluster()
+    with scheduler as client:
+
+        def close_all_workers(step: int, loss: float) -> None:
+            if step != 6:  # after the checkpoint of step 5
+                return
+            client.cluster.scale(0)
+            deadline = time.monotonic() + 15
+            while client.scheduler_info()["workers"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+        start = time.monotonic()
+        with pytest.raises(
+            pnn.ClusterError, match=r"no progress .* for 2 s \(0 workers connected\).*after step 5"
+        ) as info:
+            pd.train_epoch(
+                model,
+                x,
+                y,
+                batch_size=32,
+                lr=0.05,
+                checkpoint_every=5,
+                progress=False,
+                on_step=close_all_workers,
+                progress_timeout=2,
+            )
+        elapsed = time.monotonic() - start
+    _assert_no_leaked_processes(before)
+    assert elapsed < 20, elapsed
+    assert info.value.step == 5 and set(info.value.checkpoint) == {"weight", "bias"}
+    # the model holds the checkpoint, host-rooted: usable without the cluster
+    with dask.config.set(scheduler="threads"):
+        weight, bias = dask.compute(model.weight, model.bias)
+    np.testing.assert_array_equal(weight, info.value.checkpoint["weight"])
+    np.testing.assert_array_equal(bias, info.value.checkpoint["bias"])
+    reference, _ = _threads_reference(5 * 32)  # the first 5 steps on the threaded scheduler
+    assert_close(weight, to_numpy(reference.weight))
+
+
+def test_progress_timeout_is_checked():
+    x, y = _data(64)
+    model = pnn.Linear(5, 2, xp="dask", seed=0)
+    for bad in (0, -1.0, "5"):
+        with pytest.raises(pnn.ArgumentError, match="progress_timeout"):
+            pd.train_epoch(model, x, y, batch_size=32, lr=0.1, progress=False, progress_timeout=bad)
+
+
 @pytest.mark.slow
 def test_train_on_an_existing_cluster_by_address():
     """``address`` connects to a running scheduler and leaves it running; parameters come back host-rooted."""

@@ -1,0 +1,120 @@
+"""The entry point: dispatch ``train`` (default), ``info`` and the moved ``bench``; map failures to exit statuses."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+import numpy as np
+
+from .arguments import BENCH_COMMAND, PROG, SUBCOMMANDS, UsageError, build_parser, check_train_args
+from .data import prepare_data
+from .outputs import save_model, write_json, write_plot
+from .plan import RunSpec, one_line, plan_runs
+from .report import compare_to_numpy, describe, figures, format_table, verdict
+from .train import RunResult, train_run
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 a run failed, 2 bad input, 130 interrupted)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version")):
+        args_list.insert(0, "train")  # train is the default command
+    try:
+        if args_list[0] not in SUBCOMMANDS and not args_list[0].startswith("-"):
+            raise UsageError(f"unknown command {args_list[0]!r}; commands: {', '.join(SUBCOMMANDS)}")
+        if args_list[0] == "bench":
+            raise UsageError(f"the benchmarks moved out of the package: run {BENCH_COMMAND} from a source checkout")
+        args = build_parser().parse_args(args_list)
+        if args.command == "info":
+            from .info import info
+
+            return info()
+        return _train(args)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _connect_check(args: argparse.Namespace, specs: list[RunSpec]) -> None:
+    """With --address and a Dask run planned: the scheduler must answer within --connect-timeout (else exit 2)."""
+    if args.address is None or not any(spec.backend == "dask" for spec in specs):
+        return
+    from ..cluster import probe_scheduler
+    from ..errors import ClusterError
+
+    try:
+        probe_scheduler(args.address, args.connect_timeout)
+    except ClusterError as exc:
+        raise UsageError(f"--address: {exc}") from None
+
+
+def _train(args: argparse.Namespace) -> int:
+    check_train_args(args)
+    data_seed, init_seed, shuffle_seed = (int(s) for s in np.random.SeedSequence(args.seed).generate_state(3))
+    seeds = {"init": init_seed, "shuffle": shuffle_seed}
+    data = prepare_data(args, data_seed)
+    plan = plan_runs(args.backend, args.device, args.dtype)
+    if not plan.runs:
+        raise UsageError(f"nothing can run with these options ({'; '.join(plan.skipped_lines())})")
+    on_cluster = args.scheduler == "distributed" and any(r.backend == "dask" for r in plan.runs)
+    if on_cluster:
+        from .arguments import has_module
+
+        if not has_module("distributed"):
+            raise UsageError("--scheduler distributed needs dask.distributed: pip install 'portable-nn[dask]'")
+    _connect_check(args, plan.runs)
+
+    live = {"auto": None, "always": True, "never": False}[args.progress]
+    title = describe(args, data)
+    print(title, flush=True)
+    results: list[RunResult] = []
+    failed: list[tuple[RunSpec, str]] = []
+    for spec in plan.runs:
+        try:
+            results.append(train_run(spec, data, args, seeds, live))
+        except Exception as exc:  # one backend failing must not hide the others' results
+            failed.append((spec, one_line(exc)))
+            if args.traceback:
+                traceback.print_exc()
+    compare_to_numpy(results)
+
+    print()
+    print(format_table(results))
+    for line in plan.skipped_lines():
+        print(f"skipped {line}")
+    for spec, error in failed:
+        print(f"FAILED  {spec.label}: {error}")
+    for line in verdict(results):
+        print(line)
+    return _write_outputs(args, title, figures(args, data, plan, results, failed), results) or (1 if failed else 0)
+
+
+def _write_outputs(args: argparse.Namespace, title: str, numbers: dict[str, object], results: list[RunResult]) -> int:
+    """Write --json, --plot, --save (paths checked before training); 0, or 1 after a one-line error."""
+    try:
+        if args.json is not None:
+            print(f"figures written to {write_json(args.json, numbers)}")
+        if args.plot is not None and results:
+            print(f"loss curves written to {write_plot(args.plot, results, title)}")
+    except OSError as exc:
+        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    if args.save is not None and results:
+        first = results[0]
+        try:
+            written = save_model(first, args.save)
+        except Exception as exc:
+            print(f"{PROG}: error: --save failed: {one_line(exc)}", file=sys.stderr)
+            return 1
+        print(f"model of {first.spec.label} saved to {written}")
+    return 0

@@ -1,0 +1,69 @@
+"""The command line's model and optimizer: an MLP of ``Linear`` layers and the optimizer chosen by name.
+
+To add an optimizer option, add it to :data:`OPTIMIZERS` and :data:`DEFAULT_LR` (the parser
+takes its choices and help from there) and build it in :func:`make_optimizer`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+from ..activations import ReLU, Sigmoid, Tanh
+from ..linear import Linear
+from ..module import Module
+from ..optim import SGD, Adam, AdamW, Optimizer
+from ..sequential import Sequential
+
+__all__ = ["ACTIVATIONS", "DEFAULT_LR", "OPTIMIZERS", "build_mlp", "describe_optimizer", "make_optimizer"]
+
+ACTIVATIONS: dict[str, type[Module]] = {"tanh": Tanh, "relu": ReLU, "sigmoid": Sigmoid}
+#: Optimizer name -> class; ``--optimizer`` offers these.
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+#: Learning rate when ``--lr`` is not given.
+DEFAULT_LR: dict[str, float] = {"sgd": 0.04, "adam": 0.003, "adamw": 0.003}
+
+
+def build_mlp(sizes: Sequence[int], activation: str, *, xp: Any, device: Any, dtype: Any, seed: int) -> Sequential:
+    """``Linear`` layers of the given widths with ``activation`` between them, initialized from one seeded stream.
+
+    Parameters
+    ----------
+    sizes
+        Widths ``[in, hidden..., out]``: ``len(sizes) - 1`` layers, layer ``i`` maps ``sizes[i]`` → ``sizes[i + 1]``.
+    activation
+        A key of :data:`ACTIVATIONS`, applied between layers (not after the last).
+    xp, device, dtype
+        Where the parameters live; ``seed`` gives the same initial weights on every backend.
+
+    Examples
+    --------
+    >>> model = build_mlp([2, 8, 3], "tanh", xp="numpy", device=None, dtype="float32", seed=0)
+    >>> model(np.zeros((5, 2), dtype=np.float32)).shape
+    (5, 3)
+    """
+    rng = np.random.default_rng(seed)
+    layers: list[Module] = []
+    for index, (n_in, n_out) in enumerate(pairwise(sizes)):
+        layers.append(Linear(n_in, n_out, xp=xp, device=device, dtype=dtype, seed=rng))
+        if index < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return Sequential(*layers)
+
+
+def make_optimizer(name: str, model: Module, args: argparse.Namespace) -> Optimizer:
+    """The optimizer ``name`` over ``model``'s parameters, with the options in ``args`` (``lr``, ``momentum``)."""
+    if name == "sgd":
+        return SGD(model, lr=args.lr, momentum=args.momentum)
+    return OPTIMIZERS[name](model, lr=args.lr)
+
+
+def describe_optimizer(args: argparse.Namespace) -> str:
+    """``SGD(lr=0.04, momentum=0.9)``, ``Adam(lr=0.003)``, ... for the run's title line."""
+    if args.optimizer == "sgd":
+        return f"SGD(lr={args.lr:g}, momentum={args.momentum:g})"
+    return f"{OPTIMIZERS[args.optimizer].__name__}(lr={args.lr:g})"

@@ -1,0 +1,123 @@
+"""What the command line writes: ``--json`` figures, ``--plot`` loss curves, ``--save`` the trained model.
+
+Every output path is checked by :func:`check_output_path` before any training starts, so a
+typo costs nothing: a directory, a missing parent folder or a place that cannot be written
+is refused up front. The path reported afterwards is the one actually written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .train import RunResult
+
+__all__ = ["check_output_path", "save_model", "saver", "write_json", "write_plot"]
+
+#: Suffix added to a ``--plot`` path that has none (matplotlib would add it silently).
+PLOT_SUFFIX = ".png"
+
+
+def check_output_path(option: str, text: str, *, png: bool = False) -> Path:
+    """The path ``option`` will write, checked: raises ``ValueError`` (one line) if it cannot be written.
+
+    ``png``: a path without a suffix gets ``.png`` (the returned path is the real one); a
+    suffix must be an image format matplotlib writes. Nothing is left behind by the check.
+    """
+    if text.endswith(("/", os.sep)) or Path(text).name in ("", ".", ".."):
+        raise ValueError(f"{option} {text!r}: names a directory, expected a file path")
+    path = Path(text)
+    if path.is_dir():
+        raise ValueError(f"{option} {text!r}: is a directory, expected a file path")
+    if png:
+        if not path.suffix:
+            path = path.with_name(path.name + PLOT_SUFFIX)
+        else:
+            formats = _plot_formats()
+            if formats is not None and path.suffix.lower().lstrip(".") not in formats:
+                raise ValueError(
+                    f"{option} {text!r}: unknown image format {path.suffix!r}; known: {', '.join(sorted(formats))}"
+                )
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ValueError(f"{option} {str(path)!r}: is a directory, expected a file path")
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise ValueError(f"{option} {text!r}: directory {str(parent.resolve())!r} {what}")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{option} {str(path)!r}: exists and is not a regular file")
+    try:
+        if path.exists():
+            with path.open("ab"):  # appends nothing: only checks that it can be written
+                pass
+        else:
+            with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".check"):
+                pass
+    except OSError as exc:
+        raise ValueError(f"{option} {str(path)!r}: cannot write there ({exc.strerror or exc})") from None
+    return path
+
+
+def _plot_formats() -> set[str] | None:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:  # --plot without matplotlib is refused separately
+        return None
+    return set(Figure().canvas.get_supported_filetypes())
+
+
+def write_json(path: Path, figures: dict[str, Any]) -> Path:
+    """Write ``figures`` (see :func:`portable_nn.cli.report.figures`) as indented JSON; returns ``path``."""
+    path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def write_plot(path: Path, results: list[RunResult], title: str) -> Path:
+    """Plot every run's loss curve (log scale) into ``path``; returns the path written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    styles = ["-", "--", ":", "-."]
+    try:
+        for index, r in enumerate(results):
+            epochs = range(1, len(r.curve) + 1)
+            width = max(0.8, 3.0 - 0.5 * index)  # later runs thinner, so coinciding curves all stay visible
+            ax.plot(epochs, r.curve, styles[index % len(styles)], linewidth=width, label=r.spec.label)
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("mean training loss (cross-entropy)")
+        ax.set_title(title, fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=120, format=path.suffix.lstrip(".").lower() or "png")
+    finally:
+        plt.close(fig)
+    return path
+
+
+def saver() -> Callable[[Any, Path], None] | None:
+    """``portable_nn.save`` when this installation has it (looked up at call time), else None."""
+    package = sys.modules.get("portable_nn")
+    save = getattr(package, "save", None)
+    return save if callable(save) else None
+
+
+def save_model(result: RunResult, path: Path) -> Path:
+    """Persist ``result``'s trained model to ``path``; returns the path written.
+
+    The one place ``--save`` goes through."""
+    save = saver()
+    if save is None:
+        raise RuntimeError("portable_nn.save is not available")
+    save(result.model, path)
+    return path

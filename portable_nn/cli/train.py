@@ -1,0 +1,249 @@
+"""One training run of the command line: build the model on one backend/device/dtype, train, evaluate.
+
+The epochs go through :func:`portable_nn.training.run_epoch` (the loop
+:func:`portable_nn.distributed.train_epoch` uses too); batches are drawn on the host from one
+seeded stream, so every backend sees the same batches in the same order. Progress is a tqdm
+bar, live on a terminal; without one each run writes a single line when it ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import numpy as np
+
+from .. import datasets
+from .._backend import from_host, is_lazy, resolve_device, resolve_dtype, resolve_namespace, to_host
+from ..errors import ClusterError
+from ..grad_mode import no_grad
+from ..losses import CrossEntropyLoss
+from ..optim import Optimizer
+from ..sequential import Sequential
+from ..training import make_step, run_epoch
+from . import model as model_module
+from .data import Data
+from .plan import RunSpec
+
+__all__ = ["CHECKPOINT_EVERY", "Diverged", "RunResult", "train_run"]
+
+# Dask runs copy parameters and optimizer buffers to the host and back every this many steps, which
+# bounds the lineage a distributed scheduler keeps (see portable_nn.distributed.checkpoint).
+CHECKPOINT_EVERY = 10
+#: Width of the run label in progress lines, so consecutive bars line up.
+LABEL_WIDTH = 32
+_BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+
+
+class Diverged(ArithmeticError):
+    """The training loss became NaN or infinite (e.g. a learning rate too large for the dtype)."""
+
+
+@dataclass
+class RunResult:
+    """What one run ends with: figures, the loss curve (mean loss per epoch), host float64 weights, the model."""
+
+    spec: RunSpec
+    final_loss: float
+    accuracy: float
+    wall_s: float
+    curve: list[float]
+    weights: dict[str, np.ndarray]
+    model: Any = None
+    max_abs_diff: float | None = None
+    within_tolerance: bool | None = None
+
+
+class Progress:
+    """A tqdm bar of ``total`` steps: live when ``live`` (None: on a terminal), else one line when it closes."""
+
+    def __init__(self, total: int, label: str, live: bool | None, stream: TextIO | None = None) -> None:
+        from tqdm import tqdm  # type: ignore[import-untyped]
+
+        self._tqdm = tqdm
+        self.stream = sys.stderr if stream is None else stream
+        self.live = _isatty(self.stream) if live is None else live
+        self.label, self.total, self.count, self.note = f"{label:<{LABEL_WIDTH}}", total, 0, ""
+        self.start = time.perf_counter()
+        self.bar = tqdm(
+            total=total,
+            desc=self.label,
+            file=self.stream,
+            disable=not self.live,
+            unit="step",
+            bar_format=_BAR_FORMAT,
+            dynamic_ncols=True,
+            leave=True,
+        )
+
+    def update(self, note: str | None = None) -> None:
+        """One step done; ``note`` replaces the text after the bar."""
+        self.count += 1
+        self.bar.update(1)
+        if note is not None:
+            self.set_note(note)
+
+    def set_note(self, note: str) -> None:
+        self.note = note
+        self.bar.set_postfix_str(note, refresh=False)
+
+    def close(self) -> None:
+        if self.live:
+            self.bar.refresh()
+            self.bar.close()
+            return
+        self.bar.close()
+        line = self._tqdm.format_meter(
+            self.count,
+            self.total,
+            time.perf_counter() - self.start,
+            prefix=self.label,
+            postfix=self.note or None,
+            bar_format=_BAR_FORMAT,
+            ascii=True,
+            unit="step",
+        )
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed, or file-like without isatty
+        return False
+
+
+def _scheduler(xp: Any, args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
+    """Dask runs: the chosen scheduler (prints the dashboard link); other backends: nothing."""
+    if not is_lazy(xp):
+        return contextlib.nullcontext()
+    from ..distributed import dask_scheduler
+
+    return dask_scheduler(args.scheduler, address=args.address, out=sys.stderr, connect_timeout=args.connect_timeout)
+
+
+@contextlib.contextmanager
+def _small_model_threads(backend: str) -> Iterator[None]:
+    """Run torch on one intra-op thread: layers this small only lose time to thread hand-offs.
+
+    (Measured here: 1.3 ms per step on one thread, 25 ms on two while other processes load the cores.)
+    """
+    if backend != "torch":
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_run(
+    spec: RunSpec, data: Data, args: argparse.Namespace, seeds: dict[str, int], live: bool | None
+) -> RunResult:
+    """Train one model on ``spec``'s backend/device/dtype; the same seeds give the same run everywhere.
+
+    Raises :class:`Diverged` when an epoch's loss is not finite, and whatever the backend
+    raises (the caller reports it as a failed run).
+    """
+    xp = resolve_namespace(spec.backend)
+    device = resolve_device(xp, spec.device)
+    dtype = resolve_dtype(xp, spec.dtype)
+    sizes = [data.features, *args.hidden, data.classes]
+    model = model_module.build_mlp(sizes, args.activation, xp=xp, device=device, dtype=dtype, seed=seeds["init"])
+    optimizer = model_module.make_optimizer(args.optimizer, model, args)
+    loss_fn = CrossEntropyLoss()
+    rng = np.random.default_rng(seeds["shuffle"])  # host-side shuffling: the same batches on every backend
+    n = len(data.x_train)
+    steps = args.epochs * math.ceil(n / args.batch_size)
+    lazy = is_lazy(xp)
+    timeout = args.progress_timeout if lazy else None
+    curve: list[float] = []
+    start = time.perf_counter()
+    with (
+        _scheduler(xp, args),
+        _small_model_threads(spec.backend),
+        np.errstate(over="ignore", invalid="ignore"),  # NumPy runs: a divergence is reported as such, below
+        Progress(steps, spec.label, live) as bar,
+    ):
+        step = make_step(model, loss_fn, optimizer, read=_reader(timeout) if lazy else float)
+        done, checkpointed = 0, [0]
+
+        def after(index: int, loss: float) -> None:
+            nonlocal done
+            done += 1
+            if lazy and done % CHECKPOINT_EVERY == 0:
+                _checkpoint(model, optimizer, timeout)
+                checkpointed[0] = done
+            bar.update()
+
+        for epoch in range(args.epochs):
+            rows_list = list(datasets.batch_indices(n, args.batch_size, rng))
+            batches = (
+                (from_host(data.x_train[rows], xp, device, dtype), xp.asarray(data.y_train[rows], device=device))
+                for rows in rows_list
+            )
+            try:
+                losses = run_epoch(model, loss_fn, optimizer, batches, on_step=after, step=step)
+            except ClusterError as exc:
+                where = f"after step {checkpointed[0]}" if checkpointed[0] else "none yet"
+                raise ClusterError(
+                    f"{exc}; last checkpoint of the parameters: {where} of {steps}, in this process's memory only "
+                    "(dropped with the failed run)",
+                    step=checkpointed[0] or None,
+                ) from None
+            curve.append(sum(value * len(rows) for value, rows in zip(losses, rows_list, strict=True)) / n)
+            bar.set_note(f"loss {curve[-1]:.4g}")
+            if not math.isfinite(curve[-1]):
+                raise Diverged(
+                    f"training diverged: mean loss {curve[-1]} in epoch {epoch + 1} (lr {args.lr:g} too large "
+                    f"for {spec.dtype}?)"
+                )
+        final_loss, accuracy = _evaluate(model, data, xp, device, dtype, loss_fn)
+        bar.set_note(f"loss {final_loss:.4g}  accuracy {accuracy:.2%}")
+        host = {name: to_host(p) for name, p in model.named_parameters().items()}
+    if not math.isfinite(final_loss) or not all(np.isfinite(h).all() for h in host.values()):
+        raise Diverged(f"training diverged: final loss {final_loss}, weights finite: no (lr {args.lr:g} too large?)")
+    if lazy:  # rebind from the host copies: the parameters must not refer to a cluster that is gone
+        model.set_parameters({name: from_host(h, xp, device, dtype) for name, h in host.items()})
+    wall = time.perf_counter() - start
+    weights = {name: h.astype(np.float64) for name, h in host.items()}
+    return RunResult(spec, final_loss, accuracy, wall, curve, weights, model=model)
+
+
+def _reader(timeout: float | None) -> Any:
+    from ..cluster import compute_within
+
+    return lambda loss: float(compute_within(loss, timeout=timeout)[0])
+
+
+def _checkpoint(model: Sequential, optimizer: Optimizer, timeout: float | None) -> None:
+    from ..distributed import checkpoint
+
+    checkpoint(model, optimizer, timeout=timeout)
+
+
+def _evaluate(model: Sequential, data: Data, xp: Any, device: Any, dtype: Any, loss_fn: Any) -> tuple[float, float]:
+    """(loss on the whole training set, accuracy on the test set), without keeping anything for backward."""
+    with no_grad():
+        train_logits = model(from_host(data.x_train, xp, device, dtype))
+        loss, _ = loss_fn(train_logits, xp.asarray(data.y_train, device=device))
+        test_logits = to_host(model(from_host(data.x_test, xp, device, dtype)))
+    accuracy = float(np.mean(np.argmax(test_logits, axis=1) == data.y_test))
+    return float(loss), accuracy
