@@ -107,7 +107,7 @@ def active_client() -> Any:
     """The ``distributed.Client`` dask would run graphs on now, or None (a local scheduler is active)."""
     import dask.base
 
-    get = dask.base.get_scheduler()  # type: ignore[no-untyped-call]
+    get = dask.base.get_scheduler()
     client = getattr(get, "__self__", None)
     return client if type(client).__name__ == "Client" else None
 
@@ -121,12 +121,12 @@ def compute_within(*arrays: Any, timeout: float | None) -> tuple[Any, ...]:
 
     client = active_client()
     if client is None or timeout is None:
-        return tuple(dask.compute(*arrays))  # type: ignore[attr-defined, no-untyped-call]
+        return tuple(dask.compute(*arrays))
     from distributed import wait
 
     futures = client.compute(list(arrays))
     try:
-        wait(futures, timeout=timeout)  # type: ignore[no-untyped-call]
+        wait(futures, timeout=timeout)
     except TimeoutError:
         workers = len(client.scheduler_info().get("workers", {}))
         client.cancel(futures)

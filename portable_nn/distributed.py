@@ -122,7 +122,7 @@ def dask_scheduler(
 
         workers = n_workers or os.cpu_count() or 1
         with (
-            ProcessPoolExecutor(workers, mp_context=get_context(), initializer=initialize_worker_process) as pool,  # type: ignore[no-untyped-call]
+            ProcessPoolExecutor(workers, mp_context=get_context(), initializer=initialize_worker_process) as pool,
             dask.config.set(scheduler="processes", pool=pool),
         ):
             yield None
@@ -132,7 +132,7 @@ def dask_scheduler(
     with contextlib.ExitStack() as stack:
         if address is None:
             cluster = stack.enter_context(
-                LocalCluster(  # type: ignore[no-untyped-call]
+                LocalCluster(
                     n_workers=n_workers,
                     threads_per_worker=threads_per_worker,
                     memory_limit=memory_limit,
@@ -141,10 +141,10 @@ def dask_scheduler(
                     dashboard_address=dashboard_address,
                 )
             )
-            client = stack.enter_context(Client(cluster, set_as_default=False))  # type: ignore[no-untyped-call]
+            client = stack.enter_context(Client(cluster, set_as_default=False))
         else:
             probe_scheduler(address, connect_timeout)  # bounded: Client() alone can wait forever on a non-Dask server
-            client = stack.enter_context(Client(address, set_as_default=False, timeout=connect_timeout))  # type: ignore[no-untyped-call]
+            client = stack.enter_context(Client(address, set_as_default=False, timeout=connect_timeout))
         stack.enter_context(client.as_current())
         # The name, not the client object: nannies copy the config into restarted workers.
         stack.enter_context(dask.config.set(scheduler="dask.distributed"))
@@ -200,7 +200,7 @@ def synthetic_regression(
     bias = rng.standard_normal(out_features)
     rows = (chunk_rows,) * (n_samples // chunk_rows) + ((n_samples % chunk_rows,) if n_samples % chunk_rows else ())
     host_dtype = np.dtype(resolve_dtype(resolve_namespace("numpy"), dtype))
-    data = da.map_blocks(  # type: ignore[no-untyped-call]
+    data = da.map_blocks(
         _regression_block,
         seed,
         weight,
@@ -303,7 +303,7 @@ def train_epoch(
         raise ArgumentError(f"progress_timeout must be a positive number of seconds or None, got {progress_timeout!r}")
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
         raise ShapeError(f"expected x (N, in) and y (N, out) with the same N, got {x.shape} and {y.shape}")
-    from tqdm.auto import tqdm  # type: ignore[import-untyped]
+    from tqdm.auto import tqdm
 
     batches = _batches(x.shape[0], batch_size)
     bar = tqdm(
@@ -318,7 +318,7 @@ def train_epoch(
 
     def persisted() -> Iterator[tuple[Array, Array]]:
         for start, stop in batches:
-            yield dask.persist(x[start:stop], y[start:stop])  # type: ignore[attr-defined, no-untyped-call]
+            yield dask.persist(x[start:stop], y[start:stop])
 
     def after(step: int, value: float) -> None:
         if (step + 1) % checkpoint_every == 0 or step + 1 == len(batches):

@@ -64,7 +64,7 @@ class Progress:
     """A tqdm bar of ``total`` steps: live when ``live`` (None: on a terminal), else one line when it closes."""
 
     def __init__(self, total: int, label: str, live: bool | None, stream: TextIO | None = None) -> None:
-        from tqdm import tqdm  # type: ignore[import-untyped]
+        from tqdm import tqdm
 
         self._tqdm = tqdm
         self.stream = sys.stderr if stream is None else stream
