@@ -14,6 +14,7 @@ import stat
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,14 +69,14 @@ def blobs(n_samples: int = 1500, classes: int = 3, *, spread: float = 0.35, seed
 SYNTHETIC: dict[str, Callable[..., Dataset]] = {"spirals": spirals, "blobs": blobs}
 
 
-def _labels(raw: np.ndarray, path: Path) -> np.ndarray:
-    """Any label values -> int64 class indices ``0..C-1`` (sorted order of the distinct values)."""
+def _labels(raw: np.ndarray, path: Path) -> tuple[np.ndarray, list[Any]]:
+    """Any label values -> (int64 class indices ``0..C-1``, the distinct values in sorted order: class i's label)."""
     if raw.ndim != 1:
         raise SerializationError(f"{path}: labels must be 1-D, got shape {raw.shape}")
     classes, y = np.unique(raw, return_inverse=True)
     if len(classes) < 2:
         raise SerializationError(f"{path}: need at least 2 classes, found {len(classes)}")
-    return y.astype(np.int64).reshape(-1)
+    return y.astype(np.int64).reshape(-1), [value.item() if hasattr(value, "item") else value for value in classes]
 
 
 def _features(raw: np.ndarray, path: Path) -> np.ndarray:
@@ -207,6 +208,16 @@ def _check_regular_file(path: Path) -> None:
 def load_dataset(path: str | Path) -> Dataset:
     """A classification dataset from ``.npz`` (exactly the arrays ``x`` and ``y``) or ``.csv`` (features..., label).
 
+    ``(x, y)``: see :func:`load_labeled_dataset`, which also returns the label of each class.
+    """
+    x, y, _ = load_labeled_dataset(path)
+    return x, y
+
+
+def load_labeled_dataset(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """``(x, y, labels)`` from ``.npz`` (exactly the arrays ``x`` and ``y``) or ``.csv`` (features..., label);
+    class ``i`` stands for ``labels[i]`` (the distinct label values, sorted).
+
     A CSV is UTF-8 (a byte-order mark is allowed) and may have one header line. Labels of any
     kind (ints, strings) become int64 indices ``0..C-1``; features must be real numbers.
     Raises ``FileNotFoundError``, or ``SerializationError`` (a ``ValueError``) for anything else
@@ -221,10 +232,10 @@ def load_dataset(path: str | Path) -> Dataset:
         raw_x, raw_y = _load_csv(path)
     else:
         raise SerializationError(f"{path}: unsupported data file type {suffix!r}; use .npz or .csv")
-    x, y = _features(raw_x, path), _labels(np.asarray(raw_y), path)
+    x, (y, labels) = _features(raw_x, path), _labels(np.asarray(raw_y), path)
     if len(x) != len(y):
         raise SerializationError(f"{path}: {len(x)} feature rows but {len(y)} labels")
-    return x, y
+    return x, y, labels
 
 
 def train_test_split(
@@ -241,11 +252,16 @@ def train_test_split(
     return (x[train], y[train]), (x[test], y[test])
 
 
-def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Scale features to zero mean and unit variance using ``train``'s statistics (constant columns kept)."""
+def standardization(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, std)`` per feature of ``train`` (N, F), std 1 for constant columns: ``x -> (x - mean) / std``."""
     mean = train.mean(axis=0)
     std = train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Scale features to zero mean and unit variance using ``train``'s statistics (constant columns kept)."""
+    mean, std = standardization(train)
     return [(a - mean) / std for a in (train, *others)]
 
 

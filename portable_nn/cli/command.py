@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .arguments import BENCH_COMMAND, PROG, SUBCOMMANDS, UsageError, build_parser, check_train_args
-from .data import prepare_data
+from .data import Data, prepare_data
 from .outputs import save_model, write_json, write_plot
 from .plan import RunSpec, one_line, plan_runs
 from .report import compare_to_numpy, describe, figures, format_table, verdict
@@ -96,10 +96,13 @@ def _train(args: argparse.Namespace) -> int:
         print(f"FAILED  {spec.label}: {error}")
     for line in verdict(results):
         print(line)
-    return _write_outputs(args, title, figures(args, data, plan, results, failed), results) or (1 if failed else 0)
+    numbers = figures(args, data, plan, results, failed)
+    return _write_outputs(args, title, numbers, results, data) or (1 if failed else 0)
 
 
-def _write_outputs(args: argparse.Namespace, title: str, numbers: dict[str, object], results: list[RunResult]) -> int:
+def _write_outputs(
+    args: argparse.Namespace, title: str, numbers: dict[str, object], results: list[RunResult], data: Data
+) -> int:
     """Write --json, --plot, --save (paths checked before training); 0, or 1 after a one-line error."""
     try:
         if args.json is not None:
@@ -112,7 +115,7 @@ def _write_outputs(args: argparse.Namespace, title: str, numbers: dict[str, obje
     if args.save is not None and results:
         first = results[0]
         try:
-            written = save_model(first, args.save)
+            written = save_model(first, args.save, data)
         except Exception as exc:
             print(f"{PROG}: error: --save failed: {one_line(exc)}", file=sys.stderr)
             return 1

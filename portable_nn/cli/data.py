@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -15,13 +16,20 @@ __all__ = ["Data", "prepare_data"]
 
 @dataclass
 class Data:
-    """Host-side float64 features (N, F) and int64 labels (N,) in ``[0, classes)``, split into train and test."""
+    """Host-side float64 features (N, F) and int64 labels (N,) in ``[0, classes)``, split into train and test.
+
+    The features are standardized: raw ``x`` becomes ``(x - mean) / std`` (train statistics, (F,)); class
+    ``i`` stands for ``labels[i]`` (the data file's label values; ``0..C-1`` for the synthetic sets).
+    """
 
     name: str
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    std: np.ndarray = field(default_factory=lambda: np.ones(0))
+    labels: list[Any] = field(default_factory=list)
 
     @property
     def features(self) -> int:
@@ -39,16 +47,17 @@ def prepare_data(args: argparse.Namespace, data_seed: int) -> Data:
     """
     if args.data is not None:
         try:
-            x, y = datasets.load_dataset(args.data)
+            x, y, labels = datasets.load_labeled_dataset(args.data)
         except (OSError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         name = str(args.data)
     else:
         x, y = datasets.SYNTHETIC[args.dataset](args.samples, seed=data_seed)
-        name = args.dataset
+        name, labels = args.dataset, [int(c) for c in np.unique(y)]
     try:
         (x_train, y_train), (x_test, y_test) = datasets.train_test_split(x, y, 0.2, seed=data_seed)
     except ValueError as exc:
         raise UsageError(f"{name}: {exc}") from None
-    x_train, x_test = datasets.standardize(x_train, x_test)
-    return Data(name, x_train, y_train, x_test, y_test)
+    mean, std = datasets.standardization(x_train)
+    x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    return Data(name, x_train, y_train, x_test, y_test, mean, std, labels)

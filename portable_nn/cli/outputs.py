@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .data import Data
     from .train import RunResult
 
 __all__ = ["check_output_path", "save_model", "saver", "write_json", "write_plot"]
@@ -105,19 +106,31 @@ def write_plot(path: Path, results: list[RunResult], title: str) -> Path:
     return path
 
 
-def saver() -> Callable[[Any, Path], None] | None:
+def saver() -> Callable[..., None] | None:
     """``portable_nn.save`` when this installation has it (looked up at call time), else None."""
     package = sys.modules.get("portable_nn")
     save = getattr(package, "save", None)
     return save if callable(save) else None
 
 
-def save_model(result: RunResult, path: Path) -> Path:
-    """Persist ``result``'s trained model to ``path``; returns the path written.
+#: Metadata keys ``--save`` writes next to the model (JSON values), what predicting on raw data needs.
+SAVED_METADATA = ("cli.labels", "cli.feature_mean", "cli.feature_std")
 
-    The one place ``--save`` goes through."""
+
+def save_model(result: RunResult, path: Path, data: Data | None = None) -> Path:
+    """Persist ``result``'s trained model to ``path`` (whole: ``pnn.load(path)`` rebuilds it); returns the path.
+
+    With ``data``, the metadata also holds what using the model on raw features needs, as JSON:
+    ``cli.labels`` (class ``i``'s label), ``cli.feature_mean`` and
+    ``cli.feature_std`` (raw ``x`` -> ``(x - mean) / std`` before the model). The one
+    place ``--save`` goes through.
+    """
     save = saver()
     if save is None:
         raise RuntimeError("portable_nn.save is not available")
-    save(result.model, path)
+    metadata = {"cli.run": result.spec.label}
+    if data is not None:
+        values = (data.labels, data.mean.tolist(), data.std.tolist())
+        metadata.update({key: json.dumps(value) for key, value in zip(SAVED_METADATA, values, strict=True)})
+    save(result.model, path, metadata)
     return path
