@@ -197,7 +197,7 @@ def test_save_without_serialization_is_a_clear_error(capsys, tmp_path, monkeypat
 
 def test_save_hands_the_first_trained_model_to_portable_nn_save(capsys, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(pnn, "save", lambda model, path: calls.append((model, path)), raising=False)
+    monkeypatch.setattr(pnn, "save", lambda model, path, metadata: calls.append((model, path)), raising=False)
     target = tmp_path / "m.safetensors"
     code, out, err = _run(capsys, "--backend", "numpy", *TINY, "--save", str(target))
     assert code == 0, err

@@ -26,7 +26,8 @@ from ..grad_mode import no_grad
 from ..losses import CrossEntropyLoss
 from ..optim import Optimizer
 from ..sequential import Sequential
-from ..training import make_step, run_epoch
+from ..train_step import train_step
+from ..training import run_epoch
 from . import model as model_module
 from .data import Data
 from .plan import RunSpec
@@ -182,7 +183,12 @@ def train_run(
         np.errstate(over="ignore", invalid="ignore"),  # NumPy runs: a divergence is reported as such, below
         Progress(steps, spec.label, live) as bar,
     ):
-        step = make_step(model, loss_fn, optimizer, read=_reader(timeout) if lazy else float)
+        fused = train_step(model, loss_fn, optimizer, compile="auto")  # jax.jit on JAX; Dask: one persist
+        read = _reader(timeout) if lazy else float
+
+        def step(x: Any, y: Any) -> float:
+            return read(fused(x, y))
+
         done, checkpointed = 0, [0]
 
         def after(index: int, loss: float) -> None:
