@@ -29,7 +29,14 @@ class Stepper(Protocol):
     def step(self) -> None: ...
 
 
-def make_step(model: Any, loss_fn: LossFn, optimizer: Stepper, *, read: Callable[[Array], float] = float) -> StepFn:
+def make_step(
+    model: Any,
+    loss_fn: LossFn,
+    optimizer: Stepper,
+    *,
+    read: Callable[[Array], float] = float,
+    before_step: Callable[[], Any] | None = None,
+) -> StepFn:
     """The default step: ``step(x, y)`` trains ``model`` on one batch and returns the batch loss as a float.
 
     Parameters
@@ -43,6 +50,9 @@ def make_step(model: Any, loss_fn: LossFn, optimizer: Stepper, *, read: Callable
     read
         Turns the 0-d loss array into a float (default ``float``); a Dask caller passes a
         time-bounded fetch. Called before ``optimizer.step()``.
+    before_step
+        Called after ``backward`` and before ``optimizer.step()``, e.g. gradient clipping
+        (``lambda: pnn.clip_grad_norm_(model, 1.0)``).
 
     Examples
     --------
@@ -59,6 +69,8 @@ def make_step(model: Any, loss_fn: LossFn, optimizer: Stepper, *, read: Callable
         optimizer.zero_grad()
         model.backward(grad)
         value = read(loss)  # before step(): see the module docstring
+        if before_step is not None:
+            before_step()
         optimizer.step()
         return value
 

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from .. import __version__, datasets
 from .._backend import BACKENDS, FLOAT_DTYPES
-from .model import ACTIVATIONS, DEFAULT_LR, OPTIMIZERS
+from .model import ACTIVATIONS, DEFAULT_LR, OPTIMIZERS, SCHEDULES
 from .outputs import check_output_path
 
 __all__ = ["PROG", "SUBCOMMANDS", "UsageError", "build_parser", "check_train_args", "has_module"]
@@ -176,6 +176,14 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         help=f"learning rate (default: {defaults})",
     )
     add("--momentum", type=_float_in(0, 1, high_open=True), default=0.9, help="SGD momentum (default: 0.9)")
+    add("--schedule", choices=SCHEDULES, default="none", help="learning-rate schedule over the run (default: none)")
+    add(
+        "--clip-grad-norm",
+        type=_float_in(0, math.inf, low_open=True, high_open=True),
+        default=None,
+        metavar="MAX_NORM",
+        help="clip the gradients' total 2-norm to MAX_NORM before each step (default: no clipping)",
+    )
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -272,6 +280,8 @@ def describe_options(args: argparse.Namespace) -> dict[str, Any]:
         "optimizer": args.optimizer,
         "lr": args.lr,
         "momentum": args.momentum,
+        "schedule": args.schedule,
+        "clip_grad_norm": args.clip_grad_norm,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "seed": args.seed,

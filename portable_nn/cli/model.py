@@ -15,17 +15,35 @@ import numpy as np
 
 from ..activations import ReLU, Sigmoid, Tanh
 from ..linear import Linear
+from ..lr_scheduler import CosineAnnealingLR, LRScheduler, OneCycleLR, StepLR
 from ..module import Module
-from ..optim import SGD, Adam, AdamW, Optimizer
+from ..optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from ..sequential import Sequential
 
-__all__ = ["ACTIVATIONS", "DEFAULT_LR", "OPTIMIZERS", "build_mlp", "describe_optimizer", "make_optimizer"]
+__all__ = [
+    "ACTIVATIONS",
+    "DEFAULT_LR",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "build_mlp",
+    "describe_optimizer",
+    "make_optimizer",
+    "make_schedule",
+]
 
 ACTIVATIONS: dict[str, type[Module]] = {"tanh": Tanh, "relu": ReLU, "sigmoid": Sigmoid}
 #: Optimizer name -> class; ``--optimizer`` offers these.
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSprop,
+    "adagrad": Adagrad,
+}
 #: Learning rate when ``--lr`` is not given.
-DEFAULT_LR: dict[str, float] = {"sgd": 0.04, "adam": 0.003, "adamw": 0.003}
+DEFAULT_LR: dict[str, float] = {"sgd": 0.04, "adam": 0.003, "adamw": 0.003, "rmsprop": 0.003, "adagrad": 0.05}
+#: ``--schedule`` choices: the learning-rate schedule over the whole run (``steps`` optimizer steps).
+SCHEDULES = ("none", "cosine", "onecycle", "step")
 
 
 def build_mlp(sizes: Sequence[int], activation: str, *, xp: Any, device: Any, dtype: Any, seed: int) -> Sequential:
@@ -62,8 +80,29 @@ def make_optimizer(name: str, model: Module, args: argparse.Namespace) -> Optimi
     return OPTIMIZERS[name](model, lr=args.lr)
 
 
+def make_schedule(name: str, optimizer: Optimizer, steps: int, lr: float) -> LRScheduler | None:
+    """The ``--schedule`` over ``steps`` optimizer steps, stepped after each one (None for ``"none"``).
+
+    ``cosine``: ``CosineAnnealingLR(T_max=steps)`` from ``lr`` to 0; ``onecycle``: ``OneCycleLR(max_lr=lr,
+    total_steps=steps)``; ``step``: ``StepLR`` dividing the rate by 10 after each third of the run.
+    """
+    if name == "cosine":
+        return CosineAnnealingLR(optimizer, T_max=steps)
+    if name == "onecycle":
+        return OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    if name == "step":
+        return StepLR(optimizer, step_size=max(1, steps // 3), gamma=0.1)
+    return None
+
+
 def describe_optimizer(args: argparse.Namespace) -> str:
-    """``SGD(lr=0.04, momentum=0.9)``, ``Adam(lr=0.003)``, ... for the run's title line."""
+    """``SGD(lr=0.04, momentum=0.9)``, ``Adam(lr=0.003)``, ... for the run's title line, with schedule and clipping."""
     if args.optimizer == "sgd":
-        return f"SGD(lr={args.lr:g}, momentum={args.momentum:g})"
-    return f"{OPTIMIZERS[args.optimizer].__name__}(lr={args.lr:g})"
+        text = f"SGD(lr={args.lr:g}, momentum={args.momentum:g})"
+    else:
+        text = f"{OPTIMIZERS[args.optimizer].__name__}(lr={args.lr:g})"
+    if getattr(args, "schedule", "none") != "none":
+        text += f", {args.schedule} schedule"
+    if getattr(args, "clip_grad_norm", None) is not None:
+        text += f", grad norm clipped at {args.clip_grad_norm:g}"
+    return text

@@ -13,7 +13,7 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -21,13 +21,14 @@ import numpy as np
 
 from .. import datasets
 from .._backend import from_host, is_lazy, resolve_device, resolve_dtype, resolve_namespace, to_host
+from ..clip_grad import clip_grad_norm_
 from ..errors import ClusterError
 from ..grad_mode import no_grad
 from ..losses import CrossEntropyLoss
 from ..optim import Optimizer
 from ..sequential import Sequential
 from ..train_step import train_step
-from ..training import run_epoch
+from ..training import make_step, run_epoch
 from . import model as model_module
 from .data import Data
 from .plan import RunSpec
@@ -183,17 +184,27 @@ def train_run(
         np.errstate(over="ignore", invalid="ignore"),  # NumPy runs: a divergence is reported as such, below
         Progress(steps, spec.label, live) as bar,
     ):
-        fused = train_step(model, loss_fn, optimizer, compile="auto")  # jax.jit on JAX; Dask: one persist
         read = _reader(timeout) if lazy else float
+        schedule = model_module.make_schedule(args.schedule, optimizer, steps, args.lr)
+        step: Callable[[Any, Any], float]
+        if args.clip_grad_norm is None:
+            fused = train_step(model, loss_fn, optimizer, compile="auto")  # jax.jit on JAX; Dask: one persist
 
-        def step(x: Any, y: Any) -> float:
-            return read(fused(x, y))
+            def fused_step(x: Any, y: Any) -> float:
+                return read(fused(x, y))
+
+            step = fused_step
+
+        else:  # clipping goes between backward and the optimizer's step: the eager loop
+            step = make_step(model, loss_fn, optimizer, read=read, before_step=_clipper(model, args.clip_grad_norm))
 
         done, checkpointed = 0, [0]
 
         def after(index: int, loss: float) -> None:
             nonlocal done
             done += 1
+            if schedule is not None and done < steps:  # after the last step nothing uses the rate
+                schedule.step()
             if lazy and done % CHECKPOINT_EVERY == 0:
                 _checkpoint(model, optimizer, timeout)
                 checkpointed[0] = done
@@ -231,6 +242,10 @@ def train_run(
     wall = time.perf_counter() - start
     weights = {name: h.astype(np.float64) for name, h in host.items()}
     return RunResult(spec, final_loss, accuracy, wall, curve, weights, model=model)
+
+
+def _clipper(model: Sequential, max_norm: float) -> Any:
+    return lambda: clip_grad_norm_(model, max_norm)
 
 
 def _reader(timeout: float | None) -> Any:
