@@ -249,7 +249,7 @@ def load_optimizer(path: PathLike, model: Module, *, cast: bool = False) -> Opti
     >>> path = os.path.join(tempfile.mkdtemp(), "run.safetensors")
     >>> pnn.save(model, path, optimizer=opt)
     >>> pnn.load_optimizer(path, pnn.load(path))
-    SGD(lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0, dampening=0.0)
+    SGD(lr=0.1, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False)
     """
     if not isinstance(model, Module):
         raise ArgumentTypeError(f"load_optimizer needs the model to optimize, got {type(model).__name__}")

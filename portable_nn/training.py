@@ -1,10 +1,10 @@
-"""The training loop: one epoch of minibatch steps, shared by the command line and :mod:`portable_nn.distributed`.
+"""The training loop: one epoch of minibatch steps, shared by the command line and ``portable_nn.distributed``.
 
 Backend-neutral: the model, loss and optimizer see only array-API arrays, and the loop only
 calls them. One step is ``forward → loss → zero_grad → backward → read the loss → step()``;
 the loss value is read *before* ``step()`` because on a lazy backend (Dask) ``step()`` stores
 new parameters and a loss read afterwards would submit the forward's graph a second time
-(see :func:`portable_nn.distributed.train_epoch`).
+(see ``portable_nn.distributed.train_epoch``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ StepFn = Callable[[Array, Array], float]
 
 
 class Stepper(Protocol):
-    """What the loop needs of an optimizer: ``zero_grad()`` and ``step()`` (any :class:`~.optim.Optimizer`)."""
+    """What the loop needs of an optimizer: ``zero_grad()`` and ``step()`` (an :class:`~portable_nn.Optimizer`)."""
 
     def zero_grad(self) -> None: ...
 

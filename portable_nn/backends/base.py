@@ -110,7 +110,7 @@ class BackendAdapter:
         raise NotImplementedError
 
     def recognises(self, module: ModuleType) -> bool:
-        """Whether ``module`` (raw or wrapped namespace, or one of :attr:`module_names`) stands for this backend."""
+        """Whether ``module`` (raw or wrapped namespace, or one of ``module_names``) stands for this backend."""
         return module.__name__ in self.module_names or self.is_namespace(module)
 
     def installed(self) -> bool:
@@ -196,7 +196,7 @@ class BackendAdapter:
         return getattr(xp, name, None)
 
     def dtype_table(self) -> dict[str, Any]:
-        """Portable name -> dtype object, for every floating dtype of :data:`FLOAT_DTYPES` the backend has."""
+        """Portable name -> dtype object, for every floating dtype of ``FLOAT_DTYPES`` the backend has."""
         if self._dtypes is None:
             xp = self.namespace()
             found = {name: self._dtype_object(xp, name) for name in FLOAT_DTYPES}

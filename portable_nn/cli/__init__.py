@@ -12,10 +12,10 @@ Bad input ends with a one-line ``portable-nn: error: ...`` and exit status 2, be
 training; a run that fails (diverges, loses its cluster, ...) is reported as ``FAILED`` in the
 output and the exit status is 1.
 
-One module per job: :mod:`~.arguments` (options and their checks), :mod:`~.plan` (which
-combinations run), :mod:`~.data`, :mod:`~.model`, :mod:`~.train` (one run), :mod:`~.report`
-(table, verdict, figures), :mod:`~.outputs` (``--json``/``--plot``/``--save``), :mod:`~.info`,
-and :mod:`~.command` (the entry point).
+One module per job: ``arguments`` (options and their checks), ``plan`` (which
+combinations run), ``data``, ``model``, ``train`` (one run), ``report``
+(table, verdict, figures), ``outputs`` (``--json``/``--plot``/``--save``), ``info``,
+and ``command`` (the entry point).
 """
 
 from __future__ import annotations

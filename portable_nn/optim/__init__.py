@@ -2,8 +2,8 @@
 
 ``SGD``, ``Adam``, ``AdamW``, ``RMSprop`` and ``Adagrad``; each has a pure form (``init``/``update``,
 traceable by ``jax.jit``) and the stateful ``zero_grad``/``step`` built on it, param groups
-(``param_groups=[{"params": names or predicate, **overrides}]``, see :mod:`.groups`) and
-``state_dict``/``load_state_dict``. One file per optimizer; the shared machinery is in :mod:`.base`.
+(``param_groups=[{"params": names or predicate, **overrides}]``, see ``portable_nn.optim.groups``) and
+``state_dict``/``load_state_dict``. One file per optimizer; the shared machinery is in ``portable_nn.optim.base``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Two forms of one update rule:
   through ``module.set_parameters``. A step that raises changes neither the module nor the
   optimizer.
 
-Hyperparameters live in ``opt.param_groups`` (see :mod:`portable_nn.optim.groups`), a list of
+Hyperparameters live in ``opt.param_groups`` (see ``portable_nn.optim.groups``), a list of
 dicts each with ``"params"`` (names), ``"lr"`` and the optimizer's other hyperparameters.
 
 One deliberate difference from PyTorch: ``step()`` raises a ``CallOrderError`` if a parameter
@@ -62,7 +62,7 @@ class Optimizer:
     Subclasses set ``_LEGACY`` (defaults of hyperparameters older checkpoints lack) and define
     ``_validate(hyper) -> hyper``, ``_buffer_names(hyper)``, ``_initial_buffer(xp, name, p, hyper)``
     (zeros by default) and ``_update_one(xp, p, g, buffers, step, lr, hyper) -> (new_p, new_buffers)``;
-    they may define ``_foreach_group`` (a multi-tensor fast path, see :mod:`portable_nn.fast_paths`).
+    they may define ``_foreach_group`` (a multi-tensor fast path, see ``portable_nn.fast_paths``).
     """
 
     _LEGACY: ClassVar[dict[str, Any]] = {}

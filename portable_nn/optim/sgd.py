@@ -35,7 +35,7 @@ class SGD(Optimizer):
     nesterov, maximize : bool
         Nesterov momentum (needs ``momentum > 0``, ``dampening = 0``); ascend instead of descend.
     param_groups : list of dict, optional
-        Per-group overrides, see :mod:`portable_nn.optim.groups`.
+        Per-group overrides, see ``portable_nn.optim.groups``.
     foreach : bool or None
         The multi-tensor update (torch only; None: where available).
 
