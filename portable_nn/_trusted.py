@@ -13,10 +13,11 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-__all__ = ["is_tracing", "is_trusted", "trusted"]
+__all__ = ["input_grad_unused", "is_input_grad_unused", "is_tracing", "is_trusted", "trusted"]
 
 _trusted: ContextVar[bool] = ContextVar("portable_nn_trusted", default=False)
 _tracing: ContextVar[bool] = ContextVar("portable_nn_tracing", default=False)
+_input_grad_unused: ContextVar[bool] = ContextVar("portable_nn_input_grad_unused", default=False)
 
 
 def is_trusted() -> bool:
@@ -42,3 +43,23 @@ def trusted(*, tracing: bool = False) -> Iterator[None]:
     finally:
         _tracing.reset(tracing_token)
         _trusted.reset(token)
+
+
+def is_input_grad_unused() -> bool:
+    """Whether the running ``functional_backward``'s ``dL/dx`` is discarded by its caller (a layer may skip it)."""
+    return _input_grad_unused.get()
+
+
+@contextlib.contextmanager
+def input_grad_unused(unused: bool) -> Iterator[None]:
+    """Tell ``functional_backward`` calls inside whether their ``dL/dx`` is used (value_and_grad drops the model's).
+
+    A layer that sees :func:`is_input_grad_unused` may return ``None`` instead of computing ``dL/dx``
+    (:class:`~portable_nn.Linear` skips its ``grad_output @ weight``); a container clears the flag
+    for every child whose input gradient it consumes.
+    """
+    token = _input_grad_unused.set(unused)
+    try:
+        yield
+    finally:
+        _input_grad_unused.reset(token)

@@ -103,18 +103,24 @@ def linear_backward(
 
 
 def _linear_backward(
-    xp: Any, grad_output: Array, x: Array, weight: Array, has_bias: bool
+    xp: Any, grad_output: Array, x: Array, weight: Array, has_bias: bool, input_grad: bool = True
 ) -> tuple[Array, Array, Array | None]:
-    """:func:`linear_backward` without validation (callers have checked); ``xp`` is the arrays' namespace."""
+    """:func:`linear_backward` without validation (callers have checked); ``xp`` is the arrays' namespace.
+
+    ``input_grad=False`` skips ``dL/dx`` (its caller drops it) and returns ``None`` in its place.
+    """
+    grad_x: Any = None
     if x.ndim == 2 and 0 not in x.shape and 0 not in grad_output.shape:  # the common case: no reshapes
         g, rows = grad_output, x
-        grad_x = g @ weight
+        if input_grad:
+            grad_x = g @ weight
     else:  # 1-D, N-D or empty: through (rows, features) matrices
         out_features, in_features = weight.shape
         g, rows = _rows(grad_output, out_features), _rows(x, in_features)
-        grad_x = g @ weight
-        if x.ndim != 2:
-            grad_x = xp.reshape(grad_x, tuple(x.shape))
+        if input_grad:
+            grad_x = g @ weight
+            if x.ndim != 2:
+                grad_x = xp.reshape(grad_x, tuple(x.shape))
     grad_weight = g.T @ rows  # (out, rows) @ (rows, in): both operands read as stored, no copies
     grad_bias = xp.sum(g, axis=0) if has_bias else None
     return grad_x, grad_weight, grad_bias

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._checks import check_like
-from ._trusted import is_trusted
+from ._trusted import input_grad_unused, is_trusted
 from .errors import ArgumentError, ArgumentTypeError, UnknownParameterError
 from .module import Module
 
@@ -102,7 +102,9 @@ def value_and_grad(model: Module, loss_fn: LossFn) -> Callable[[Mapping[str, Arr
             check_params(model, params)
         prediction, ctx = model.functional_forward(params, x)
         loss, grad = loss_fn(prediction, y)
-        _, grads = model.functional_backward(params, ctx, grad)
+        # dL/dx of the model is dropped: Linear / Sequential (which honour the flag) skip computing it
+        with input_grad_unused(getattr(model, "_input_grad_optional", False)):
+            _, grads = model.functional_backward(params, ctx, grad)
         return loss, grads
 
     return loss_and_grads

@@ -16,6 +16,7 @@ from ._backend import (
     torch_linear,
 )
 from ._checks import namespace_of_arg, shape_str
+from ._trusted import is_input_grad_unused
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from .functional import _linear, _linear_backward
 from .init import LINEAR_PRESETS, Initializer, ParameterInit, Seed, initial_parameters
@@ -128,13 +129,17 @@ class Linear(Module):
         y = _linear(x, params["weight"], params.get("bias"))
         return y, (x, y.shape)
 
+    _input_grad_optional = True  # functional_backward honours is_input_grad_unused (see portable_nn._trusted)
+
     def functional_backward(
         self, params: Mapping[str, Array], ctx: Any, grad_output: Array
     ) -> tuple[Array, dict[str, Array]]:
         """``(dL/dx, {"weight": ..., "bias": ...})`` from :meth:`functional_forward`'s ``ctx``; pure."""
         x, expected = ctx
         self.check_input(grad_output, "grad_output", shape=expected)
-        grad_x, grad_weight, grad_bias = _linear_backward(self.xp, grad_output, x, params["weight"], "bias" in params)
+        grad_x, grad_weight, grad_bias = _linear_backward(
+            self.xp, grad_output, x, params["weight"], "bias" in params, not is_input_grad_unused()
+        )  # grad_x is None where the caller drops it (value_and_grad's first layer)
         return grad_x, {"weight": grad_weight} if grad_bias is None else {"weight": grad_weight, "bias": grad_bias}
 
     # ---------------------------------------------------------------- interop

@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from ._backend import backend_name, device_str, dtype_name
-from ._trusted import is_trusted
+from ._trusted import input_grad_unused, is_input_grad_unused, is_trusted
 from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError, UnknownParameterError
 from .module import Module
 
@@ -149,6 +149,8 @@ class Sequential(Module):
             grad = layer.backward(grad)
         return grad
 
+    _input_grad_optional = True  # functional_backward honours is_input_grad_unused (see portable_nn._trusted)
+
     def functional_forward(self, params: Mapping[str, Array], x: Array) -> tuple[Array, Any]:
         """``(y, ctx)`` with ``params`` named ``"<index>.<name>"``; pure (see :meth:`Module.functional_forward`)."""
         routed = self._route(params)
@@ -164,8 +166,14 @@ class Sequential(Module):
         """``(dL/dx, {"<index>.<name>": gradient})`` in the order of :meth:`named_parameters`; pure."""
         routed = self._route(params)
         grads: dict[str, Array] = {}
+        unused = is_input_grad_unused()  # only the first layer's dL/dx is this container's: the others' are used
         for index in range(len(self.layers) - 1, -1, -1):
-            grad_output, layer_grads = self.layers[index].functional_backward(routed[index], ctx[index], grad_output)
+            layer = self.layers[index]
+            if unused and (index > 0 or not getattr(layer, "_input_grad_optional", False)):
+                with input_grad_unused(False):
+                    grad_output, layer_grads = layer.functional_backward(routed[index], ctx[index], grad_output)
+            else:
+                grad_output, layer_grads = layer.functional_backward(routed[index], ctx[index], grad_output)
             for name, grad in layer_grads.items():
                 grads[f"{index}.{name}"] = grad
         return grad_output, {name: grads[name] for name in params}
