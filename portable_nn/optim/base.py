@@ -133,12 +133,7 @@ class Optimizer:
                 raise ArgumentError(
                     f"param_groups[{index}]['params']: the members of a group are fixed at construction"
                 )
-            values = {key: group[key] for key in self._keys}
-            # The constructor and the ``lr`` setter refuse a negative lr; a value a schedule wrote may be any finite
-            # number, as in torch (e.g. LinearLR ending at 0 gives -1.9e-18 by rounding): it is used as given.
-            lr = check_real(f"param_groups[{index}]['lr']", values["lr"])
-            hyper = self._validate({**values, "lr": abs(lr)})
-            checked.append({**hyper, "lr": lr})
+            checked.append(self._validate_group(f"param_groups[{index}]", {key: group[key] for key in self._keys}))
         self._checked = (snapshot, checked) if plain else None
         return checked
 
@@ -398,7 +393,18 @@ class Optimizer:
         filled = {**{k: v for k, v in self._LEGACY.items() if k not in hyper}, **hyper}
         if set(filled) != set(self._keys):
             raise SerializationError(f"{what}: expected keys {sorted(self._keys)}, got {sorted(hyper)}")
-        return self._validate(filled)
+        return self._validate_group(what, filled)
+
+    def _validate_group(self, what: str, values: Mapping[str, Any]) -> Hyper:
+        """A group's hyperparameters as found in ``param_groups`` (or a state dict's), validated.
+
+        The constructor and the ``lr`` setter refuse a negative lr; a value a schedule wrote may be
+        any finite number, as in torch (e.g. LinearLR ending at 0 gives -1.9e-18 by rounding): it is
+        used as given.
+        """
+        lr = check_real(f"{what}['lr']", values["lr"])
+        hyper = self._validate({**values, "lr": abs(lr)})
+        return {**hyper, "lr": lr}
 
     def _load_groups(self, given: Any) -> list[Hyper]:
         if not isinstance(given, (list, tuple)) or len(given) != len(self._members):
