@@ -207,6 +207,16 @@ class Sequential(Module):
                 if layer_values:
                     self.layers[index].set_parameters(layer_values)
             return
+        routed = self._route_known(values)
+
+        def apply() -> None:
+            for index, layer_values in routed.items():
+                self.layers[index].set_parameters(layer_values)
+
+        self._transaction(apply)
+
+    def _route_known(self, values: Mapping[str, Array]) -> dict[int, dict[str, Array]]:
+        """``{"<index>.<name>": value}`` -> ``{index: {name: value}}``; an unknown name is an UnknownParameterError."""
         known = self.named_parameters()
         routed: dict[int, dict[str, Array]] = {}
         for key, value in values.items():
@@ -214,12 +224,7 @@ class Sequential(Module):
                 raise UnknownParameterError(f"Sequential has no parameter {key!r}; parameters: {list(known)}")
             head, _, rest = key.partition(".")
             routed.setdefault(int(head), {})[rest] = value
-
-        def apply() -> None:
-            for index, layer_values in routed.items():
-                self.layers[index].set_parameters(layer_values)
-
-        self._transaction(apply)
+        return routed
 
     def to(self, xp: Any = None, device: Any = None, dtype: Any = None) -> Sequential:
         """Move every layer (see :meth:`Module.to`); all or nothing across layers. Returns ``self``."""
@@ -242,13 +247,7 @@ class Sequential(Module):
 
     def set_grads(self, values: Mapping[str, Array]) -> None:
         """Rebind gradients named ``"<index>.<name>"`` in the layers, all or nothing (see :meth:`Module.set_grads`)."""
-        known = self.named_parameters()
-        routed: dict[int, dict[str, Array]] = {}
-        for key, value in values.items():
-            if key not in known:
-                raise UnknownParameterError(f"Sequential has no parameter {key!r}; parameters: {list(known)}")
-            head, _, rest = key.partition(".")
-            routed.setdefault(int(head), {})[rest] = value
+        routed = self._route_known(values)
 
         def apply() -> None:
             for index, layer_values in routed.items():
