@@ -186,3 +186,33 @@ def test_a_schedule_rounding_just_below_zero_steps_like_torch():
     assert opt.step_count == 1 and opt.lr == -1.850371707708594e-18
     with pytest.raises(pnn.ArgumentError, match="lr"):
         opt.lr = -0.1  # the setter and the constructor still refuse a negative lr
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_zero_d_parameters_stay_zero_d_arrays(name):
+    """NumPy returns scalars from operations on 0-d arrays; an optimizer step never hands one back."""
+
+    class Scale(pnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.add_parameter("s", (), init="ones")
+
+        def forward(self, x):
+            self.save_for_backward(x)
+            return x * self.s
+
+        def backward(self, grad_output):
+            (x,) = self.saved_for_backward()
+            self.accumulate_grad("s", grad_output * x)
+            return grad_output * self.s
+
+    model = Scale()
+    opt = getattr(pnn, name)(model, lr=0.1, **({"momentum": 0.9} if name == "SGD" else {}))
+    for _ in range(2):
+        model(np.asarray(2.0, dtype=np.float32))
+        opt.zero_grad()
+        model.backward(np.asarray(1.0, dtype=np.float32))
+        opt.step()
+    assert type(model.s) is np.ndarray and model.s.shape == ()
+    for value in opt.state_dict()["state"]["s"].values():
+        assert type(value) is np.ndarray

@@ -25,6 +25,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from .._arrays import as_array
 from .._backend import backend_name, convert, device_of, materialize, namespace_of
 from .._checks import check_like, check_lr, check_real, shape_str
 from .._trusted import is_trusted
@@ -281,6 +282,9 @@ class Optimizer:
                 new_params[name], new_state[name] = self._update_one(
                     xp, params[name], grads[name], dict(buffers[name]), step, hyper["lr"], hyper
                 )
+                if params[name].ndim == 0:  # NumPy returns scalars from operations on 0-d arrays: keep arrays
+                    new_params[name] = as_array(xp, new_params[name])
+                    new_state[name] = {key: as_array(xp, value) for key, value in new_state[name].items()}
         new_params = {name: new_params[name] for name in params}  # the module's order
         # Lazy backends (Dask): parameters, buffers and extras are stored together, so their shared work runs
         # once and no graph grows with the number of steps; elsewhere the same objects come back.
