@@ -77,6 +77,7 @@ def save(
     """
     from . import __version__
 
+    path = _checked_path(path)
     check_target(path)
     info = {f"{_PREFIX}version": __version__, f"{_PREFIX}layout": "out_in"}
     if isinstance(model_or_state, Module):
@@ -100,6 +101,13 @@ def save(
     if len(dtypes) == 1:
         info[f"{_PREFIX}dtype"] = NAMES[dtypes.pop()]
     write_atomic(path, [header_bytes(_user_metadata(metadata) | info, entries), *chunks])
+
+
+def _checked_path(path: Any) -> PathLike:
+    """``path`` if it is a ``str`` or ``os.PathLike``; an ArgumentTypeError otherwise (never a raw TypeError)."""
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise ArgumentTypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    return path
 
 
 def _user_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -158,6 +166,7 @@ def load(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: Any = 
     >>> pnn.load(path, xp="numpy", dtype="float64")
     Linear(in_features=3, out_features=2, bias=True, backend=numpy, device=cpu, dtype=float64)
     """
+    path = _checked_path(path)
     with open_regular(path) as fh:
         header = read_header(path, fh)
         metadata = header.metadata
@@ -213,6 +222,7 @@ def load_state(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: 
 
     ``dtype`` None keeps each tensor's file dtype; a given ``dtype`` is an explicit cast.
     """
+    path = _checked_path(path)
     with open_regular(path) as fh:
         header = read_header(path, fh)
         target_xp = resolve_namespace(xp)
@@ -229,6 +239,7 @@ def load_state(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: 
 
 def load_metadata(path: PathLike) -> dict[str, str]:
     """The ``__metadata__`` of a safetensors file (the header is validated against the file; no tensor is read)."""
+    path = _checked_path(path)
     with open_regular(path) as fh:
         return read_header(path, fh).metadata
 
@@ -253,6 +264,7 @@ def load_optimizer(path: PathLike, model: Module, *, cast: bool = False) -> Opti
     """
     if not isinstance(model, Module):
         raise ArgumentTypeError(f"load_optimizer needs the model to optimize, got {type(model).__name__}")
+    path = _checked_path(path)
     with open_regular(path) as fh:
         header = read_header(path, fh)
         text = header.metadata.get(f"{_PREFIX}optimizer")
