@@ -7,16 +7,25 @@ an :class:`~portable_nn.errors.ArgumentError` for a malformed address) with a on
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import ArgumentError, ArgumentTypeError, ClusterError
 
-__all__ = ["ProgressWatchdog", "active_client", "check_address", "compute_within", "probe_scheduler"]
+__all__ = [
+    "ProgressWatchdog",
+    "active_client",
+    "check_address",
+    "compute_within",
+    "probe_scheduler",
+    "progress_guard",
+]
 
 #: Schemes of dask.distributed addresses a user may give.
 SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
@@ -179,16 +188,36 @@ class ProgressWatchdog:
         while not self._stop.wait(min(0.1, self.timeout / 4)):
             if time.monotonic() - self._last < self.timeout:
                 continue
+            self.fired = (
+                f"no progress on the Dask cluster at {self._address()} for {self.timeout:g} s ({self._workers()})"
+            )
+            try:
+                self._cancel_all()
+            except Exception:  # the scheduler is gone: the blocked call fails on its own
+                pass
+            return
+
+    def _address(self) -> str:
+        try:
+            return str(self.client.scheduler.address)
+        except Exception:
+            return "(unknown address)"
+
+    def _workers(self) -> str:
+        """How many workers the scheduler knows, asked within 2 s (it may itself be gone)."""
+        answer: list[str] = []
+
+        def ask() -> None:
             try:
                 workers = len(self.client.scheduler_info().get("workers", {}))
-                counted = f"{workers} worker{'s' if workers != 1 else ''} connected"
-            except Exception:  # the scheduler itself is gone
-                counted = "the scheduler does not answer"
-            self.fired = (
-                f"no progress on the Dask cluster at {self.client.scheduler.address} for {self.timeout:g} s ({counted})"
-            )
-            self._cancel_all()
-            return
+                answer.append("no workers connected" if workers == 0 else f"{workers} worker{'s' * (workers != 1)} connected")
+            except Exception:
+                answer.append("the scheduler does not answer")
+
+        asker = threading.Thread(target=ask, daemon=True)
+        asker.start()
+        asker.join(2.0)
+        return answer[0] if answer else "the scheduler does not answer"
 
     def _cancel_all(self) -> None:
         from distributed import Future
@@ -196,4 +225,26 @@ class ProgressWatchdog:
         keys = list(self.client.futures)
         if keys:
             futures = [Future(key, self.client) for key in keys]
-            self.client.cancel(futures, force=True, reason="no progress", msg=self.fired)
+            self.client.cancel(futures, force=True)
+
+
+@contextlib.contextmanager
+def progress_guard(client: Any, timeout: float | None) -> Iterator[ProgressWatchdog]:
+    """Run the block under a :class:`ProgressWatchdog`; any failure after it fired becomes its :class:`ClusterError`.
+
+    ``with progress_guard(client, timeout) as dog:`` around a training loop that calls
+    ``dog.beat()`` after every step: a blocking Dask compute anywhere in the block (loss read,
+    a loss function's own check of its targets, a checkpoint) fails within about ``timeout``
+    seconds of the last beat, as ``ClusterError("no progress on the Dask cluster at ... for N s
+    (no workers connected)")``. ``client`` None (a local scheduler) or ``timeout`` None: no watchdog.
+    """
+    with ProgressWatchdog(client, timeout) as dog:
+        try:
+            yield dog
+        except ClusterError:
+            raise
+        except Exception as exc:
+            error = dog.error()
+            if error is None:
+                raise
+            raise error from exc
