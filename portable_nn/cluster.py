@@ -137,13 +137,33 @@ def compute_within(*arrays: Any, timeout: float | None) -> tuple[Any, ...]:
     try:
         wait(futures, timeout=timeout)
     except TimeoutError:
-        workers = len(client.scheduler_info().get("workers", {}))
+        counted = count_workers(client)
         client.cancel(futures)
         raise ClusterError(
-            f"no progress on the Dask cluster at {client.scheduler.address} for {timeout:g} s "
-            f"({workers} worker{'s' if workers != 1 else ''} connected)"
+            f"no progress on the Dask cluster at {client.scheduler.address} for {timeout:g} s ({counted})"
         ) from None
     return tuple(client.gather(futures))
+
+
+def count_workers(client: Any, timeout: float = 2.0) -> str:
+    """``"no workers connected"``, ``"2 workers connected"``, ...; asked within ``timeout`` s (the scheduler may be gone).
+
+    Returns ``"the scheduler does not answer"`` when it does not answer in time.
+    """
+    answer: list[str] = []
+
+    def ask() -> None:
+        try:
+            workers = len(client.scheduler_info().get("workers", {}))
+        except Exception:
+            answer.append("the scheduler does not answer")
+            return
+        answer.append("no workers connected" if workers == 0 else f"{workers} worker{'s' * (workers != 1)} connected")
+
+    asker = threading.Thread(target=ask, name="portable_nn-count-workers", daemon=True)
+    asker.start()
+    asker.join(timeout)
+    return answer[0] if answer else "the scheduler does not answer"
 
 
 class ProgressWatchdog:
@@ -191,10 +211,8 @@ class ProgressWatchdog:
             self.fired = (
                 f"no progress on the Dask cluster at {self._address()} for {self.timeout:g} s ({self._workers()})"
             )
-            try:
+            with contextlib.suppress(Exception):  # the scheduler is gone: the blocked call fails on its own
                 self._cancel_all()
-            except Exception:  # the scheduler is gone: the blocked call fails on its own
-                pass
             return
 
     def _address(self) -> str:
@@ -204,20 +222,7 @@ class ProgressWatchdog:
             return "(unknown address)"
 
     def _workers(self) -> str:
-        """How many workers the scheduler knows, asked within 2 s (it may itself be gone)."""
-        answer: list[str] = []
-
-        def ask() -> None:
-            try:
-                workers = len(self.client.scheduler_info().get("workers", {}))
-                answer.append("no workers connected" if workers == 0 else f"{workers} worker{'s' * (workers != 1)} connected")
-            except Exception:
-                answer.append("the scheduler does not answer")
-
-        asker = threading.Thread(target=ask, daemon=True)
-        asker.start()
-        asker.join(2.0)
-        return answer[0] if answer else "the scheduler does not answer"
+        return count_workers(self.client)
 
     def _cancel_all(self) -> None:
         from distributed import Future
@@ -236,7 +241,8 @@ def progress_guard(client: Any, timeout: float | None) -> Iterator[ProgressWatch
     ``dog.beat()`` after every step: a blocking Dask compute anywhere in the block (loss read,
     a loss function's own check of its targets, a checkpoint) fails within about ``timeout``
     seconds of the last beat, as ``ClusterError("no progress on the Dask cluster at ... for N s
-    (no workers connected)")``. ``client`` None (a local scheduler) or ``timeout`` None: no watchdog.
+    (no workers connected)")``; a task lost with too many dying workers (``KilledWorker``) is a
+    ``ClusterError`` too. ``client`` None (a local scheduler) or ``timeout`` None: no watchdog.
     """
     with ProgressWatchdog(client, timeout) as dog:
         try:
@@ -245,6 +251,8 @@ def progress_guard(client: Any, timeout: float | None) -> Iterator[ProgressWatch
             raise
         except Exception as exc:
             error = dog.error()
+            if error is None and type(exc).__name__ == "KilledWorker":  # distributed gave up on a task
+                error = ClusterError(f"the Dask cluster lost a task with too many workers: {exc}")
             if error is None:
                 raise
             raise error from exc

@@ -78,7 +78,9 @@ def test_bad_connect_timeout_is_a_usage_error():
 
 def _kill_workers_once_running(cluster, stop: threading.Event) -> None:
     """Close every worker of ``cluster`` mid-run (a run of this size makes about 400 transitions a step)."""
-    while not stop.is_set() and cluster.scheduler.transition_counter < 6000:  # about 15 steps: after the first checkpoint (step 10)
+    while (
+        not stop.is_set() and cluster.scheduler.transition_counter < 6000
+    ):  # about 15 steps: after the first checkpoint (step 10)
         time.sleep(0.05)
     if not stop.is_set():
         cluster.scale(0)
