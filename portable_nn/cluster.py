@@ -146,9 +146,9 @@ def compute_within(*arrays: Any, timeout: float | None) -> tuple[Any, ...]:
 
 
 def count_workers(client: Any, timeout: float = 2.0) -> str:
-    """``"no workers connected"``, ``"2 workers connected"``, ...; asked within ``timeout`` s (the scheduler may be gone).
+    """How many workers the scheduler knows: ``"no workers connected"``, ``"2 workers connected"``, ...
 
-    Returns ``"the scheduler does not answer"`` when it does not answer in time.
+    Asked within ``timeout`` seconds: ``"the scheduler does not answer"`` when it is gone or silent.
     """
     answer: list[str] = []
 
