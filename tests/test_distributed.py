@@ -414,6 +414,40 @@ def test_workers_killed_repeatedly_end_in_a_result_or_a_cluster_error_never_a_ha
     assert outcome.loss == pytest.approx(ref_stats.loss, rel=1e-5)
 
 
+class _FakeClient:
+    """What ProgressWatchdog asks of a distributed.Client: no futures, a scheduler with no workers."""
+
+    futures: dict[str, Any] = {}  # noqa: RUF012 - read only
+
+    class scheduler:  # the attribute Client has
+        address = "tcp://127.0.0.1:1"
+
+    def scheduler_info(self) -> dict[str, Any]:
+        return {"workers": {}}
+
+
+def test_progress_guard_turns_a_failure_after_it_fired_into_a_cluster_error():
+    from portable_nn.cluster import progress_guard
+
+    message = r"no progress on the Dask cluster at tcp://127.0.0.1:1 for 0.2 s \\(no workers connected\\)"
+    with pytest.raises(pnn.ClusterError, match=message), progress_guard(_FakeClient(), 0.2) as dog:
+        deadline = time.monotonic() + 10
+        while dog.fired is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise RuntimeError("what a cancelled compute raises")
+    # beats keep it quiet; failures it did not cause pass through unchanged; no client: no watchdog
+    with pytest.raises(RuntimeError, match="unrelated"), progress_guard(_FakeClient(), 0.3) as dog:
+        for _ in range(5):
+            time.sleep(0.1)
+            dog.beat()
+        assert dog.fired is None
+        raise RuntimeError("unrelated")
+    with progress_guard(None, 0.01) as dog:
+        time.sleep(0.05)
+        dog.beat()
+    assert dog.fired is None
+
+
 def test_progress_timeout_is_checked():
     x, y = _data(64)
     model = pnn.Linear(5, 2, xp="dask", seed=0)
