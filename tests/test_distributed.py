@@ -429,7 +429,7 @@ class _FakeClient:
 def test_progress_guard_turns_a_failure_after_it_fired_into_a_cluster_error():
     from portable_nn.cluster import progress_guard
 
-    message = r"no progress on the Dask cluster at tcp://127.0.0.1:1 for 0.2 s \\(no workers connected\\)"
+    message = r"no progress on the Dask cluster at tcp://127.0.0.1:1 for 0.2 s \(no workers connected\)"
     with pytest.raises(pnn.ClusterError, match=message), progress_guard(_FakeClient(), 0.2) as dog:
         deadline = time.monotonic() + 10
         while dog.fired is None and time.monotonic() < deadline:
