@@ -7,16 +7,25 @@ an :class:`~portable_nn.errors.ArgumentError` for a malformed address) with a on
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import ArgumentError, ArgumentTypeError, ClusterError
 
-__all__ = ["ProgressWatchdog", "active_client", "check_address", "compute_within", "probe_scheduler"]
+__all__ = [
+    "ProgressWatchdog",
+    "active_client",
+    "check_address",
+    "compute_within",
+    "probe_scheduler",
+    "progress_guard",
+]
 
 #: Schemes of dask.distributed addresses a user may give.
 SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
@@ -128,13 +137,33 @@ def compute_within(*arrays: Any, timeout: float | None) -> tuple[Any, ...]:
     try:
         wait(futures, timeout=timeout)
     except TimeoutError:
-        workers = len(client.scheduler_info().get("workers", {}))
+        counted = count_workers(client)
         client.cancel(futures)
         raise ClusterError(
-            f"no progress on the Dask cluster at {client.scheduler.address} for {timeout:g} s "
-            f"({workers} worker{'s' if workers != 1 else ''} connected)"
+            f"no progress on the Dask cluster at {client.scheduler.address} for {timeout:g} s ({counted})"
         ) from None
     return tuple(client.gather(futures))
+
+
+def count_workers(client: Any, timeout: float = 2.0) -> str:
+    """How many workers the scheduler knows: ``"no workers connected"``, ``"2 workers connected"``, ...
+
+    Asked within ``timeout`` seconds: ``"the scheduler does not answer"`` when it is gone or silent.
+    """
+    answer: list[str] = []
+
+    def ask() -> None:
+        try:
+            workers = len(client.scheduler_info().get("workers", {}))
+        except Exception:
+            answer.append("the scheduler does not answer")
+            return
+        answer.append("no workers connected" if workers == 0 else f"{workers} worker{'s' * (workers != 1)} connected")
+
+    asker = threading.Thread(target=ask, name="portable_nn-count-workers", daemon=True)
+    asker.start()
+    asker.join(timeout)
+    return answer[0] if answer else "the scheduler does not answer"
 
 
 class ProgressWatchdog:
@@ -179,16 +208,21 @@ class ProgressWatchdog:
         while not self._stop.wait(min(0.1, self.timeout / 4)):
             if time.monotonic() - self._last < self.timeout:
                 continue
-            try:
-                workers = len(self.client.scheduler_info().get("workers", {}))
-                counted = f"{workers} worker{'s' if workers != 1 else ''} connected"
-            except Exception:  # the scheduler itself is gone
-                counted = "the scheduler does not answer"
             self.fired = (
-                f"no progress on the Dask cluster at {self.client.scheduler.address} for {self.timeout:g} s ({counted})"
+                f"no progress on the Dask cluster at {self._address()} for {self.timeout:g} s ({self._workers()})"
             )
-            self._cancel_all()
+            with contextlib.suppress(Exception):  # the scheduler is gone: the blocked call fails on its own
+                self._cancel_all()
             return
+
+    def _address(self) -> str:
+        try:
+            return str(self.client.scheduler.address)
+        except Exception:
+            return "(unknown address)"
+
+    def _workers(self) -> str:
+        return count_workers(self.client)
 
     def _cancel_all(self) -> None:
         from distributed import Future
@@ -196,4 +230,29 @@ class ProgressWatchdog:
         keys = list(self.client.futures)
         if keys:
             futures = [Future(key, self.client) for key in keys]
-            self.client.cancel(futures, force=True, reason="no progress", msg=self.fired)
+            self.client.cancel(futures, force=True)
+
+
+@contextlib.contextmanager
+def progress_guard(client: Any, timeout: float | None) -> Iterator[ProgressWatchdog]:
+    """Run the block under a :class:`ProgressWatchdog`; any failure after it fired becomes its :class:`ClusterError`.
+
+    ``with progress_guard(client, timeout) as dog:`` around a training loop that calls
+    ``dog.beat()`` after every step: a blocking Dask compute anywhere in the block (loss read,
+    a loss function's own check of its targets, a checkpoint) fails within about ``timeout``
+    seconds of the last beat, as ``ClusterError("no progress on the Dask cluster at ... for N s
+    (no workers connected)")``; a task lost with too many dying workers (``KilledWorker``) is a
+    ``ClusterError`` too. ``client`` None (a local scheduler) or ``timeout`` None: no watchdog.
+    """
+    with ProgressWatchdog(client, timeout) as dog:
+        try:
+            yield dog
+        except ClusterError:
+            raise
+        except Exception as exc:
+            error = dog.error()
+            if error is None and type(exc).__name__ == "KilledWorker":  # distributed gave up on a task
+                error = ClusterError(f"the Dask cluster lost a task with too many workers: {exc}")
+            if error is None:
+                raise
+            raise error from exc

@@ -33,7 +33,7 @@ import dask.array as da
 import numpy as np
 
 from ._backend import from_host, namespace_of, resolve_dtype, resolve_namespace
-from .cluster import check_address, compute_within, probe_scheduler
+from .cluster import active_client, check_address, compute_within, probe_scheduler, progress_guard
 from .errors import ArgumentError, ClusterError, ShapeError
 from .module import Module
 from .optim import Optimizer
@@ -321,8 +321,10 @@ def train_epoch(
             yield dask.persist(x[start:stop], y[start:stop])
 
     def after(step: int, value: float) -> None:
+        dog.beat()
         if (step + 1) % checkpoint_every == 0 or step + 1 == len(batches):
             last["host"], last["step"] = checkpoint(model, timeout=progress_timeout), step + 1
+            dog.beat()
         bar.set_postfix(loss=f"{value:.4g}", refresh=False)
         start, stop = batches[step]
         bar.update(stop - start)
@@ -336,7 +338,8 @@ def train_epoch(
     step = make_step(model, loss, sgd, read=lambda value: float(compute_within(value, timeout=progress_timeout)[0]))
     start_time = time.perf_counter()
     try:
-        with bar:
+        # Every blocking compute of the epoch (inside the loss too) is bounded: see cluster.progress_guard.
+        with bar, progress_guard(active_client(), progress_timeout) as dog:
             losses = run_epoch(model, loss, sgd, persisted(), on_step=after, step=step)
     except ClusterError as exc:
         raise _with_checkpoint(exc, model, last["host"], last["step"], epoch, checkpoint_every) from None

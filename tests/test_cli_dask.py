@@ -74,3 +74,50 @@ def test_unreachable_or_non_dask_scheduler_fails_within_the_connect_timeout(requ
 def test_bad_connect_timeout_is_a_usage_error():
     result = run_module(*DASK, "--connect-timeout", "0", timeout=60)
     assert_one_line_error(result.returncode, result.stderr, "--connect-timeout: expected a number in (0, 3600]")
+
+
+def _kill_workers_once_running(cluster, stop: threading.Event) -> None:
+    """Close every worker of ``cluster`` mid-run (a run of this size makes about 400 transitions a step)."""
+    while (
+        not stop.is_set() and cluster.scheduler.transition_counter < 6000
+    ):  # about 15 steps: after the first checkpoint (step 10)
+        time.sleep(0.05)
+    if not stop.is_set():
+        cluster.scale(0)
+
+
+@pytest.mark.parametrize("when", ["mid-run", "from the start"])
+def test_no_workers_fails_within_the_progress_timeout(when):
+    """Issue 16: with every worker gone a run blocked forever in CrossEntropyLoss's check of the labels.
+
+    "from the start" (a scheduler without workers) reaches that check first, deterministically;
+    "mid-run" closes the only worker after about 15 steps (after the checkpoint of step 10).
+    """
+    from distributed import Client, LocalCluster
+
+    workers = 1 if when == "mid-run" else 0
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as c,
+        Client(c, set_as_default=False),
+    ):
+        stop = threading.Event()
+        if workers:
+            threading.Thread(target=_kill_workers_once_running, args=(c, stop), daemon=True).start()
+        start = time.monotonic()
+        try:
+            argv = [*DASK, "--epochs", "200", "--address", c.scheduler_address, "--progress-timeout", "3"]
+            result = run_module(*argv, timeout=40)
+        finally:
+            stop.set()
+        elapsed = time.monotonic() - start
+    assert result.returncode == 1, result.stdout + result.stderr
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 1, result.stdout
+    assert "no progress on the Dask cluster" in failed[0] and "for 3 s (no workers connected)" in failed[0], failed[0]
+    where = "after step " if workers else "none yet"
+    assert f"last checkpoint of the parameters: {where}" in failed[0], failed[0]
+    # distributed's own logger may report its client's cancelled reconnect on stderr; nothing of ours is a traceback
+    assert "portable_nn/" not in result.stderr, result.stderr
+    assert elapsed < 40

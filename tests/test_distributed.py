@@ -333,7 +333,7 @@ def test_cluster_without_workers_raises_cluster_error_within_the_progress_timeou
 
         start = time.monotonic()
         with pytest.raises(
-            pnn.ClusterError, match=r"no progress .* for 2 s \(0 workers connected\).*after step 5"
+            pnn.ClusterError, match=r"no progress .* for 2 s \(no workers connected\).*after step 5"
         ) as info:
             pd.train_epoch(
                 model,
@@ -357,6 +357,95 @@ def test_cluster_without_workers_raises_cluster_error_within_the_progress_timeou
     np.testing.assert_array_equal(bias, info.value.checkpoint["bias"])
     reference, _ = _threads_reference(5 * 32)  # the first 5 steps on the threaded scheduler
     assert_close(weight, to_numpy(reference.weight))
+
+
+@pytest.mark.slow
+def test_workers_killed_repeatedly_end_in_a_result_or_a_cluster_error_never_a_hang():
+    """Issue 16: SIGKILL every worker process three times in one epoch (the nannies restart them).
+
+    The epoch either completes, equal to the threaded scheduler's, or fails with a ClusterError
+    (no progress, or a task lost with too many workers) within the progress timeout: never a hang.
+    """
+    before = _children()
+    x, y = _data(384)
+    model = pnn.Linear(5, 2, xp="dask", seed=0)
+    kills: list[int] = []
+    scheduler, _ = _local_cluster()
+    start = time.monotonic()
+    with scheduler as client:
+
+        def kill_every_worker(step: int, loss: float) -> None:
+            if step not in (2, 5, 8):
+                return
+            client.wait_for_workers(1, timeout=20)
+            for pid in client.run(os.getpid).values():
+                os.kill(pid, signal.SIGKILL)
+                kills.append(pid)
+
+        try:
+            stats = pd.train_epoch(
+                model,
+                x,
+                y,
+                batch_size=32,
+                lr=0.05,
+                checkpoint_every=5,
+                progress=False,
+                on_step=kill_every_worker,
+                progress_timeout=8,
+            )
+        except pnn.ClusterError as exc:
+            outcome: Any = exc
+        else:
+            outcome = stats
+            weight, bias = dask.compute(model.weight, model.bias)
+    elapsed = time.monotonic() - start
+    _assert_no_leaked_processes(before)
+    assert len(kills) >= 3, kills
+    assert elapsed < 40, elapsed
+    if isinstance(outcome, pnn.ClusterError):
+        assert "Dask cluster" in str(outcome), outcome
+        assert "last checkpoint" in str(outcome) or "no checkpoint" in str(outcome), outcome
+        return
+    reference, ref_stats = _threads_reference(384, checkpoint_every=5)
+    assert outcome.steps == 12
+    assert_close(weight, to_numpy(reference.weight))
+    assert_close(bias, to_numpy(reference.bias))
+    assert outcome.loss == pytest.approx(ref_stats.loss, rel=1e-5)
+
+
+class _FakeClient:
+    """What ProgressWatchdog asks of a distributed.Client: no futures, a scheduler with no workers."""
+
+    futures: dict[str, Any] = {}  # noqa: RUF012 - read only
+
+    class scheduler:  # the attribute Client has
+        address = "tcp://127.0.0.1:1"
+
+    def scheduler_info(self) -> dict[str, Any]:
+        return {"workers": {}}
+
+
+def test_progress_guard_turns_a_failure_after_it_fired_into_a_cluster_error():
+    from portable_nn.cluster import progress_guard
+
+    message = r"no progress on the Dask cluster at tcp://127.0.0.1:1 for 0.2 s \(no workers connected\)"
+    with pytest.raises(pnn.ClusterError, match=message), progress_guard(_FakeClient(), 0.2) as dog:
+        deadline = time.monotonic() + 10
+        while dog.fired is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise RuntimeError("what a cancelled compute raises")
+    # beats keep it quiet; failures it did not cause pass through unchanged; no client: no watchdog
+    with pytest.raises(RuntimeError, match="unrelated"), progress_guard(_FakeClient(), 0.3) as dog:
+        for _ in range(5):
+            time.sleep(0.1)
+            dog.beat()
+        assert dog.fired is None
+        raise RuntimeError("unrelated")
+    with progress_guard(None, 0.01) as dog:
+        time.sleep(0.05)
+        dog.beat()
+    assert dog.fired is None
 
 
 def test_progress_timeout_is_checked():

@@ -230,7 +230,8 @@ def _add_dask_options(parser: argparse.ArgumentParser) -> None:
         type=_float_in(0, 86400, low_open=True),
         default=DEFAULT_PROGRESS_TIMEOUT_S,
         metavar="SECONDS",
-        help="Dask runs on a cluster only: fail when no step finishes for this long, e.g. every worker is gone "
+        help="Dask runs on a cluster only: fail with a ClusterError (naming the last checkpoint) when no step "
+        "finishes for this long, e.g. every worker is gone; bounds every wait of a step, checkpoint and evaluation "
         f"(default: {DEFAULT_PROGRESS_TIMEOUT_S:g})",
     )
 

@@ -179,7 +179,7 @@ def train_run(
     curve: list[float] = []
     start = time.perf_counter()
     with (
-        _scheduler(xp, args),
+        _scheduler(xp, args) as client,
         _small_model_threads(spec.backend),
         np.errstate(over="ignore", invalid="ignore"),  # NumPy runs: a divergence is reported as such, below
         Progress(steps, spec.label, live) as bar,
@@ -198,43 +198,56 @@ def train_run(
         else:  # clipping goes between backward and the optimizer's step: the eager loop
             step = make_step(model, loss_fn, optimizer, read=read, before_step=_clipper(model, args.clip_grad_norm))
 
-        done, checkpointed = 0, [0]
+        done = 0
+        last: dict[str, Any] = {"host": None, "step": 0}
 
         def after(index: int, loss: float) -> None:
             nonlocal done
             done += 1
             if schedule is not None and done < steps:  # after the last step nothing uses the rate
                 schedule.step()
+            dog.beat()
             if lazy and done % CHECKPOINT_EVERY == 0:
-                _checkpoint(model, optimizer, timeout)
-                checkpointed[0] = done
+                last["host"], last["step"] = _checkpoint(model, optimizer, timeout), done
+                dog.beat()
             bar.update()
 
-        for epoch in range(args.epochs):
-            rows_list = list(datasets.batch_indices(n, args.batch_size, rng))
-            batches = (
-                (from_host(data.x_train[rows], xp, device, dtype), xp.asarray(data.y_train[rows], device=device))
-                for rows in rows_list
+        try:
+            # On a cluster, any blocking compute (loss read, CrossEntropyLoss's check of the labels, checkpoint,
+            # evaluation) fails within --progress-timeout of the last finished step: see cluster.progress_guard.
+            with _guard(client if lazy else None, timeout) as dog:
+                for epoch in range(args.epochs):
+                    rows_list = list(datasets.batch_indices(n, args.batch_size, rng))
+                    batches = (
+                        (
+                            from_host(data.x_train[rows], xp, device, dtype),
+                            xp.asarray(data.y_train[rows], device=device),
+                        )
+                        for rows in rows_list
+                    )
+                    losses = run_epoch(model, loss_fn, optimizer, batches, on_step=after, step=step)
+                    curve.append(sum(value * len(rows) for value, rows in zip(losses, rows_list, strict=True)) / n)
+                    bar.set_note(f"loss {curve[-1]:.4g}")
+                    if not math.isfinite(curve[-1]):
+                        raise Diverged(
+                            f"training diverged: mean loss {curve[-1]} in epoch {epoch + 1} (lr {args.lr:g} too "
+                            f"large for {spec.dtype}?)"
+                        )
+                final_loss, accuracy = _evaluate(model, data, xp, device, dtype, loss_fn)
+                dog.beat()
+                host = {name: to_host(p) for name, p in model.named_parameters().items()}
+        except ClusterError as exc:
+            where = (
+                f"after step {last['step']} of {steps}, host copies on this error's .checkpoint"
+                if last["host"] is not None
+                else f"none yet (the first comes after step {CHECKPOINT_EVERY})"
             )
-            try:
-                losses = run_epoch(model, loss_fn, optimizer, batches, on_step=after, step=step)
-            except ClusterError as exc:
-                where = f"after step {checkpointed[0]}" if checkpointed[0] else "none yet"
-                raise ClusterError(
-                    f"{exc}; last checkpoint of the parameters: {where} of {steps}, in this process's memory only "
-                    "(dropped with the failed run)",
-                    step=checkpointed[0] or None,
-                ) from None
-            curve.append(sum(value * len(rows) for value, rows in zip(losses, rows_list, strict=True)) / n)
-            bar.set_note(f"loss {curve[-1]:.4g}")
-            if not math.isfinite(curve[-1]):
-                raise Diverged(
-                    f"training diverged: mean loss {curve[-1]} in epoch {epoch + 1} (lr {args.lr:g} too large "
-                    f"for {spec.dtype}?)"
-                )
-        final_loss, accuracy = _evaluate(model, data, xp, device, dtype, loss_fn)
+            raise ClusterError(
+                f"{exc}; last checkpoint of the parameters: {where}",
+                checkpoint=last["host"],
+                step=last["step"] if last["host"] is not None else None,
+            ) from None
         bar.set_note(f"loss {final_loss:.4g}  accuracy {accuracy:.2%}")
-        host = {name: to_host(p) for name, p in model.named_parameters().items()}
     if not math.isfinite(final_loss) or not all(np.isfinite(h).all() for h in host.values()):
         raise Diverged(f"training diverged: final loss {final_loss}, weights finite: no (lr {args.lr:g} too large?)")
     if lazy:  # rebind from the host copies: the parameters must not refer to a cluster that is gone
@@ -254,10 +267,24 @@ def _reader(timeout: float | None) -> Any:
     return lambda loss: float(compute_within(loss, timeout=timeout)[0])
 
 
-def _checkpoint(model: Sequential, optimizer: Optimizer, timeout: float | None) -> None:
+def _checkpoint(model: Sequential, optimizer: Optimizer, timeout: float | None) -> dict[str, np.ndarray]:
     from ..distributed import checkpoint
 
-    checkpoint(model, optimizer, timeout=timeout)
+    return checkpoint(model, optimizer, timeout=timeout)
+
+
+def _guard(client: Any, timeout: float | None) -> contextlib.AbstractContextManager[Any]:
+    """A progress watchdog on ``client`` (a Dask cluster), or a stand-in with ``beat()`` when there is none."""
+    if client is None:
+        return contextlib.nullcontext(_NoWatchdog())
+    from ..cluster import progress_guard
+
+    return progress_guard(client, timeout)
+
+
+class _NoWatchdog:
+    def beat(self) -> None:
+        """Nothing watches: eager backends and Dask's local schedulers."""
 
 
 def _evaluate(model: Sequential, data: Data, xp: Any, device: Any, dtype: Any, loss_fn: Any) -> tuple[float, float]:
