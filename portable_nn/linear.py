@@ -30,8 +30,10 @@ Array = Any
 def _check_features_arg(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ArgumentTypeError(f"{name} must be an int, got {type(value).__name__}")
-    if not 0 <= value < 2**63:  # no array has 2**63 elements along an axis
-        raise ArgumentError(f"{name} must be in [0, 2**63), got {value if value < 2**63 else '>= 2**63'}")
+    if value < 0:
+        raise ArgumentError(f"{name} must be >= 0, got {value}")
+    if value >= 2**63:  # no array has 2**63 elements along an axis
+        raise ArgumentError(f"{name} must be < 2**63, got a number of {len(str(value))} digits")
     return value
 
 
