@@ -25,7 +25,8 @@ Writing a layer takes only this class's public methods (see ``examples/layer_nor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -268,10 +269,7 @@ class Module:
         the module is left as it was (not thread-safe for one module; layers override it with
         pure code, e.g. :class:`~portable_nn.Linear`).
         """
-        snapshot = dict(vars(self))
-        try:
-            for name, value in params.items():
-                setattr(self, name, value)
+        with self._bound(params):
             self._forget_kept()
             token = _KEEP_TRACED.set(True)  # the ctx returned is used inside the same trace: keep it
             try:
@@ -279,22 +277,26 @@ class Module:
             finally:
                 _KEEP_TRACED.reset(token)
             return y, self._saved
-        finally:
-            vars(self).clear()
-            vars(self).update(snapshot)
 
     def functional_backward(
         self, params: Mapping[str, Array], ctx: Any, grad_output: Array
     ) -> tuple[Array, dict[str, Array]]:
         """``(dL/dx, {name: dL/dparam})`` from :meth:`functional_forward`'s ``ctx``; pure (see there)."""
-        snapshot = dict(vars(self))
-        try:
-            for name, value in params.items():
-                setattr(self, name, value)
+        with self._bound(params):
+            for name in params:
                 setattr(self, f"grad_{name}", None)
             self._saved, self._saved_under_no_grad = ctx, False
             grad_x = self.backward(grad_output)
             return grad_x, {name: getattr(self, f"grad_{name}") for name in params}
+
+    @contextlib.contextmanager
+    def _bound(self, params: Mapping[str, Array]) -> Iterator[None]:
+        """``params`` bound as the module's parameters inside; every attribute restored on the way out."""
+        snapshot = dict(vars(self))
+        try:
+            for name, value in params.items():
+                setattr(self, name, value)
+            yield
         finally:
             vars(self).clear()
             vars(self).update(snapshot)
