@@ -12,10 +12,18 @@ from typing import Any
 
 from .._backend import device_of, dtype_name, to_host
 from .._checks import check_array, shape_str
-from .._trusted import is_tracing, is_trusted
+from .._trusted import is_tracing
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, NamespaceError, ShapeError
 
-__all__ = ["Layout", "check_index_target", "check_weight_option", "index_terms"]
+__all__ = [
+    "Layout",
+    "check_index_target",
+    "check_weight_option",
+    "class_labels",
+    "index_terms",
+    "target_onehot",
+    "target_range_ignored",
+]
 
 Array = Any
 
@@ -74,28 +82,50 @@ def check_class_weight(xp: ModuleType, weight: Array, x: Array, classes: int) ->
         raise ShapeError(f"weight: expected shape ({classes},) (one per class), got {shape_str(weight.shape)}")
 
 
-def check_index_target(xp: ModuleType, target: Array, layout: Layout, ignore_index: int) -> bool:
-    """Check class-index ``target`` against ``layout``; return whether some entry equals ``ignore_index``.
-
-    Values must be in ``[0, C)`` or equal ``ignore_index`` (an ``ArgumentError`` naming the range
-    found otherwise). This reads the min and max back in one transfer; only when ``ignore_index``
-    lies between them does a second transfer check the other values.
-    """
-    if is_tracing():  # under a compiler (jax.jit) values are unknown: mask ignored entries unconditionally
-        return True
-    if not is_trusted() and not xp.isdtype(target.dtype, "integral"):
+def check_index_target(xp: ModuleType, target: Array, layout: Layout, ignore_index: int) -> None:
+    """Raise unless class-index ``target`` has an integer dtype and the shape ``layout.loss_shape``."""
+    if not xp.isdtype(target.dtype, "integral"):
         raise DTypeError(
             f"target: expected integer class indices or floating class probabilities, "
             f"got dtype {dtype_name(xp, target.dtype)}"
         )
-    if not is_trusted() and tuple(target.shape) != layout.loss_shape:
+    if tuple(target.shape) != layout.loss_shape:
         raise ShapeError(
             f"target: expected shape {shape_str(layout.loss_shape)} (one class index per position), "
             f"got {shape_str(target.shape)}"
         )
+
+
+def target_onehot(xp: ModuleType, target: Array, layout: Layout, labels: Array) -> Array:
+    """``(rows, C)`` booleans: row ``i`` marks class ``target[i]`` (no mark where it is not a class index).
+
+    ``labels``: ``arange(C)`` of the target's dtype as a ``(1, C)`` row (see :func:`class_labels`).
+    """
+    return xp.reshape(target, (layout.rows, 1)) == labels
+
+
+def class_labels(xp: ModuleType, target: Array, classes: int) -> Array:
+    """``arange(C)`` as a ``(1, C)`` row of ``target``'s dtype and device."""
+    return xp.reshape(xp.arange(classes, dtype=target.dtype, device=device_of(target)), (1, classes))
+
+
+def target_range_ignored(xp: ModuleType, target: Array, layout: Layout, ignore_index: int, onehot: Array) -> bool:
+    """Check the values of class-index ``target``; return whether some entry equals ``ignore_index``.
+
+    Values must be in ``[0, C)`` or equal ``ignore_index`` (an ``ArgumentError`` naming the range
+    found otherwise). The common case costs one read-back of one count: every row of ``onehot``
+    marks a class (and ``ignore_index`` is not a class), so every target is a class index and
+    none is ignored. Otherwise the min and max come back in one transfer, and only when
+    ``ignore_index`` lies between them a second transfer checks the other values. Under a
+    compiler (values unknown) nothing is read and ignored entries are masked unconditionally.
+    """
+    if is_tracing():
+        return True
+    classes = layout.classes
     if layout.rows == 0:
         return False
-    classes = layout.classes
+    if not 0 <= ignore_index < classes and int(xp.count_nonzero(onehot)) == layout.rows:
+        return False
     low, high = (int(v) for v in to_host(xp.stack([xp.min(target), xp.max(target)])))  # one read-back
     if not low <= ignore_index <= high:
         if low < 0 or high >= classes:
@@ -124,20 +154,25 @@ def check_index_target(xp: ModuleType, target: Array, layout: Layout, ignore_ind
 
 
 def index_terms(
-    xp: ModuleType, target: Array, layout: Layout, dtype: Any, weight: Array | None, ignore_index: int, ignored: bool
+    xp: ModuleType,
+    target: Array,
+    layout: Layout,
+    dtype: Any,
+    weight: Array | None,
+    ignore_index: int,
+    ignored: bool,
+    onehot: Array,
 ) -> tuple[Array, Array, Array | None]:
     """``(onehot, onehot_float, row_weight)`` for class-index targets on ``(rows, C)``.
 
-    ``onehot`` marks each row's target class (no mark on ignored rows); ``row_weight`` (rows,)
-    is the target class's weight, 0 on ignored rows, or None when every row weighs 1.
+    ``onehot`` (from :func:`target_onehot`) comes back without a mark on ignored rows;
+    ``row_weight`` (rows,) is the target class's weight, 0 on ignored rows, or None when every
+    row weighs 1.
     """
     rows, classes = layout.rows, layout.classes
-    flat = xp.reshape(target, (rows, 1))
-    labels = xp.reshape(xp.arange(classes, dtype=target.dtype, device=device_of(target)), (1, classes))
-    onehot = flat == labels
     kept = None
     if ignored:
-        kept = flat != ignore_index
+        kept = xp.reshape(target, (rows, 1)) != ignore_index
         if 0 <= ignore_index < classes:
             onehot = onehot & kept
     onehot_float = xp.astype(onehot, dtype)

@@ -15,10 +15,19 @@ from typing import Any
 from .._arrays import as_array
 from .._backend import device_of, namespace_of
 from .._checks import check_array, check_floating, check_real, shape_str
-from .._trusted import is_trusted
+from .._trusted import is_tracing, is_trusted
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from ._base import Loss, full_mean
-from ._classes import Layout, check_class_weight, check_index_target, check_weight_option, index_terms
+from ._classes import (
+    Layout,
+    check_class_weight,
+    check_index_target,
+    check_weight_option,
+    class_labels,
+    index_terms,
+    target_onehot,
+    target_range_ignored,
+)
 
 __all__ = ["CrossEntropyLoss", "NLLLoss"]
 
@@ -50,6 +59,24 @@ class _ClassLoss(Loss):
         if self.weight is not None:
             check_class_weight(xp, self.weight, x, layout.classes)
         return xp, layout, self._upstream(xp, grad_output, x, layout.loss_shape)
+
+    def _index_onehot(self, xp: ModuleType, target: Array, layout: Layout) -> tuple[Array, bool]:
+        """``(onehot, ignored)`` of class-index ``target`` (see :func:`target_onehot`), its values checked.
+
+        ``arange(C)`` is built once per namespace, class count, dtype and device (not while traced).
+        """
+        if is_tracing():
+            labels = class_labels(xp, target, layout.classes)
+        else:
+            key = (xp, layout.classes, target.dtype, device_of(target))
+            cached = getattr(self, "_labels", None)
+            if cached is not None and cached[0] == key:
+                labels = cached[1]
+            else:
+                labels = class_labels(xp, target, layout.classes)
+                self._labels = (key, labels)
+        onehot = target_onehot(xp, target, layout, labels)
+        return onehot, target_range_ignored(xp, target, layout, self.ignore_index, onehot)
 
     def _empty(self, xp: ModuleType, layout: Layout, x: Array) -> tuple[Array, Array]:
         """An input with no positions: NaN mean, zero sum, empty per-position losses; a zero gradient.
@@ -148,11 +175,12 @@ class CrossEntropyLoss(_ClassLoss):
         if probabilities:
             if not is_trusted():
                 self._check_probabilities(xp, logits, target)
-            ignored = False
-        else:
-            ignored = check_index_target(xp, target, layout, self.ignore_index)
+        elif not is_trusted():
+            check_index_target(xp, target, layout, self.ignore_index)
         if layout.rows == 0:
             return self._empty(xp, layout, logits)
+        if not probabilities:
+            onehot, ignored = self._index_onehot(xp, target, layout)
         z = layout.to_rows(xp, logits)
         shifted = z - xp.max(z, axis=1, keepdims=True)
         log_probs = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
@@ -162,9 +190,17 @@ class CrossEntropyLoss(_ClassLoss):
             return self._reduce(xp, layout, loss, grad, None, upstream)
         weight, eps, classes = self.weight, self.label_smoothing, layout.classes
         onehot, onehot_float, row_weight = index_terms(
-            xp, target, layout, logits.dtype, weight, self.ignore_index, ignored
+            xp, target, layout, logits.dtype, weight, self.ignore_index, ignored, onehot
         )
         zero = xp.zeros_like(log_probs)
+        if row_weight is None and eps == 0.0 and self.reduction != "none":
+            # The common case: one full reduction, and the gradient built in the fresh ``probs``.
+            total = -xp.sum(xp.where(onehot, log_probs, zero))
+            probs -= onehot_float
+            if self.reduction == "sum":
+                return as_array(xp, total), layout.from_rows(xp, probs)
+            probs *= 1 / layout.rows
+            return full_mean(xp, total, layout.rows), layout.from_rows(xp, probs)
         loss = -xp.sum(xp.where(onehot, log_probs, zero), axis=1)
         grad = probs - onehot_float
         if row_weight is not None:
@@ -238,12 +274,14 @@ class NLLLoss(_ClassLoss):
         xp, layout, upstream = self._prepare(log_probs, "log_probs", grad_output)
         if not is_trusted():
             check_array(target, "target", xp, device_of(log_probs))
-        ignored = check_index_target(xp, target, layout, self.ignore_index)
+        if not is_trusted():
+            check_index_target(xp, target, layout, self.ignore_index)
         if layout.rows == 0:
             return self._empty(xp, layout, log_probs)
+        onehot, ignored = self._index_onehot(xp, target, layout)
         rows = layout.to_rows(xp, log_probs)
         onehot, onehot_float, row_weight = index_terms(
-            xp, target, layout, log_probs.dtype, self.weight, self.ignore_index, ignored
+            xp, target, layout, log_probs.dtype, self.weight, self.ignore_index, ignored, onehot
         )
         loss = -xp.sum(xp.where(onehot, rows, xp.zeros_like(rows)), axis=1)
         grad = -onehot_float
