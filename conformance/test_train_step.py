@@ -279,3 +279,47 @@ def test_every_loss_and_optimizer_runs_inside_train_step(xp, device, dtype, case
     for compile_, model, _ in runs:
         for n, p in reference.named_parameters().items():
             assert_close(model.named_parameters()[n], p, xp=xp, msg=f"{case} compile={compile_} {n}")
+
+
+IN_PLACE_OPTIMIZERS = {
+    "sgd-momentum": lambda m: pnn.SGD(m, lr=0.04, momentum=0.9),
+    "sgd-nesterov-dampening-decay": lambda m: pnn.SGD(m, 0.01, momentum=0.8, nesterov=True, weight_decay=0.01),
+    "adam-amsgrad": lambda m: pnn.Adam(m, lr=0.01, amsgrad=True),
+    "adamw-foreach-off": lambda m: pnn.AdamW(m, lr=0.01, foreach=False),
+    "rmsprop-centered-momentum": lambda m: pnn.RMSprop(m, lr=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda m: pnn.Adagrad(m, 0.05),
+}
+
+
+@pytest.mark.parametrize("name", list(IN_PLACE_OPTIMIZERS))
+def test_eager_train_step_updates_only_private_buffers_in_place(xp, device, dtype, name):
+    """Buffers the optimizer alone holds are updated in place; what state_dict() handed out never changes.
+
+    Oracle: the eager loop (out of place everywhere) on an identical model.
+    """
+    loss_fn = pnn.CrossEntropyLoss()
+    model, reference = _model(xp, device, dtype), _model(xp, device, dtype)
+    opt, reference_opt = IN_PLACE_OPTIMIZERS[name](model), IN_PLACE_OPTIMIZERS[name](reference)
+    step = pnn.train_step(model, loss_fn, opt, compile=False)
+    held = []
+    for i in range(6):
+        x, y = _batch(xp, device, dtype, i)
+        if i in (1, 3):  # a user keeps parameters and buffers mid-run: later steps must not write to them
+            arrays = [
+                *model.state_dict().values(),
+                *(b for bs in opt.state_dict()["state"].values() for b in bs.values()),
+            ]
+            held.append([(array, to_numpy(array).copy()) for array in arrays])
+        before = {n: dict(bs) for n, bs in opt._state.items()}
+        step(x, y)
+        _eager_loop_step(reference, reference_opt, loss_fn, x, y)
+        if i in (4, 5) and backend_name(xp) not in ("jax", "dask"):  # mutable arrays: private buffers stay, updated
+            assert all(any(opt._state[n][k] is b for k, b in bs.items()) for n, bs in before.items())
+    for arrays in held:
+        for array, values in arrays:
+            np.testing.assert_array_equal(to_numpy(array), values)
+    for n, p in reference.named_parameters().items():
+        assert_close(model.named_parameters()[n], p, xp=xp, msg=n)
+    for n, buffers in reference_opt.state_dict()["state"].items():
+        for key, value in buffers.items():
+            assert_close(opt.state_dict()["state"][n][key], value, xp=xp, msg=f"{n}.{key}")

@@ -9,9 +9,8 @@ gives backend errors or wrong numbers instead of portable_nn's typed errors.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from types import TracebackType
 
 __all__ = ["input_grad_unused", "is_input_grad_unused", "is_tracing", "is_trusted", "trusted"]
 
@@ -30,19 +29,30 @@ def is_tracing() -> bool:
     return _tracing.get()
 
 
-@contextlib.contextmanager
-def trusted(*, tracing: bool = False) -> Iterator[None]:
+class trusted:  # used like a function: ``with trusted():``
     """Skip per-layer checks inside (thread- and asyncio-safe, a ``ContextVar``).
 
     Value checks that need no compiler-unknown values still run (CrossEntropyLoss's range of
-    class targets) unless ``tracing`` says the arrays are traced (inside ``jax.jit``).
+    class targets) unless ``tracing`` says the arrays are traced (inside ``jax.jit``). A plain
+    class rather than a generator context manager: it is entered on every training step.
     """
-    token, tracing_token = _trusted.set(True), _tracing.set(tracing)
-    try:
-        yield
-    finally:
+
+    __slots__ = ("_tokens", "_tracing")
+
+    def __init__(self, *, tracing: bool = False) -> None:
+        self._tracing = tracing
+        self._tokens: tuple[Token[bool], Token[bool]] | None = None
+
+    def __enter__(self) -> None:
+        self._tokens = (_trusted.set(True), _tracing.set(self._tracing))
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        assert self._tokens is not None
+        trusted_token, tracing_token = self._tokens
         _tracing.reset(tracing_token)
-        _trusted.reset(token)
+        _trusted.reset(trusted_token)
 
 
 def is_input_grad_unused() -> bool:
@@ -50,16 +60,25 @@ def is_input_grad_unused() -> bool:
     return _input_grad_unused.get()
 
 
-@contextlib.contextmanager
-def input_grad_unused(unused: bool) -> Iterator[None]:
+class input_grad_unused:  # used like a function: ``with input_grad_unused(flag):``
     """Tell ``functional_backward`` calls inside whether their ``dL/dx`` is used (value_and_grad drops the model's).
 
     A layer that sees :func:`is_input_grad_unused` may return ``None`` instead of computing ``dL/dx``
     (:class:`~portable_nn.Linear` skips its ``grad_output @ weight``); a container clears the flag
     for every child whose input gradient it consumes.
     """
-    token = _input_grad_unused.set(unused)
-    try:
-        yield
-    finally:
-        _input_grad_unused.reset(token)
+
+    __slots__ = ("_token", "_unused")
+
+    def __init__(self, unused: bool) -> None:
+        self._unused = unused
+        self._token: Token[bool] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _input_grad_unused.set(self._unused)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        assert self._token is not None
+        _input_grad_unused.reset(self._token)

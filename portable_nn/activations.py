@@ -118,7 +118,9 @@ class Tanh(_Activation):
         return y, y
 
     def _gradient(self, xp: ModuleType, grad_output: Array, y: Array) -> Array:
-        return grad_output * (1 - y * y)
+        slope = 1 - y * y  # fresh: scaled in place (JAX/Dask rebind)
+        slope *= grad_output
+        return slope
 
 
 class Sigmoid(_Activation):
@@ -131,4 +133,7 @@ class Sigmoid(_Activation):
         return y, y
 
     def _gradient(self, xp: ModuleType, grad_output: Array, y: Array) -> Array:
-        return grad_output * (y * (1 - y))
+        slope = 1 - y  # fresh: scaled in place (JAX/Dask rebind)
+        slope *= y
+        slope *= grad_output
+        return slope

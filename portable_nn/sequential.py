@@ -7,6 +7,7 @@ PyTorch, and every parameter-related method routes to the children, so the gener
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Any
@@ -166,30 +167,36 @@ class Sequential(Module):
         """``(dL/dx, {"<index>.<name>": gradient})`` in the order of :meth:`named_parameters`; pure."""
         routed = self._route(params)
         grads: dict[str, Array] = {}
-        unused = is_input_grad_unused()  # only the first layer's dL/dx is this container's: the others' are used
-        for index in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[index]
-            if unused and (index > 0 or not getattr(layer, "_input_grad_optional", False)):
-                with input_grad_unused(False):
-                    grad_output, layer_grads = layer.functional_backward(routed[index], ctx[index], grad_output)
-            else:
-                grad_output, layer_grads = layer.functional_backward(routed[index], ctx[index], grad_output)
+        layers = self.layers
+        # Only the first layer's dL/dx is this container's (its caller may drop it): the others' are used.
+        first_unused = is_input_grad_unused() and getattr(layers[0], "_input_grad_optional", False)
+        with input_grad_unused(False):
+            for index in range(len(layers) - 1, 0 if first_unused else -1, -1):
+                grad_output, layer_grads = layers[index].functional_backward(routed[index], ctx[index], grad_output)
+                for name, grad in layer_grads.items():
+                    grads[_join_name(index, name)] = grad
+        if first_unused:  # the flag (True) is back: the first layer may skip its dL/dx
+            grad_output, layer_grads = layers[0].functional_backward(routed[0], ctx[0], grad_output)
             for name, grad in layer_grads.items():
-                grads[f"{index}.{name}"] = grad
+                grads[_join_name(0, name)] = grad
         return grad_output, {name: grads[name] for name in params}
 
     def _route(self, params: Mapping[str, Array]) -> list[dict[str, Array]]:
         routed: list[dict[str, Array]] = [{} for _ in self.layers]
         for key, value in params.items():
-            head, _, rest = key.partition(".")
-            routed[int(head)][rest] = value
+            index, rest = _split_name(key)
+            routed[index][rest] = value
         return routed
 
     # ---------------------------------------------------------------- parameters and grads
 
     def named_parameters(self) -> dict[str, Array]:
         """``"<index>.<name>"`` -> live parameter array, layer by layer."""
-        return {f"{i}.{name}": p for i, layer in enumerate(self.layers) for name, p in layer.named_parameters().items()}
+        return {
+            _join_name(i, name): p
+            for i, layer in enumerate(self.layers)
+            for name, p in layer.named_parameters().items()
+        }
 
     def named_grads(self) -> dict[str, Array | None]:
         """``"<index>.<name>"`` -> accumulated gradient (``None`` before any backward)."""
@@ -294,3 +301,16 @@ class Sequential(Module):
                 raise ArgumentError(f"layer {index}: expected {{'class': name, 'config': {{...}}}}, got {entry!r:.200}")
             built.append(lookup(entry["class"]).from_config(entry["config"], xp=xp, device=device, dtype=dtype))
         return cls(*built)
+
+
+@functools.lru_cache(maxsize=4096)
+def _join_name(index: int, name: str) -> str:
+    """``"<index>.<name>"`` (cached: built on every training step)."""
+    return f"{index}.{name}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _split_name(key: str) -> tuple[int, str]:
+    """``"<index>.<name>"`` -> ``(index, name)`` (cached: split on every training step)."""
+    head, _, rest = key.partition(".")
+    return int(head), rest

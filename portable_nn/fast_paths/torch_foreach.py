@@ -5,7 +5,9 @@ parameters and gradients and the optimizer's buffers; writes the new parameters 
 into ``new_params``/``new_state``. Every result is a fresh tensor: the first op of a chain is
 out of place (``_foreach_mul``, ``_foreach_add``...) and only those fresh tensors are updated in
 place afterwards, so parameters, gradients and buffers a user may hold are never written to.
-The numbers are the generic path's within rounding (fused multiply-adds).
+The numbers are the generic path's within rounding (fused multiply-adds). With ``inplace=True``
+(inside :func:`portable_nn.train_step`, buffers the optimizer alone holds) the buffers are
+updated in place instead.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def sgd(
     hyper: Mapping[str, Any],
     new_params: dict[str, Tensor],
     new_state: dict[str, dict[str, Tensor]],
+    *,
+    inplace: bool = False,
 ) -> None:
     """``torch.optim.SGD``'s rule on the group ``members`` (see :class:`portable_nn.optim.SGD`)."""
     if not members:
@@ -48,7 +52,11 @@ def sgd(
         if step == 1:
             bufs = list(gs)  # held, never written to: the next step starts out of place
         else:
-            bufs = torch._foreach_mul([buffers[n]["momentum_buffer"] for n in members], momentum)
+            bufs = [buffers[n]["momentum_buffer"] for n in members]
+            if inplace:  # the optimizer's private buffers
+                torch._foreach_mul_(bufs, momentum)
+            else:
+                bufs = torch._foreach_mul(bufs, momentum)
             torch._foreach_add_(bufs, gs, alpha=1 - dampening)
         for name, buf in zip(members, bufs, strict=True):
             new_state[name] = {"momentum_buffer": buf}
@@ -70,6 +78,8 @@ def adam(
     hyper: Mapping[str, Any],
     new_params: dict[str, Tensor],
     new_state: dict[str, dict[str, Tensor]],
+    *,
+    inplace: bool = False,
 ) -> None:
     """``torch.optim.Adam``/``AdamW``'s rule on the group ``members`` (see :class:`portable_nn.optim.Adam`)."""
     if not members:
@@ -84,9 +94,14 @@ def adam(
             ps = torch._foreach_mul(ps, 1 - lr * decay)
         else:
             gs = torch._foreach_add(gs, ps, alpha=decay)
-    ms = torch._foreach_mul([buffers[n]["exp_avg"] for n in members], beta1)
+    ms: Tensors = [buffers[n]["exp_avg"] for n in members]
+    vs: Tensors = [buffers[n]["exp_avg_sq"] for n in members]
+    if inplace:  # the optimizer's private buffers
+        torch._foreach_mul_(ms, beta1)
+        torch._foreach_mul_(vs, beta2)
+    else:
+        ms, vs = torch._foreach_mul(ms, beta1), torch._foreach_mul(vs, beta2)
     torch._foreach_add_(ms, gs, alpha=1 - beta1)
-    vs = torch._foreach_mul([buffers[n]["exp_avg_sq"] for n in members], beta2)
     torch._foreach_addcmul_(vs, gs, gs, value=1 - beta2)
     used: Tensors = vs
     if hyper["amsgrad"]:

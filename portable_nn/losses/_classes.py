@@ -20,6 +20,7 @@ __all__ = [
     "check_index_target",
     "check_weight_option",
     "class_labels",
+    "is_floating",
     "index_terms",
     "target_onehot",
     "target_range_ignored",
@@ -94,6 +95,18 @@ def check_index_target(xp: ModuleType, target: Array, layout: Layout, ignore_ind
             f"target: expected shape {shape_str(layout.loss_shape)} (one class index per position), "
             f"got {shape_str(target.shape)}"
         )
+
+
+_FLOATING: dict[tuple[int, Any], bool] = {}
+
+
+def is_floating(xp: ModuleType, dtype: Any) -> bool:
+    """``xp.isdtype(dtype, "real floating")``, remembered per namespace and dtype (asked on every loss call)."""
+    key = (id(xp), dtype)
+    known = _FLOATING.get(key)
+    if known is None:
+        known = _FLOATING[key] = bool(xp.isdtype(dtype, "real floating"))
+    return known
 
 
 def target_onehot(xp: ModuleType, target: Array, layout: Layout, labels: Array) -> Array:

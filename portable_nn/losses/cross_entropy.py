@@ -25,6 +25,7 @@ from ._classes import (
     check_weight_option,
     class_labels,
     index_terms,
+    is_floating,
     target_onehot,
     target_range_ignored,
 )
@@ -171,7 +172,7 @@ class CrossEntropyLoss(_ClassLoss):
         xp, layout, upstream = self._prepare(logits, "logits", grad_output)
         if not is_trusted():
             check_array(target, "target", xp, device_of(logits))  # any dtype: indices or probabilities
-        probabilities = xp.isdtype(target.dtype, "real floating")
+        probabilities = is_floating(xp, target.dtype)
         if probabilities:
             if not is_trusted():
                 self._check_probabilities(xp, logits, target)

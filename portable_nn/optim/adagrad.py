@@ -90,7 +90,16 @@ class Adagrad(Optimizer):
         return xp.full_like(p, hyper["initial_accumulator_value"])
 
     def _update_one(
-        self, xp: Any, p: Array, g: Array, buffers: dict[str, Array], step: Step, lr: Any, hyper: dict[str, Any]
+        self,
+        xp: Any,
+        p: Array,
+        g: Array,
+        buffers: dict[str, Array],
+        step: Step,
+        lr: Any,
+        hyper: dict[str, Any],
+        *,
+        inplace: bool = False,
     ) -> tuple[Array, dict[str, Array]]:
         if hyper["maximize"]:
             g = -g
@@ -99,5 +108,9 @@ class Adagrad(Optimizer):
         if hyper["lr_decay"] != 0:
             t = step - 1 if isinstance(step, int) else xp.astype(step - 1, p.dtype)
             lr = lr / (1 + t * hyper["lr_decay"])
-        total = buffers["sum"] + g * g
+        if inplace:  # the optimizer's private buffer (JAX/Dask rebind): the same numbers, no copy
+            total = buffers["sum"]
+            total += g * g
+        else:
+            total = buffers["sum"] + g * g
         return p - lr * (g / (xp.sqrt(total) + hyper["eps"])), {"sum": total}

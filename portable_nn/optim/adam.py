@@ -100,7 +100,16 @@ class Adam(Optimizer):
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if hyper["amsgrad"] else ("exp_avg", "exp_avg_sq")
 
     def _update_one(
-        self, xp: Any, p: Array, g: Array, buffers: dict[str, Array], step: Step, lr: Any, hyper: dict[str, Any]
+        self,
+        xp: Any,
+        p: Array,
+        g: Array,
+        buffers: dict[str, Array],
+        step: Step,
+        lr: Any,
+        hyper: dict[str, Any],
+        *,
+        inplace: bool = False,
     ) -> tuple[Array, dict[str, Array]]:
         (beta1, beta2), eps, decay = hyper["betas"], hyper["eps"], hyper["weight_decay"]
         if hyper["maximize"]:
@@ -110,15 +119,28 @@ class Adam(Optimizer):
                 p = p * (1 - lr * decay)
             else:
                 g = g + decay * p
-        m = beta1 * buffers["exp_avg"] + (1 - beta1) * g
-        v = beta2 * buffers["exp_avg_sq"] + (1 - beta2) * (g * g)
+        if inplace:  # the optimizer's private buffers (JAX/Dask rebind): the same numbers, no copies
+            m, v = buffers["exp_avg"], buffers["exp_avg_sq"]
+            m *= beta1
+            m += (1 - beta1) * g
+            v *= beta2
+            v += (1 - beta2) * (g * g)
+        else:
+            m = beta1 * buffers["exp_avg"] + (1 - beta1) * g
+            v = beta2 * buffers["exp_avg_sq"] + (1 - beta2) * (g * g)
         new = {"exp_avg": m, "exp_avg_sq": v}
         if hyper["amsgrad"]:
             v = new["max_exp_avg_sq"] = xp.maximum(buffers["max_exp_avg_sq"], v)
         step_size = lr / bias_correction(xp, beta1, step, p)
         correction2 = bias_correction(xp, beta2, step, p)
         correction2_sqrt = math.sqrt(correction2) if isinstance(correction2, float) else xp.sqrt(correction2)
-        return p - step_size * (m / (xp.sqrt(v) / correction2_sqrt + eps)), new
+        denom = xp.sqrt(v)  # fresh: the rest of the formula is computed in it
+        denom /= correction2_sqrt
+        denom += eps
+        update = m / denom
+        update *= -step_size  # p - step_size * (m / denom), exactly: p + (-(step_size * u))
+        update += p
+        return update, new
 
 
 class AdamW(Adam):

@@ -21,12 +21,14 @@ has no gradient, instead of silently skipping it.
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .._arrays import as_array
-from .._backend import backend_name, convert, device_of, materialize, namespace_of
+from .._backend import backend_name, convert, device_of, is_lazy, materialize, namespace_of
 from .._checks import check_like, check_lr, check_real, shape_str
 from .._trusted import is_trusted
 from ..errors import (
@@ -62,8 +64,10 @@ class Optimizer:
 
     Subclasses set ``_LEGACY`` (defaults of hyperparameters older checkpoints lack) and define
     ``_validate(hyper) -> hyper``, ``_buffer_names(hyper)``, ``_initial_buffer(xp, name, p, hyper)``
-    (zeros by default) and ``_update_one(xp, p, g, buffers, step, lr, hyper) -> (new_p, new_buffers)``;
-    they may define ``_foreach_group`` (a multi-tensor fast path, see ``portable_nn.fast_paths``).
+    (zeros by default) and ``_update_one(xp, p, g, buffers, step, lr, hyper, *, inplace) -> (new_p,
+    new_buffers)``, which may update ``buffers``' arrays in place only when ``inplace`` is True (they
+    are the optimizer's private arrays then) and never writes ``p`` or ``g``; ``_FAST_PATH`` names a
+    multi-tensor update in ``portable_nn.fast_paths``.
     """
 
     _LEGACY: ClassVar[dict[str, Any]] = {}
@@ -90,7 +94,10 @@ class Optimizer:
         self._names = tuple(name for members in self._members for name in members)
         self._state: Buffers = {}
         self._step = 0
-        self._private = False  # buffers no one else holds (from a compiled train_step): donatable
+        self._private = False  # buffers no one else holds: updated in place (train_step) or donated (jax.jit)
+        self._name_set = frozenset(self._names)
+        self._fast_cache: tuple[Any, Any] | None = None
+        self._lazy_cache: tuple[Any, bool] | None = None
         self._checked: tuple[list[tuple[Any, ...]], list[Hyper]] | None = None
 
     # ---------------------------------------------------------------- hyperparameters
@@ -121,10 +128,16 @@ class Optimizer:
         """Each group's hyperparameters, validated (cached while ``param_groups`` holds the same plain values)."""
         if len(self.param_groups) != len(self._members):
             raise ArgumentError(f"param_groups: expected {len(self._members)} groups, got {len(self.param_groups)}")
-        snapshot = [tuple(group.get(key) for key in self._keys) for group in self.param_groups]
+        keys, checked_before = self._keys, self._checked
+        snapshot = [tuple(map(group.get, keys)) for group in self.param_groups]
+        if checked_before is not None and all(  # the same objects as last time (the hot path): nothing to compare
+            map(operator.is_, itertools.chain.from_iterable(snapshot), itertools.chain.from_iterable(checked_before[0]))
+        ):
+            return checked_before[1]
         plain = all(type(v) in _PLAIN for values in snapshot for v in values)
-        if plain and self._checked is not None and self._checked[0] == snapshot:
-            return self._checked[1]
+        if plain and checked_before is not None and checked_before[0] == snapshot:
+            self._checked = (snapshot, checked_before[1])
+            return checked_before[1]
         checked = []
         for index, (group, members) in enumerate(zip(self.param_groups, self._members, strict=True)):
             if not isinstance(group, dict) or not {"params", *self._keys} <= set(group):  # extra keys: as torch
@@ -151,7 +164,16 @@ class Optimizer:
         return xp.zeros_like(p)
 
     def _update_one(
-        self, xp: Any, p: Array, g: Array, buffers: dict[str, Array], step: Step, lr: Any, hyper: Hyper
+        self,
+        xp: Any,
+        p: Array,
+        g: Array,
+        buffers: dict[str, Array],
+        step: Step,
+        lr: Any,
+        hyper: Hyper,
+        *,
+        inplace: bool = False,
     ) -> tuple[Array, dict[str, Array]]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -259,53 +281,83 @@ class Optimizer:
         self._apply(params, grads)
 
     def _apply(self, params: dict[str, Array], grads: Mapping[str, Array], *extra: Array) -> tuple[Array, ...]:
-        """Step with checked ``grads``; store parameters, buffers and ``extra`` arrays in one materialize."""
-        if len(params) != len(self._names) or set(params) != set(self._names):
+        """Step with checked ``grads``; store parameters, buffers and ``extra`` arrays in one materialize.
+
+        Inside :func:`portable_nn.train_step` (trusted) buffers this optimizer alone holds (see
+        ``_private``) are updated in place: no copy per step, and nobody else can see the change.
+        """
+        names = self._names
+        if len(params) != len(names) or params.keys() != self._name_set:
             raise CallOrderError(
-                f"the module's parameters {sorted(params)} no longer match the optimizer's {sorted(self._names)}"
+                f"the module's parameters {sorted(params)} no longer match the optimizer's {sorted(names)}"
             )
         groups = self._groups()
-        first = params[self._names[0]]
+        first = params[names[0]]
         buffers = self._state_on_module(first)
         if not buffers:
             buffers = self.init(params)["buffers"]
         step = self._step + 1
         xp = namespace_of(first)
+        inplace = self._private and is_trusted()
         new_params: dict[str, Array] = {}
         new_state: Buffers = {}
         fast = self._fast_path(xp)
+        update = self._update_one
         for hyper, members in zip(groups, self._members, strict=True):
             if fast is not None:
-                fast(self, members, params, grads, buffers, step, hyper, new_params, new_state)
+                fast(self, members, params, grads, buffers, step, hyper, new_params, new_state, inplace=inplace)
                 continue
+            lr = hyper["lr"]
             for name in members:
-                new_params[name], new_state[name] = self._update_one(
-                    xp, params[name], grads[name], dict(buffers[name]), step, hyper["lr"], hyper
+                p = params[name]
+                new_params[name], new_state[name] = update(
+                    xp, p, grads[name], dict(buffers[name]), step, lr, hyper, inplace=inplace
                 )
-                if params[name].ndim == 0:  # NumPy returns scalars from operations on 0-d arrays: keep arrays
+                if p.ndim == 0:  # NumPy returns scalars from operations on 0-d arrays: keep arrays
                     new_params[name] = as_array(xp, new_params[name])
                     new_state[name] = {key: as_array(xp, value) for key, value in new_state[name].items()}
-        new_params = {name: new_params[name] for name in params}  # the module's order
-        # Lazy backends (Dask): parameters, buffers and extras are stored together, so their shared work runs
-        # once and no graph grows with the number of steps; elsewhere the same objects come back.
-        keys = [(name, key) for name, group in new_state.items() for key in group]
-        stored = materialize(*new_params.values(), *(new_state[name][key] for name, key in keys), *extra)
-        new_params = dict(zip(new_params, stored[: len(new_params)], strict=True))
-        for (name, key), value in zip(keys, stored[len(new_params) : len(new_params) + len(keys)], strict=True):
-            new_state[name][key] = value
+        if len(groups) > 1:
+            new_params = {name: new_params[name] for name in params}  # the module's order
+        if self._lazy(xp):
+            # Lazy backends (Dask): parameters, buffers and extras are stored together, so their shared work
+            # runs once and no graph grows with the number of steps.
+            keys = [(name, key) for name, group in new_state.items() for key in group]
+            stored = materialize(*new_params.values(), *(new_state[name][key] for name, key in keys), *extra)
+            new_params = dict(zip(new_params, stored[: len(new_params)], strict=True))
+            for (name, key), value in zip(keys, stored[len(new_params) : len(new_params) + len(keys)], strict=True):
+                new_state[name][key] = value
+            extra = stored[len(new_params) + len(keys) :]
         self.module.set_parameters(new_params)  # validates unless trusted; raises before rebinding
-        self._state, self._step, self._private = new_state, step, False  # buffers may alias gradients
-        return stored[len(new_params) + len(keys) :]
+        # Private from now on unless a buffer is a gradient or a parameter (SGD's first momentum buffer is the
+        # gradient, which the module may hand out through named_grads).
+        private = inplace or not any(
+            buffer is grads[name] or buffer is params[name]
+            for name, group in new_state.items()
+            for buffer in group.values()
+        )
+        self._state, self._step, self._private = new_state, step, private
+        return extra
+
+    def _lazy(self, xp: Any) -> bool:
+        """Whether ``xp`` is a lazy backend (Dask); cached per namespace."""
+        cached = self._lazy_cache
+        if cached is None or cached[0] is not xp:
+            cached = self._lazy_cache = (xp, is_lazy(xp))
+        return cached[1]
 
     def _fast_path(self, xp: Any) -> Any:
-        """The multi-tensor update for this backend, or None (generic path)."""
+        """The multi-tensor update for this backend, or None (generic path); cached per namespace."""
         if self.foreach is False or self._FAST_PATH is None:
             return None
+        cached = self._fast_cache
+        if cached is not None and cached[0] is xp:
+            return cached[1]
         from ..fast_paths import optimizer_fast_path
 
         fast = optimizer_fast_path(backend_name(xp), self._FAST_PATH)
         if fast is None and self.foreach:
             raise ArgumentError(f"foreach=True: {type(self).__name__} has no multi-tensor path on {backend_name(xp)}")
+        self._fast_cache = (xp, fast)
         return fast
 
     def _state_on_module(self, like: Array | None = None) -> Buffers:

@@ -93,14 +93,28 @@ class RMSprop(Optimizer):
         return names
 
     def _update_one(
-        self, xp: Any, p: Array, g: Array, buffers: dict[str, Array], step: Step, lr: Any, hyper: dict[str, Any]
+        self,
+        xp: Any,
+        p: Array,
+        g: Array,
+        buffers: dict[str, Array],
+        step: Step,
+        lr: Any,
+        hyper: dict[str, Any],
+        *,
+        inplace: bool = False,
     ) -> tuple[Array, dict[str, Array]]:
         alpha, eps, decay, momentum = hyper["alpha"], hyper["eps"], hyper["weight_decay"], hyper["momentum"]
         if hyper["maximize"]:
             g = -g
         if decay != 0:
             g = g + decay * p
-        square_avg = alpha * buffers["square_avg"] + (1 - alpha) * (g * g)
+        if inplace:  # the optimizer's private buffer (JAX/Dask rebind): the same numbers, no copy
+            square_avg = buffers["square_avg"]
+            square_avg *= alpha
+            square_avg += (1 - alpha) * (g * g)
+        else:
+            square_avg = alpha * buffers["square_avg"] + (1 - alpha) * (g * g)
         new = {"square_avg": square_avg}
         if hyper["centered"]:
             grad_avg = new["grad_avg"] = alpha * buffers["grad_avg"] + (1 - alpha) * g

@@ -93,7 +93,16 @@ class SGD(Optimizer):
         return ("momentum_buffer",) if hyper["momentum"] != 0 else ()
 
     def _update_one(
-        self, xp: Any, p: Array, g: Array, buffers: dict[str, Array], step: Step, lr: Any, hyper: dict[str, Any]
+        self,
+        xp: Any,
+        p: Array,
+        g: Array,
+        buffers: dict[str, Array],
+        step: Step,
+        lr: Any,
+        hyper: dict[str, Any],
+        *,
+        inplace: bool = False,
     ) -> tuple[Array, dict[str, Array]]:
         momentum, dampening, decay = hyper["momentum"], hyper["dampening"], hyper["weight_decay"]
         if hyper["maximize"]:
@@ -101,12 +110,22 @@ class SGD(Optimizer):
         if decay != 0:
             g = g + decay * p
         if momentum != 0:
+            scaled = g if dampening == 0 else (1 - dampening) * g
             if isinstance(step, int):  # the stateful step: a Python int
-                buf = g if step == 1 else momentum * buffers["momentum_buffer"] + (1 - dampening) * g
+                if step == 1:
+                    buf = g
+                elif inplace:  # the optimizer's private buffer (JAX/Dask rebind): the same numbers, no copy
+                    buf = buffers["momentum_buffer"]
+                    buf *= momentum
+                    buf += scaled
+                else:
+                    buf = momentum * buffers["momentum_buffer"] + scaled
             elif dampening == 0:  # buffers start at 0: momentum * 0 + g == g exactly, no select needed
                 buf = momentum * buffers["momentum_buffer"] + g
             else:  # traced step: select without branching on its value
-                buf = xp.where(step == 1, g, momentum * buffers["momentum_buffer"] + (1 - dampening) * g)
+                buf = xp.where(step == 1, g, momentum * buffers["momentum_buffer"] + scaled)
             buffers = {"momentum_buffer": buf}
             g = g + momentum * buf if hyper["nesterov"] else buf
-        return p - lr * g, buffers
+        new = g * -lr  # == -(lr * g) exactly, a fresh array: p - lr * g with one temporary
+        new += p
+        return new, buffers
