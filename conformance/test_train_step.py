@@ -313,7 +313,8 @@ def test_eager_train_step_updates_only_private_buffers_in_place(xp, device, dtyp
         before = {n: dict(bs) for n, bs in opt._state.items()}
         step(x, y)
         _eager_loop_step(reference, reference_opt, loss_fn, x, y)
-        if i in (4, 5) and backend_name(xp) not in ("jax", "dask"):  # mutable arrays: private buffers stay, updated
+        generic = opt._fast_path(xp) is None  # torch's foreach SGD makes fresh buffers (one fused call is faster)
+        if i in (4, 5) and generic and backend_name(xp) not in ("jax", "dask"):  # mutable arrays: updated in place
             assert all(any(opt._state[n][k] is b for k, b in bs.items()) for n, bs in before.items())
     for arrays in held:
         for array, values in arrays:

@@ -16,6 +16,7 @@ from typing import Any
 from ._backend import backend_name, device_of, namespace_of
 from ._checks import check_features, check_same_device, check_same_dtype, shape_str
 from .errors import NamespaceError, ShapeError
+from .fast_paths import array_ops
 
 __all__ = ["linear", "linear_backward"]
 
@@ -66,6 +67,10 @@ def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
 def _linear(x: Array, weight: Array, bias: Array | None) -> Array:
     """:func:`linear` without validation (callers have checked)."""
     if x.ndim == 1 or (x.ndim == 2 and 0 not in x.shape):  # the common case: no reshapes
+        if bias is not None and x.ndim == 2:
+            fused = array_ops(x)
+            if fused is not None:  # one kernel where the backend has it (torch's addmm)
+                return fused.linear(x, weight, bias)
         y = x @ weight.T  # weight.T is a strided view: BLAS reads it transposed, no copy
     else:  # N-D, or empty (built by _rows: Dask cannot contract empty arrays split in chunks)
         y = _rows(x, weight.shape[1]) @ weight.T

@@ -335,8 +335,8 @@ class Module:
         current shape; the names must be existing parameters. Nothing changes if one fails.
         Lazy (Dask) values are materialized together: see :func:`portable_nn._backend.materialize`.
         """
-        if is_trusted():  # values computed from validated parameters (train_step)
-            for name, value in zip(values, materialize(*values.values()), strict=True):
+        if is_trusted():  # values computed from validated parameters and already stored (train_step)
+            for name, value in values.items():
                 setattr(self, name, value)
             return
         current = self.named_parameters()

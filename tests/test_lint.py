@@ -23,6 +23,7 @@ BACKEND_AWARE = {
     "datasets.py",
     "torch_foreach.py",  # fast_paths/: backend-specific fast paths, registered by backend name
     "jax_step.py",
+    "torch_ops.py",
 }
 
 

@@ -1,7 +1,8 @@
 """Backend-specific fast paths, registered by backend name and imported only when that backend is in use.
 
 - ``torch_foreach``: multi-tensor (``torch._foreach_*``) optimizer updates;
-- ``jax_step``: a ``jax.jit``-compiled training step for :func:`portable_nn.train_step`.
+- ``jax_step``: a ``jax.jit``-compiled training step for :func:`portable_nn.train_step`;
+- ``torch_ops``: fused primitives (``linear`` as one ``addmm``, ``log_softmax``) for the eager path.
 
 The library core asks :func:`optimizer_fast_path` / :func:`step_compiler` by backend name and
 never imports a backend itself; a backend without an entry runs the generic array-API code.
@@ -12,12 +13,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["optimizer_fast_path", "step_compiler"]
+__all__ = ["array_ops", "optimizer_fast_path", "step_compiler"]
 
 #: backend name -> module (in this package) defining ``OPTIMIZERS: dict[str, update function]``
 _OPTIMIZER_MODULES: dict[str, str] = {"torch": "torch_foreach"}
 #: backend name -> module defining ``compile_step(pure_step, donate) -> compiled``
 _COMPILER_MODULES: dict[str, str] = {"jax": "jax_step"}
+#: backend name -> module defining fused primitives ``linear(x, weight, bias)`` and ``log_softmax(z)``
+_OPS_MODULES: dict[str, str] = {"torch": "torch_ops"}
+#: array type -> that backend's primitives module or None (asked on every layer call: one dict lookup)
+_ops_by_type: dict[type, Any] = {}
 
 
 def _load(name: str) -> Any:
@@ -34,3 +39,17 @@ def step_compiler(backend: str) -> Any:
     """``compile_step`` of ``backend``'s compiler, or None where the backend has none that pays."""
     module = _COMPILER_MODULES.get(backend)
     return None if module is None else _load(module).compile_step
+
+
+def array_ops(x: Any) -> Any:
+    """The fused primitives (``linear``, ``log_softmax``) for ``x``'s backend, or None: use the generic code."""
+    kind = type(x)
+    try:
+        return _ops_by_type[kind]
+    except KeyError:
+        pass
+    from .._backend import backend_name, namespace_of
+
+    module = _OPS_MODULES.get(backend_name(namespace_of(x)))
+    ops = _ops_by_type[kind] = None if module is None else _load(module)
+    return ops

@@ -53,11 +53,14 @@ def sgd(
             bufs = list(gs)  # held, never written to: the next step starts out of place
         else:
             bufs = [buffers[n]["momentum_buffer"] for n in members]
-            if inplace:  # the optimizer's private buffers
-                torch._foreach_mul_(bufs, momentum)
+            if dampening == 0:  # g + momentum * buf: one fused call (two in place cost more on the CPU)
+                bufs = torch._foreach_add(gs, bufs, alpha=momentum)
             else:
-                bufs = torch._foreach_mul(bufs, momentum)
-            torch._foreach_add_(bufs, gs, alpha=1 - dampening)
+                if inplace:  # the optimizer's private buffers
+                    torch._foreach_mul_(bufs, momentum)
+                else:
+                    bufs = torch._foreach_mul(bufs, momentum)
+                torch._foreach_add_(bufs, gs, alpha=1 - dampening)
         for name, buf in zip(members, bufs, strict=True):
             new_state[name] = {"momentum_buffer": buf}
         gs = torch._foreach_add(gs, bufs, alpha=momentum) if hyper["nesterov"] else bufs

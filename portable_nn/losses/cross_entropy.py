@@ -17,6 +17,7 @@ from .._backend import device_of, namespace_of
 from .._checks import check_array, check_floating, check_real, shape_str
 from .._trusted import is_tracing, is_trusted
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
+from ..fast_paths import array_ops
 from ._base import Loss, full_mean
 from ._classes import (
     Layout,
@@ -39,6 +40,19 @@ def _check_ignore_index(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ArgumentTypeError(f"ignore_index must be an int, got {type(value).__name__}")
     return value
+
+
+def log_softmax_rows(xp: ModuleType, z: Array) -> Array:
+    """``log(softmax(z))`` over axis 1 of ``z`` (rows, C), the max subtracted first (large logits do not overflow).
+
+    A backend with a fused kernel uses it (:func:`portable_nn.fast_paths.array_ops`); the same numbers
+    within rounding.
+    """
+    fused = array_ops(z)
+    if fused is not None:
+        return fused.log_softmax(z)
+    shifted = z - xp.max(z, axis=1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
 
 
 class _ClassLoss(Loss):
@@ -182,9 +196,7 @@ class CrossEntropyLoss(_ClassLoss):
             return self._empty(xp, layout, logits)
         if not probabilities:
             onehot, ignored = self._index_onehot(xp, target, layout)
-        z = layout.to_rows(xp, logits)
-        shifted = z - xp.max(z, axis=1, keepdims=True)
-        log_probs = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+        log_probs = log_softmax_rows(xp, layout.to_rows(xp, logits))
         probs = xp.exp(log_probs)
         if probabilities:
             loss, grad = self._soft(xp, layout, log_probs, probs, layout.to_rows(xp, target))
