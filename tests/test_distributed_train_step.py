@@ -196,3 +196,31 @@ def test_lr_and_optimizer_are_checked_before_anything_changes():
         pd.train(model, x, y, lr=0.1, optimizer=pnn.SGD(model, lr=0.1), scheduler="threads", progress=False)
     for old, new in zip(before, model.parameters(), strict=True):
         np.testing.assert_array_equal(old, to_numpy(new))
+
+
+def _momentum_run(x: Any, y: Any, **kwargs: Any) -> tuple[pnn.Linear, pnn.SGD, list[pd.EpochStats]]:
+    model = pnn.Linear(5, 2, xp="dask", dtype="float64", seed=0)
+    optimizer = pnn.SGD(model, lr=LR, momentum=0.9)
+    stats = pd.train(
+        model, x, y, epochs=2, batch_size=BATCH, optimizer=optimizer, checkpoint_every=3, progress=False, **kwargs
+    )
+    return model, optimizer, stats
+
+
+@pytest.mark.slow
+def test_momentum_on_a_cluster_matches_threads_with_buffers_rerooted(caplog):
+    """On a (in-process) cluster: the threads scheduler's result; parameters and buffers come back host-rooted."""
+    distributed = pytest.importorskip("distributed", reason="distributed is not installed")
+    x, y = _data()
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
+    ) as existing:
+        model, optimizer, stats = _momentum_run(x, y, address=existing.scheduler_address, progress_timeout=60)
+    reference, reference_optimizer, reference_stats = _momentum_run(x, y, scheduler="threads")
+    assert [s.loss for s in stats] == pytest.approx([s.loss for s in reference_stats], rel=1e-12)
+    assert_close(model.weight, to_numpy(reference.weight))
+    mine, theirs = optimizer.state_dict()["state"], reference_optimizer.state_dict()["state"]
+    assert_close(mine["weight"]["momentum_buffer"], to_numpy(theirs["weight"]["momentum_buffer"]))
+    held = [*model.parameters(), *(b for group in mine.values() for b in group.values())]
+    assert all(isinstance(v, np.ndarray) for a in held for v in dict(a.__dask_graph__()).values())
+    assert not [r.getMessage() for r in caplog.records if "run_spec" in r.getMessage()]  # dask#9888
