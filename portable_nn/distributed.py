@@ -3,16 +3,19 @@
 Tooling (may import dask): the layers themselves stay backend-neutral and only see
 ``dask.array`` arrays through the array API. A model trained here is any
 :class:`~portable_nn.module.Module` built with ``xp="dask"`` (``forward``, ``backward``,
-``zero_grad``, ``step``, ``named_parameters``, ``set_parameters``).
+``zero_grad``, ``named_parameters``, ``set_parameters``), trained by an
+:class:`~portable_nn.Optimizer` (plain :class:`~portable_nn.SGD` unless the caller gives one).
 
 Data flow of one step: the batch (rows ``[start, stop)`` of ``x`` and ``y``, chunked along the
-batch axis) is persisted on the workers; forward and backward build graphs only; ``step``
-persists the new parameters (one chunk each, see :func:`portable_nn._backend.materialize`), with
-``grad_weight = g.T @ x`` and ``grad_bias`` summed as tree reductions over the batch chunks by
-``dask.array`` itself. The batch loss is then fetched for the progress bar. Every
-``checkpoint_every`` steps the parameters are copied to the host and re-rooted, which bounds
-the lineage the distributed scheduler keeps (and so its memory and what it recomputes when a
-worker dies) to that many steps.
+batch axis) is persisted on the workers; :func:`portable_nn.train_step` builds the graphs of
+forward, loss, backward and the optimizer's update, and persists the new parameters, the
+optimizer's buffers and the batch loss in one call (one chunk each, see
+:func:`portable_nn._backend.materialize`), with ``grad_weight = g.T @ x`` and ``grad_bias``
+summed as tree reductions over the batch chunks by ``dask.array`` itself. The stored loss is
+then fetched for the progress bar. Every ``checkpoint_every`` steps the parameters and the
+optimizer's buffers are copied to the host and re-rooted, which bounds the lineage the
+distributed scheduler keeps (and so its memory and what it recomputes when a worker dies) to
+that many steps.
 """
 
 from __future__ import annotations
@@ -34,16 +37,18 @@ import numpy as np
 
 from ._backend import from_host, namespace_of, resolve_dtype, resolve_namespace
 from .cluster import active_client, check_address, compute_within, probe_scheduler, progress_guard
-from .errors import ArgumentError, ClusterError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, ClusterError, ShapeError
 from .module import Module
-from .optim import Optimizer
-from .training import make_step, run_epoch
+from .optim import SGD, Optimizer
+from .train_step import train_step
+from .training import run_epoch
 
 if TYPE_CHECKING:
     from distributed import Client
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_S",
+    "DEFAULT_LR",
     "DEFAULT_PROGRESS_TIMEOUT_S",
     "SCHEDULERS",
     "EpochStats",
@@ -61,6 +66,8 @@ SCHEDULERS: tuple[str, ...] = ("threads", "processes", "distributed")
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 #: Seconds a step (or checkpoint) may wait for a result from a distributed cluster before ClusterError.
 DEFAULT_PROGRESS_TIMEOUT_S = 300.0
+#: Learning rate of :func:`train`'s plain SGD when neither ``lr`` nor ``optimizer`` is given.
+DEFAULT_LR = 0.01
 
 Array = Any
 LossFn = Callable[[Array, Array], tuple[Array, Array]]
@@ -257,17 +264,19 @@ def _batches(n_samples: int, batch_size: int) -> list[tuple[int, int]]:
     return [(start, min(start + batch_size, n_samples)) for start in range(0, n_samples, batch_size)]
 
 
-class _ModuleStep:
-    """``Module.step(lr)`` as an optimizer (plain SGD on the module's own gradients)."""
-
-    def __init__(self, model: Module, lr: float) -> None:
-        self.model, self.lr = model, lr
-
-    def zero_grad(self) -> None:
-        self.model.zero_grad()
-
-    def step(self) -> None:
-        self.model.step(self.lr)
+def _optimizer_for(model: Module, lr: float | None, optimizer: Optimizer | None) -> Optimizer:
+    """``optimizer`` checked to optimize ``model``, or plain ``SGD(model, lr)``: exactly one of the two is given."""
+    if optimizer is None:
+        if lr is None:
+            raise ArgumentError("give lr (plain SGD) or optimizer, got neither")
+        return SGD(model, lr=lr)
+    if lr is not None:
+        raise ArgumentError(f"give lr (plain SGD) or optimizer, not both: the optimizer has its own lr; got lr={lr!r}")
+    if not isinstance(optimizer, Optimizer):
+        raise ArgumentTypeError(f"optimizer must be a portable_nn Optimizer, got {type(optimizer).__name__}")
+    if optimizer.module is not model:
+        raise ArgumentError("the optimizer optimizes another module than the model given")
+    return optimizer
 
 
 def train_epoch(
@@ -276,7 +285,8 @@ def train_epoch(
     y: Array,
     *,
     batch_size: int,
-    lr: float,
+    lr: float | None = None,
+    optimizer: Optimizer | None = None,
     loss: LossFn = mse_loss,
     checkpoint_every: int = 10,
     epoch: int = 0,
@@ -285,17 +295,48 @@ def train_epoch(
     on_step: Callable[[int, float], None] | None = None,
     progress_timeout: float | None = DEFAULT_PROGRESS_TIMEOUT_S,
 ) -> EpochStats:
-    """One pass of minibatch SGD over ``x`` (N, in) and ``y`` (N, out), chunked along the batch axis.
+    """One pass of minibatch training over ``x`` (N, in) and ``y`` (N, out), chunked along the batch axis.
 
-    Runs on whatever Dask scheduler is active (see :func:`dask_scheduler`), through
+    Runs on whatever Dask scheduler is active (see :func:`dask_scheduler`): every batch is one
+    call of :func:`portable_nn.train_step` (forward, loss, backward, the optimizer's step; the
+    new parameters, the optimizer's buffers and the loss stored in one persist), looped by
     :func:`portable_nn.training.run_epoch`. ``on_step(step, loss)`` is called after every step.
     Returns the epoch's :class:`EpochStats`.
 
+    Parameters
+    ----------
+    model : Module
+        Built with ``xp="dask"``, e.g. ``pnn.Linear(16, 1, xp="dask")``.
+    x, y : dask arrays
+        (N, in) inputs and (N, out) targets with the same N (e.g. from :func:`synthetic_regression`).
+    batch_size : int
+        Rows per step (the last batch may be smaller).
+    lr : float, optional
+        Learning rate of plain SGD (``pnn.SGD(model, lr=lr)``, a fresh one for this epoch).
+    optimizer : Optimizer, optional
+        Instead of ``lr``: the optimizer to step (e.g. ``pnn.SGD(model, lr=0.05, momentum=0.9)``),
+        kept across epochs by the caller. Exactly one of ``lr`` and ``optimizer`` is given.
+    loss : callable
+        ``loss(prediction, target) -> (loss, dL/dprediction)``; default :func:`mse_loss`.
+    checkpoint_every : int
+        Steps between checkpoints (see :func:`checkpoint`; the last step is always one).
+
     On a distributed cluster, a step or checkpoint that gets no result for
     ``progress_timeout`` seconds (e.g. every worker is gone; None: wait forever) raises
-    :class:`~portable_nn.errors.ClusterError`; the model's parameters are then reset to the
-    last checkpoint of this epoch, whose host copies are the error's ``checkpoint`` (None when
-    none was taken yet; the parameters are then left as they are).
+    :class:`~portable_nn.errors.ClusterError`; the model's parameters (and the optimizer's
+    buffers and step count) are then reset to the last checkpoint of this epoch, whose host
+    copies of the parameters are the error's ``checkpoint`` (None when none was taken yet; the
+    parameters and the optimizer are then left as they are).
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> x, y = synthetic_regression(64, 3, 1, chunk_rows=16, seed=0)
+    >>> model = pnn.Linear(3, 1, xp="dask", seed=0)
+    >>> with dask_scheduler("threads"):
+    ...     stats = train_epoch(model, x, y, batch_size=16, optimizer=pnn.SGD(model, lr=0.1), progress=False)
+    >>> stats.steps, stats.samples
+    (4, 64)
     """
     if batch_size < 1 or checkpoint_every < 1:
         raise ArgumentError(f"batch_size and checkpoint_every must be >= 1, got {batch_size}, {checkpoint_every}")
@@ -303,6 +344,10 @@ def train_epoch(
         raise ArgumentError(f"progress_timeout must be a positive number of seconds or None, got {progress_timeout!r}")
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
         raise ShapeError(f"expected x (N, in) and y (N, out) with the same N, got {x.shape} and {y.shape}")
+    optimizer = _optimizer_for(model, lr, optimizer)
+    # The loss is stored with the parameters in the step's one persist; reading it fetches that stored value (it
+    # submits no graph sharing the forward's tasks, which a distributed scheduler warns of: dask#9888).
+    fused = train_step(model, loss, optimizer)
     from tqdm.auto import tqdm
 
     batches = _batches(x.shape[0], batch_size)
@@ -314,16 +359,20 @@ def train_epoch(
         disable=not progress,
         file=sys.stderr if out is None else out,
     )
-    last: dict[str, Any] = {"host": None, "step": 0}
+    last: dict[str, Any] = {"host": None, "step": 0, "optimizer": None}
 
     def persisted() -> Iterator[tuple[Array, Array]]:
         for start, stop in batches:
             yield dask.persist(x[start:stop], y[start:stop])
 
+    def step(x_batch: Array, y_batch: Array) -> float:
+        return float(compute_within(fused(x_batch, y_batch), timeout=progress_timeout)[0])
+
     def after(step: int, value: float) -> None:
         dog.beat()
         if (step + 1) % checkpoint_every == 0 or step + 1 == len(batches):
-            last["host"], last["step"] = checkpoint(model, timeout=progress_timeout), step + 1
+            last["host"], last["step"] = checkpoint(model, optimizer, timeout=progress_timeout), step + 1
+            last["optimizer"] = optimizer.state_dict()  # host-rooted buffers (never mutated): safe to keep
             dog.beat()
         bar.set_postfix(loss=f"{value:.4g}", refresh=False)
         start, stop = batches[step]
@@ -331,18 +380,13 @@ def train_epoch(
         if on_step is not None:
             on_step(step, value)
 
-    # The loss value is read before the step (make_step does): submitted the other way round, the loss's graph
-    # would reach the scheduler while the step's (which shares the forward's keys, blockwise-fused differently)
-    # is still running, and a distributed scheduler warns of colliding keys (dask#9888).
-    sgd = _ModuleStep(model, lr)
-    step = make_step(model, loss, sgd, read=lambda value: float(compute_within(value, timeout=progress_timeout)[0]))
     start_time = time.perf_counter()
     try:
         # Every blocking compute of the epoch (inside the loss too) is bounded: see cluster.progress_guard.
         with bar, progress_guard(active_client(), progress_timeout) as dog:
-            losses = run_epoch(model, loss, sgd, persisted(), on_step=after, step=step)
+            losses = run_epoch(model, loss, optimizer, persisted(), on_step=after, step=step)
     except ClusterError as exc:
-        raise _with_checkpoint(exc, model, last["host"], last["step"], epoch, checkpoint_every) from None
+        raise _with_checkpoint(exc, model, optimizer, last, epoch, checkpoint_every) from None
     model.zero_grad()
     seconds = time.perf_counter() - start_time
     n = x.shape[0]
@@ -351,10 +395,12 @@ def train_epoch(
 
 
 def _with_checkpoint(
-    exc: ClusterError, model: Module, host: dict[str, np.ndarray] | None, step: int, epoch: int, every: int
+    exc: ClusterError, model: Module, optimizer: Optimizer, last: Mapping[str, Any], epoch: int, every: int
 ) -> ClusterError:
-    """``exc`` restated with where the last checkpoint is; the model is reset to it (host-rooted)."""
+    """``exc`` restated with where the last checkpoint is; the model and optimizer are reset to it (host-rooted)."""
     model.zero_grad()
+    host: dict[str, np.ndarray] | None = last["host"]
+    step: int = last["step"]
     if host is None:
         where = (
             f"no checkpoint was taken in epoch {epoch} (the first comes after step {every}); "
@@ -363,6 +409,7 @@ def _with_checkpoint(
     else:
         with dask.config.set(scheduler="sync"):  # rooted here, not on the cluster that failed
             _set_from_host(model, host)
+            optimizer.load_state_dict(last["optimizer"])
         where = (
             f"the model's parameters were reset to the last checkpoint (epoch {epoch}, after step {step}), "
             "whose host copies are this error's .checkpoint"
@@ -377,7 +424,8 @@ def train(
     *,
     epochs: int = 1,
     batch_size: int = 65536,
-    lr: float = 0.01,
+    lr: float | None = None,
+    optimizer: Optimizer | None = None,
     scheduler: str = "distributed",
     address: str | None = None,
     n_workers: int | None = None,
@@ -397,9 +445,16 @@ def train(
     connects to a running scheduler, else a ``LocalCluster`` on 127.0.0.1 is started (and
     stopped) with ``n_workers``, ``threads_per_worker``, ``memory_limit`` per worker and the
     dashboard on ``dashboard_address``, whose link is printed.
+
+    The model is trained by ``optimizer`` (any :class:`~portable_nn.Optimizer` of ``model``, e.g.
+    ``pnn.Adam(model, lr=1e-3)``) or, without one, by plain ``pnn.SGD(model, lr=lr)`` (``lr``
+    default 0.01), one optimizer for all the epochs; giving both is an ``ArgumentError``. Every
+    step goes through :func:`portable_nn.train_step` (see :func:`train_epoch`). Afterwards the
+    parameters and the optimizer's buffers are host-rooted Dask arrays (no reference to the cluster).
     """
     if epochs < 0:
         raise ArgumentError(f"epochs must be >= 0, got {epochs}")
+    optimizer = _optimizer_for(model, DEFAULT_LR if lr is None and optimizer is None else lr, optimizer)
     stats = []
     with dask_scheduler(
         scheduler,
@@ -418,7 +473,7 @@ def train(
                     x,
                     y,
                     batch_size=batch_size,
-                    lr=lr,
+                    optimizer=optimizer,
                     loss=loss,
                     checkpoint_every=checkpoint_every,
                     epoch=e,
@@ -427,7 +482,7 @@ def train(
                     progress_timeout=progress_timeout,
                 )
             )
-        host = checkpoint(model, timeout=progress_timeout)
+        host = checkpoint(model, optimizer, timeout=progress_timeout)  # buffers: rebound host-rooted
     # Rebind outside the scheduler block: the parameters must not refer to a cluster that is gone.
     _set_from_host(model, host)
     return stats

@@ -3,8 +3,9 @@
 Backend-neutral: the model, loss and optimizer see only array-API arrays, and the loop only
 calls them. One step is ``forward → loss → zero_grad → backward → read the loss → step()``;
 the loss value is read *before* ``step()`` because on a lazy backend (Dask) ``step()`` stores
-new parameters and a loss read afterwards would submit the forward's graph a second time
-(see ``portable_nn.distributed.train_epoch``).
+new parameters and a loss read afterwards would submit the forward's graph a second time.
+(:func:`portable_nn.train_step`, which the command line and ``portable_nn.distributed.train_epoch``
+pass as ``step=``, stores the loss in the same persist as the parameters instead.)
 """
 
 from __future__ import annotations

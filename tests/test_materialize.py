@@ -118,3 +118,36 @@ def test_parameter_graphs_do_not_grow_with_steps():
     assert sizes[99] == sizes[0] == [1, 1]
     assert_close(layer.weight, reference.weight)
     assert_close(layer.bias, reference.bias)
+
+
+def test_stored_arrays_come_back_without_a_scheduler_run():
+    """What a persist stored (e.g. an optimizer's new parameters handed to set_parameters) is not persisted again."""
+    layer = pnn.Linear(5, 3, xp="dask", seed=0)
+    x, _ = _chunked((32, 5), 8, seed=1)
+    counter = CountingScheduler()
+    with dask.config.set(scheduler=counter):
+        stored = _backend.materialize(layer(x).sum(axis=0), layer.weight * 2)
+        assert len(counter.runs) == 1
+        again = _backend.materialize(*stored)
+        host_rooted = _backend.materialize(*layer.parameters())  # NumPy chunks: nothing to run locally
+        assert len(counter.runs) == 1
+        assert all(a is b for a, b in zip(again, stored, strict=True))
+        assert all(a is b for a, b in zip(host_rooted, layer.parameters(), strict=True))
+        pending = _backend.materialize(stored[0], stored[1] + 1)  # one pending: all persisted in one run
+    assert len(counter.runs) == 2
+    assert_close(pending[1], 2 * _backend.to_host(layer.weight) + 1)
+
+
+@pytest.mark.slow
+def test_on_a_cluster_host_values_are_shipped_and_futures_kept():
+    """Under a distributed Client a NumPy-backed array is persisted (to a Future); a Future-backed one is kept."""
+    distributed = pytest.importorskip("distributed", reason="distributed is not installed")
+    with (
+        distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        layer = pnn.Linear(5, 3, xp="dask", seed=0)  # host-rooted: its graph holds the NumPy value
+        shipped = _backend.materialize(*layer.parameters())
+        assert all(isinstance(v, distributed.Future) for a in shipped for v in dict(a.__dask_graph__()).values())
+        assert all(a is b for a, b in zip(_backend.materialize(*shipped), shipped, strict=True))
+        assert_close(client.compute(shipped[0]).result(), _backend.to_host(layer.weight))

@@ -61,7 +61,34 @@ class DaskAdapter(BackendAdapter):
 
         A parameter's graph is then its single stored chunk and does not grow with the number of
         steps. Persisting runs the pending work (on the distributed scheduler in the background);
-        it never pulls values to the host.
+        it never pulls values to the host. Arrays that are all stored already (the outputs of an
+        earlier persist, e.g. an optimizer's step handing its stored parameters to
+        ``set_parameters``) come back as they are, without a call to the scheduler.
         """
+        if _all_stored(arrays):
+            return arrays
         single = [a if a.npartitions == 1 else a.rechunk(a.shape) for a in arrays]
         return tuple(self.module("dask").persist(*single))
+
+
+def _all_stored(arrays: tuple[Any, ...]) -> bool:
+    """Whether each array is one chunk held by the active scheduler: nothing for a persist to do.
+
+    A distributed cluster (a ``Client`` is the scheduler) holds a ``Future``; local schedulers hold
+    the NumPy value itself. A NumPy value under a cluster (e.g. from ``from_host``) is not stored:
+    persisting ships it to the workers.
+    """
+    cluster: bool | None = None
+    for a in arrays:
+        graph = a.__dask_graph__()
+        if a.npartitions != 1 or len(graph) != 1:
+            return False
+        (value,) = graph.values()
+        if cluster is None:
+            import dask.base
+
+            cluster = type(getattr(dask.base.get_scheduler(), "__self__", None)).__name__ == "Client"
+        held = type(value).__name__ == "Future" if cluster else isinstance(value, (np.ndarray, np.generic))
+        if not held:
+            return False
+    return True
