@@ -67,8 +67,11 @@ class _ClassLoss(Loss):
 
     def _prepare(self, x: Array, what: str, grad_output: Array | None) -> tuple[ModuleType, Layout, Any]:
         if is_trusted():  # train_step validated this input signature
-            layout = Layout(x, what)
-            return namespace_of(x), layout, self._upstream(namespace_of(x), grad_output, x, layout.loss_shape)
+            cached = getattr(self, "_layout", None)  # one per input shape
+            if cached is None or cached.shape != x.shape:
+                cached = self._layout = Layout(x, what)
+            xp = namespace_of(x)
+            return xp, cached, None if grad_output is None else self._upstream(xp, grad_output, x, cached.loss_shape)
         xp = check_floating(x, what)
         layout = Layout(x, what)
         if self.weight is not None:
