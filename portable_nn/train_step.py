@@ -9,7 +9,8 @@ How it is fast: the arguments are validated (namespace, device, dtype, shapes; t
 class targets) once per new *input signature* (types, shapes, dtypes and devices of ``x`` and
 ``y``, and the model's placement), with the same typed errors as the eager loop; afterwards the
 step runs inside :func:`portable_nn._trusted.trusted`, which skips per-layer checks, Sequential's
-transaction snapshots and ``set_parameters``' checks. ``compile="auto"`` compiles where the
+transaction snapshots and ``set_parameters``' checks, and lets the optimizer update the buffers
+it alone holds in place (never one ``state_dict()`` handed out). ``compile="auto"`` compiles where the
 backend has a compiler that pays (JAX: ``jax.jit`` of the pure function of parameters,
 optimizer state and batch, donating the optimizer's private buffers only); elsewhere (NumPy,
 torch with its multi-tensor optimizer path, array-api-strict, Dask) it runs eagerly. On Dask the

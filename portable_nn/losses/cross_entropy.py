@@ -160,8 +160,9 @@ class CrossEntropyLoss(_ClassLoss):
     floating class probabilities of ``logits``'s shape and dtype. With ``p = softmax(logits)``
     (computed after subtracting the max, so large logits do not overflow) the gradient of one
     position is ``w[y] (p - onehot(y))`` for indices and ``p Σ w t - w t`` for probabilities.
-    Index ranges are checked with one read-back of the target's min and max (a second one
-    only when ``ignore_index`` lies between them).
+    Index ranges are checked with one read-back of one count (every row of the one-hot
+    matrix marks a class); only when it falls short, with the target's min and max (and a
+    third read only when ``ignore_index`` lies between them).
 
     Examples
     --------
