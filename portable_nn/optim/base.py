@@ -37,11 +37,11 @@ from ..errors import (
     CallOrderError,
     DTypeError,
     NamespaceError,
-    SerializationError,
     ShapeError,
 )
 from ..module import Module
 from .groups import build_groups
+from .state import load_optimizer_state
 
 __all__ = ["Optimizer", "bias_correction", "flag"]
 
@@ -414,42 +414,7 @@ class Optimizer:
         Buffers must be arrays of the module's backend, device and dtype with their parameter's
         shape; ``SerializationError`` for wrong keys, groups or types, the usual typed errors otherwise.
         """
-        if not isinstance(state, Mapping):
-            raise SerializationError(f"expected a mapping from state_dict(), got {type(state).__name__}")
-        legacy_keys = {"optimizer", "step", "hyperparameters", "state"}
-        if set(state) not in (legacy_keys, {*legacy_keys, "param_groups"}):
-            raise SerializationError(
-                f"optimizer state: expected keys {sorted(legacy_keys | {'param_groups'})} (param_groups optional), "
-                f"got {sorted(map(str, state))}"
-            )
-        if state["optimizer"] != type(self).__name__:
-            raise SerializationError(
-                f"state of a {state['optimizer']!r} optimizer cannot load into {type(self).__name__}"
-            )
-        step = state["step"]
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise SerializationError(f"step must be an int >= 0, got {step!r}")
-        default = self._load_hyper("hyperparameters", state["hyperparameters"])
-        if "param_groups" in state:
-            groups = self._load_groups(state["param_groups"])
-            if groups[0] != default:
-                raise SerializationError("hyperparameters: expected the values of param_groups[0]")
-        elif len(self._members) == 1:
-            groups = [default]
-        else:
-            raise SerializationError(f"state without param_groups cannot load into {len(self._members)} groups")
-        buffers = self._check_buffers(state["state"], step, groups)
-        for group, hyper in zip(self.param_groups, groups, strict=True):
-            group.update(hyper)
-        self._state, self._step, self._checked, self._private = buffers, step, None, False
-
-    def _load_hyper(self, what: str, hyper: Any) -> Hyper:
-        if not isinstance(hyper, Mapping):
-            raise SerializationError(f"{what}: expected a mapping, got {type(hyper).__name__}")
-        filled = {**{k: v for k, v in self._LEGACY.items() if k not in hyper}, **hyper}
-        if set(filled) != set(self._keys):
-            raise SerializationError(f"{what}: expected keys {sorted(self._keys)}, got {sorted(hyper)}")
-        return self._validate_group(what, filled)
+        load_optimizer_state(self, state)
 
     def _validate_group(self, what: str, values: Mapping[str, Any]) -> Hyper:
         """A group's hyperparameters as found in ``param_groups`` (or a state dict's), validated.
@@ -461,42 +426,6 @@ class Optimizer:
         lr = check_real(f"{what}['lr']", values["lr"])
         hyper = self._validate({**values, "lr": abs(lr)})
         return {**hyper, "lr": lr}
-
-    def _load_groups(self, given: Any) -> list[Hyper]:
-        if not isinstance(given, (list, tuple)) or len(given) != len(self._members):
-            raise SerializationError(f"param_groups: expected a list of {len(self._members)} groups")
-        groups = []
-        for index, (group, members) in enumerate(zip(given, self._members, strict=True)):
-            if not isinstance(group, Mapping) or list(group.get("params", ())) != list(members):
-                raise SerializationError(f"param_groups[{index}]: expected params {list(members)}")
-            hyper = {k: v for k, v in group.items() if k in self._keys}  # other keys (a scheduler's) are not ours
-            groups.append(self._load_hyper(f"param_groups[{index}]", hyper))
-        return groups
-
-    def _check_buffers(self, given: Any, step: int, groups: list[Hyper]) -> Buffers:
-        if not isinstance(given, Mapping):
-            raise SerializationError(f"state: expected a mapping of parameter name -> buffers, got {type(given)}")
-        params = self.module.named_parameters()
-        group_of = self._group_of()
-        expected = {name: self._buffer_names(groups[group_of[name]]) for name in self._names}
-        with_buffers = {name for name, keys in expected.items() if keys}
-        if not given and (step == 0 or not with_buffers):
-            return {}
-        if set(given) != with_buffers:
-            raise SerializationError(
-                f"state: expected buffers for parameters {sorted(with_buffers)}, got {sorted(given)}"
-            )
-        checked: Buffers = {}
-        xp, device, dtype = self.module.xp, self.module.device, self.module.dtype
-        for name in self._names:
-            buffers = given.get(name, {})
-            if not isinstance(buffers, Mapping) or set(buffers) != set(expected[name]):
-                got = sorted(buffers) if isinstance(buffers, Mapping) else type(buffers).__name__
-                raise SerializationError(f"state[{name!r}]: expected buffers {sorted(expected[name])}, got {got}")
-            for buffer_name, array in buffers.items():
-                check_like(array, f"state[{name!r}][{buffer_name!r}]", params[name], xp, device, dtype)
-            checked[name] = dict(buffers)
-        return checked
 
     def __repr__(self) -> str:
         groups = self._groups()
