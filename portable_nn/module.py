@@ -33,49 +33,35 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._arrays import as_array
 from ._backend import (
-    FLOAT_DTYPES,
     backend_name,
     convert,
-    device_of,
     device_str,
     dtype_name,
     from_host,
     is_traced,
     materialize,
-    namespace_of,
     resolve_device,
     resolve_dtype,
     resolve_namespace,
     supported_on,
     target_placement,
 )
-from ._checks import check_array, check_like, check_lr, namespace_of_arg, shape_str
+from ._checks import check_array, check_like, check_lr, shape_str
 from ._trusted import is_trusted
 from .errors import (
     ArgumentError,
-    ArgumentTypeError,
     CallOrderError,
-    DTypeError,
-    SerializationError,
     ShapeError,
     UnknownParameterError,
 )
 from .grad_mode import is_grad_enabled
 from .init import ParameterInit, Seed, draw, make_rng
+from .module_state import loadable_state
 
 __all__ = ["Module"]
 
 Array = Any
 M = TypeVar("M", bound="Module")
-
-#: (given, expected) dtype pairs a cast cannot lose precision on.
-_LOSSLESS = {
-    ("float16", "float32"),
-    ("float16", "float64"),
-    ("bfloat16", "float32"),
-    ("bfloat16", "float64"),
-    ("float32", "float64"),
-}
 
 
 #: Why a forward kept nothing: it ran under a compiler's trace (see Module.save_for_backward).
@@ -389,40 +375,7 @@ class Module:
         Grads and the saved input are kept, as in
         PyTorch; call ``zero_grad()`` when they no longer apply.
         """
-        if not isinstance(state, Mapping):
-            raise ArgumentTypeError(f"state must be a mapping of name -> array, got {type(state).__name__}")
-        current = self.named_parameters()
-        missing = [n for n in current if n not in state]
-        unexpected = [n for n in state if n not in current]
-        if strict and (missing or unexpected):
-            raise SerializationError(
-                f"state does not match {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}; "
-                f"expected exactly {list(current)} (strict=False loads the common keys only)"
-            )
-        loaded = {}
-        for name, value in state.items():
-            if name not in current:
-                continue
-            target = current[name]
-            source_xp = namespace_of_arg(name, value)
-            given = dtype_name(source_xp, value.dtype)
-            expected = dtype_name(namespace_of(target), target.dtype)
-            if given not in FLOAT_DTYPES:
-                raise DTypeError(f"{name}: expected a floating array ({expected}), got dtype {given}")
-            if tuple(value.shape) != tuple(target.shape):
-                raise ShapeError(f"{name}: expected shape {shape_str(target.shape)}, got {shape_str(value.shape)}")
-            if given != expected and not cast:
-                loss = "" if (given, expected) in _LOSSLESS else " (it would lose precision)"
-                raise DTypeError(
-                    f"{name}: expected dtype {expected}, got {given}; portable_nn never casts silently{loss}: "
-                    "pass cast=True to convert"
-                )
-            loaded[name] = (value, target)
-        converted = {
-            name: convert(value, namespace_of(target), device_of(target), target.dtype, copy=True)
-            for name, (value, target) in loaded.items()
-        }
-        self.set_parameters(converted)
+        self.set_parameters(loadable_state(self, state, strict=strict, cast=cast))
 
     def to(self: M, xp: Any = None, device: Any = None, dtype: Any = None) -> M:
         """Move parameters and grads to ``xp``/``device``/``dtype`` (None keeps each); returns ``self``.
