@@ -48,7 +48,7 @@ def snapshot(layer: Linear) -> dict[str, Any]:
     """Everything a failed call must leave untouched: identities and host values of arrays and what forward kept."""
     names = ("weight", "bias", "grad_weight", "grad_bias", "_saved")
     return {name: (id(getattr(layer, name)), _host_values(getattr(layer, name))) for name in names} | {
-        "_saved_under_no_grad": layer._saved_under_no_grad
+        "_nothing_saved_because": layer._nothing_saved_because
     }
 
 
@@ -56,7 +56,7 @@ def assert_unchanged(layer: Linear, before: dict[str, Any]) -> None:
     after = snapshot(layer)
     assert after.keys() == before.keys()
     for name, value in before.items():
-        if name == "_saved_under_no_grad":
+        if name == "_nothing_saved_because":
             assert after[name] == value
             continue
         assert after[name][0] == value[0], f"{name} was rebound by a failed call"

@@ -90,7 +90,7 @@ class Module:
 
     #: What the last forward kept for backward (None: nothing), and whether it ran under ``no_grad()``.
     _saved: Any = None
-    _saved_under_no_grad: object = False  # True: no_grad(); _TRACED: under a compiler's trace
+    _nothing_saved_because: object = False  # False: saved (or no forward yet); True: no_grad(); _TRACED: traced
 
     if TYPE_CHECKING:  # parameters and their grads are attributes named at run time (``weight``, ``grad_weight``)
 
@@ -194,27 +194,27 @@ class Module:
         (:func:`portable_nn.value_and_grad`, :func:`portable_nn.functional_call`, :func:`portable_nn.train_step`).
         """
         if not is_grad_enabled():
-            self._saved, self._saved_under_no_grad = None, True
+            self._saved, self._nothing_saved_because = None, True
         elif not _KEEP_TRACED.get() and any(is_traced(v) for v in values):
-            self._saved, self._saved_under_no_grad = None, _TRACED
+            self._saved, self._nothing_saved_because = None, _TRACED
         else:
-            self._saved, self._saved_under_no_grad = values, False
+            self._saved, self._nothing_saved_because = values, False
 
     def saved_for_backward(self) -> tuple[Any, ...]:
         """What the last forward kept (a tuple); a ``CallOrderError`` if it kept nothing."""
         if self._saved is None:
-            if self._saved_under_no_grad is _TRACED:
+            if self._nothing_saved_because is _TRACED:
                 raise CallOrderError(
                     "backward() cannot use the last forward: it ran under a compiler's trace (jax.jit), whose values "
                     "do not outlive it; differentiate inside jax.jit with pnn.value_and_grad(model, loss_fn) or "
                     "pnn.functional_call, or train with pnn.train_step(model, loss_fn, optimizer)"
                 )
-            why = "the last forward ran under no_grad()" if self._saved_under_no_grad else "no forward was run"
+            why = "the last forward ran under no_grad()" if self._nothing_saved_because else "no forward was run"
             raise CallOrderError(f"backward() needs a forward() with gradients enabled first: {why}")
         return self._saved  # type: ignore[no-any-return]
 
     def _forget_kept(self) -> None:
-        self._saved, self._saved_under_no_grad = None, False
+        self._saved, self._nothing_saved_because = None, False
 
     def accumulate_grad(self, name: str, grad: Array, *, validate: bool = True) -> None:
         """Add ``grad`` to ``grad_<name>`` (or set it when there is none yet), by rebinding.
@@ -271,7 +271,7 @@ class Module:
         with self._bound(params):
             for name in params:
                 setattr(self, f"grad_{name}", None)
-            self._saved, self._saved_under_no_grad = ctx, False
+            self._saved, self._nothing_saved_because = ctx, False
             grad_x = self.backward(grad_output)
             return grad_x, {name: getattr(self, f"grad_{name}") for name in params}
 
