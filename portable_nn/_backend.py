@@ -19,6 +19,7 @@ from .backends import ADAPTERS, BACKENDS, FLOAT_DTYPES, BackendAdapter
 from .backends.base import host_array
 from .backends.registry import adapter_for_array, adapter_for_namespace, get_adapter
 from .backends.torch_backend import is_torch_module, torch_linear
+from ._trusted import traced_device
 from .errors import BackendUnavailableError, DeviceError, DTypeError, NamespaceError
 
 __all__ = [
@@ -179,11 +180,19 @@ def synchronize(xp: Any, device: Any = None, out: Any = None) -> Any:
 
 
 def device_of(x: Any) -> Any:
-    """The device object of array ``x`` (cached per array type)."""
+    """The device object of array ``x`` (cached per array type).
+
+    A traced array (inside ``jax.jit``) has no device: None, except inside
+    :class:`portable_nn._trusted.checked_trace`, where it reports the device of the arrays it stands for.
+    """
     getter = _device_getter_by_type.get(type(x))
     if getter is None:
-        getter = _device_getter_by_type[type(x)] = adapter_for_array(x).device_getter()
+        getter = _device_getter_by_type[type(x)] = _traced_device if is_traced(x) else adapter_for_array(x).device_getter()
     return getter(x)
+
+
+def _traced_device(x: Any) -> Any:
+    return traced_device()
 
 
 def device_str(xp: ModuleType, device: Any) -> str:

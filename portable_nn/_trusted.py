@@ -5,18 +5,38 @@ signature, then runs its steps inside ``trusted()``: ``Module.check_input``, Seq
 transaction snapshot, ``set_parameters``' checks and the losses' checks consult
 :func:`is_trusted` and return early. Nothing else should enter it: an unchecked bad array there
 gives backend errors or wrong numbers instead of portable_nn's typed errors.
+
+``checked_trace(...)``: the opposite mix, checks on while a compiler traces (values unknown). A
+compiled ``train_step`` validates a new input signature by an abstract trace of the untrusted
+loss-and-gradient (``jax.eval_shape``) inside it: every namespace, dtype, shape and device check
+runs as in the eager loop (traced arrays report the device of the concrete arrays they stand
+for, :func:`traced_device`), and value checks run on host copies of the concrete arrays
+(:func:`concrete_of`) or are recorded as not run (:func:`note_unchecked`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
+from typing import Any
 
-__all__ = ["input_grad_unused", "is_input_grad_unused", "is_tracing", "is_trusted", "trusted"]
+__all__ = [
+    "checked_trace",
+    "concrete_of",
+    "input_grad_unused",
+    "is_input_grad_unused",
+    "is_tracing",
+    "is_trusted",
+    "note_unchecked",
+    "traced_device",
+    "trusted",
+]
 
 _trusted: ContextVar[bool] = ContextVar("portable_nn_trusted", default=False)
 _tracing: ContextVar[bool] = ContextVar("portable_nn_tracing", default=False)
 _input_grad_unused: ContextVar[bool] = ContextVar("portable_nn_input_grad_unused", default=False)
+_checked: ContextVar[checked_trace | None] = ContextVar("portable_nn_checked_trace", default=None)
 
 
 def is_trusted() -> bool:
@@ -82,3 +102,58 @@ class input_grad_unused:  # used like a function: ``with input_grad_unused(flag)
     ) -> None:
         assert self._token is not None
         _input_grad_unused.reset(self._token)
+
+
+class checked_trace:  # used like a function: ``with checked_trace(concrete, device) as unchecked:``
+    """Checks on inside a compiler's trace: the abstract validation of a compiled ``train_step``.
+
+    Parameters
+    ----------
+    concrete : mapping of int to array
+        ``id(traced array) -> the concrete array it stands for`` (the batch's ``x`` and ``y``):
+        value checks read host copies of those (:func:`concrete_of`).
+    device : device
+        The device every traced array stands on (the caller checked the concrete ones are there):
+        what :func:`traced_device` reports, so device checks compare as in the eager loop.
+
+    Entering returns a list that collects the value checks that could not run (:func:`note_unchecked`).
+    """
+
+    __slots__ = ("_tokens", "concrete", "device", "unchecked")
+
+    def __init__(self, concrete: Mapping[int, Any], device: Any) -> None:
+        self.concrete, self.device = concrete, device
+        self.unchecked: list[str] = []
+        self._tokens: tuple[Token[bool], Token[bool], Token[checked_trace | None]] | None = None
+
+    def __enter__(self) -> list[str]:
+        self._tokens = (_trusted.set(False), _tracing.set(True), _checked.set(self))
+        return self.unchecked
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        assert self._tokens is not None
+        trusted_token, tracing_token, checked_token = self._tokens
+        _checked.reset(checked_token)
+        _tracing.reset(tracing_token)
+        _trusted.reset(trusted_token)
+
+
+def traced_device() -> Any:
+    """The device traced arrays stand on inside :func:`checked_trace`; None elsewhere (unknown under a compiler)."""
+    checked = _checked.get()
+    return None if checked is None else checked.device
+
+
+def concrete_of(x: Any) -> Any:
+    """Inside :func:`checked_trace`: the concrete array traced ``x`` stands for, or None (unknown, or not checking)."""
+    checked = _checked.get()
+    return None if checked is None else checked.concrete.get(id(x))
+
+
+def note_unchecked(what: str) -> None:
+    """Inside :func:`checked_trace`, record that the value check ``what`` could not run (no concrete values)."""
+    checked = _checked.get()
+    if checked is not None:
+        checked.unchecked.append(what)

@@ -28,9 +28,9 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from ._backend import backend_name, device_of, namespace_of
-from ._trusted import trusted
+from ._trusted import checked_trace, trusted
 from .errors import ArgumentError, ArgumentTypeError
-from .fast_paths import step_compiler
+from .fast_paths import step_checker, step_compiler
 from .functional_model import LossFn, value_and_grad
 from .module import Module
 from .optim import Optimizer
@@ -101,6 +101,7 @@ class TrainStep:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.compiled = compiler is not None
         self._compiler = compiler
+        self._checker = step_checker(backend_name(model.xp)) if compiler is not None else None
         self._loss_and_grads = value_and_grad(model, loss_fn)
         self._seen: set[Hashable] = set()
         self._jitted: dict[Hashable, Callable[..., Any]] = {}
@@ -114,7 +115,10 @@ class TrainStep:
         signature = self._signature(x, y, params)
         checked = None
         if signature is None or signature not in self._seen:
-            checked = self._loss_and_grads(params, x, y)  # untrusted: every typed error of the eager loop
+            if self._checker is not None:
+                self._check_abstractly(params, x, y)  # the same typed errors, without device ops
+            else:
+                checked = self._loss_and_grads(params, x, y)  # untrusted: every typed error of the eager loop
             if signature is not None:
                 self._seen.add(signature)
         if self.compiled:
@@ -149,6 +153,34 @@ class TrainStep:
         return signature
 
     # ---------------------------------------------------------------- compiled (JAX)
+
+    def _check_abstractly(self, params: dict[str, Array], x: Array, y: Array) -> None:
+        """Validate a new signature as the eager loop would, by an abstract trace (no device op, nothing compiled).
+
+        The untrusted loss-and-gradient runs under the backend's abstract trace
+        (:func:`portable_nn.fast_paths.step_checker`) inside :class:`portable_nn._trusted.checked_trace`:
+        every namespace, dtype, shape and device check raises as in the eager loop, and the range
+        of class targets is checked on a host copy of ``y``. ``x`` or ``y`` that is no array of the
+        parameters' backend and device enters the trace concrete (its check raises there); if then
+        nothing raised, or a value check could not run, the eager validation decides.
+        """
+        first = next(iter(params.values()))
+        xp, device = namespace_of(first), _device(first)
+        traced = [_placed_like(a, xp, device) for a in (x, y)]
+
+        def probe(params: dict[str, Array], *args: Array) -> tuple[Array, Any]:
+            given = iter(args)
+            tx, ty = (next(given) if on else a for a, on in zip((x, y), traced, strict=True))
+            concrete = {id(t): a for t, a, on in ((tx, x, traced[0]), (ty, y, traced[1])) if on}
+            with checked_trace(concrete, device) as unchecked:
+                out = self._loss_and_grads(params, tx, ty)
+            not_run.extend(unchecked)
+            return out
+
+        not_run: list[str] = []
+        self._checker(probe, params, *(a for a, on in zip((x, y), traced, strict=True) if on))
+        if not_run or not all(traced):
+            self._loss_and_grads(params, x, y)  # untrusted, eager: the eager loop's own checks decide
 
     def _compiled_step(self, params: dict[str, Array], x: Array, y: Array, signature: Hashable) -> Array:
         optimizer, model = self.optimizer, self.model
@@ -207,6 +239,14 @@ class TrainStep:
             xp, device = namespace_of(first), device_of(first)
             self._lrs = (lrs, tuple(xp.asarray(lr, dtype=first.dtype, device=device) for lr in lrs))
         return self._lrs[1]
+
+
+def _placed_like(a: Any, xp: Any, device: Any) -> bool:
+    """Whether ``a`` is an array of namespace ``xp`` on ``device`` (anything else: False, never an error)."""
+    try:
+        return namespace_of(a) is xp and _device(a) == device
+    except Exception:  # not an array: the checks inside the trace say so
+        return False
 
 
 def _device(x: Array) -> Any:

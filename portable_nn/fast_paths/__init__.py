@@ -1,10 +1,11 @@
 """Backend-specific fast paths, registered by backend name and imported only when that backend is in use.
 
 - ``torch_foreach``: multi-tensor (``torch._foreach_*``) optimizer updates;
-- ``jax_step``: a ``jax.jit``-compiled training step for :func:`portable_nn.train_step`;
+- ``jax_step``: a ``jax.jit``-compiled training step for :func:`portable_nn.train_step`, and the
+  abstract trace (``jax.eval_shape``) that validates each new input signature without device ops;
 - ``torch_ops``: fused primitives (``linear`` as one ``addmm``, ``log_softmax``) for the eager path.
 
-The library core asks :func:`optimizer_fast_path` / :func:`step_compiler` by backend name and
+The library core asks :func:`optimizer_fast_path` / :func:`step_compiler` / :func:`step_checker` by backend name and
 never imports a backend itself; a backend without an entry runs the generic array-API code.
 """
 
@@ -13,11 +14,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["array_ops", "optimizer_fast_path", "step_compiler"]
+__all__ = ["array_ops", "optimizer_fast_path", "step_checker", "step_compiler"]
 
 #: backend name -> module (in this package) defining ``OPTIMIZERS: dict[str, update function]``
 _OPTIMIZER_MODULES: dict[str, str] = {"torch": "torch_foreach"}
-#: backend name -> module defining ``compile_step(pure_step, donate) -> compiled``
+#: backend name -> module defining ``compile_step(pure_step, donate) -> compiled`` and
+#: ``check_step(probe, *args)`` (trace ``probe`` abstractly: shapes and dtypes only, no device op)
 _COMPILER_MODULES: dict[str, str] = {"jax": "jax_step"}
 #: backend name -> module defining fused primitives ``linear(x, weight, bias)`` and ``log_softmax(z)``
 _OPS_MODULES: dict[str, str] = {"torch": "torch_ops"}
@@ -39,6 +41,12 @@ def step_compiler(backend: str) -> Any:
     """``compile_step`` of ``backend``'s compiler, or None where the backend has none that pays."""
     module = _COMPILER_MODULES.get(backend)
     return None if module is None else _load(module).compile_step
+
+
+def step_checker(backend: str) -> Any:
+    """``check_step`` of ``backend``'s compiler (an abstract trace of a function), or None where there is none."""
+    module = _COMPILER_MODULES.get(backend)
+    return None if module is None else _load(module).check_step
 
 
 def array_ops(x: Any) -> Any:

@@ -10,9 +10,9 @@ import math
 from types import ModuleType
 from typing import Any
 
-from .._backend import device_of, dtype_name, to_host
+from .._backend import device_of, dtype_name, namespace_of, to_host
 from .._checks import check_array, shape_str
-from .._trusted import is_tracing
+from .._trusted import concrete_of, is_tracing, is_trusted, note_unchecked
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, NamespaceError, ShapeError
 
 __all__ = [
@@ -130,10 +130,30 @@ def target_range_ignored(xp: ModuleType, target: Array, layout: Layout, ignore_i
     marks a class (and ``ignore_index`` is not a class), so every target is a class index and
     none is ignored. Otherwise the min and max come back in one transfer, and only when
     ``ignore_index`` lies between them a second transfer checks the other values. Under a
-    compiler (values unknown) nothing is read and ignored entries are masked unconditionally.
+    compiler (values unknown) nothing is read and ignored entries are masked unconditionally; in
+    the abstract validation of a compiled ``train_step`` (:class:`portable_nn._trusted.checked_trace`)
+    the values are checked on a host copy of the concrete target (no device op), or the check is
+    recorded as not run.
     """
     if is_tracing():
+        if not is_trusted():
+            _check_concrete_range(target, layout, ignore_index)
         return True
+    return _range_ignored(xp, target, layout, ignore_index, onehot)
+
+
+def _check_concrete_range(target: Array, layout: Layout, ignore_index: int) -> None:
+    """The range check of :func:`target_range_ignored` on a host copy of the array traced ``target`` stands for."""
+    concrete = concrete_of(target)
+    if concrete is None:
+        note_unchecked("the range of class-index targets")
+        return
+    host = to_host(concrete)
+    hxp = namespace_of(host)
+    _range_ignored(hxp, host, layout, ignore_index, target_onehot(hxp, host, layout, class_labels(hxp, host, layout.classes)))
+
+
+def _range_ignored(xp: ModuleType, target: Array, layout: Layout, ignore_index: int, onehot: Array) -> bool:
     classes = layout.classes
     if layout.rows == 0:
         return False
