@@ -15,11 +15,11 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from ._trusted import traced_device
 from .backends import ADAPTERS, BACKENDS, FLOAT_DTYPES, BackendAdapter
 from .backends.base import host_array
 from .backends.registry import adapter_for_array, adapter_for_namespace, get_adapter
 from .backends.torch_backend import is_torch_module, torch_linear
-from ._trusted import traced_device
 from .errors import BackendUnavailableError, DeviceError, DTypeError, NamespaceError
 
 __all__ = [
@@ -42,12 +42,14 @@ __all__ = [
     "resolve_device",
     "resolve_dtype",
     "resolve_namespace",
+    "scalar_like",
     "supported_dtypes",
     "supported_on",
     "synchronize",
     "target_placement",
     "to_host",
     "torch_linear",
+    "zeros_like",
 ]
 
 # Per array type: the namespace, the device getter, whether it is lazy (hot path: one dict lookup each).
@@ -187,7 +189,9 @@ def device_of(x: Any) -> Any:
     """
     getter = _device_getter_by_type.get(type(x))
     if getter is None:
-        getter = _device_getter_by_type[type(x)] = _traced_device if is_traced(x) else adapter_for_array(x).device_getter()
+        getter = _device_getter_by_type[type(x)] = (
+            _traced_device if is_traced(x) else adapter_for_array(x).device_getter()
+        )
     return getter(x)
 
 
@@ -309,6 +313,16 @@ def from_host(array: Any, xp: ModuleType, device: Any, dtype: Any) -> Any:
 def to_host(x: Any) -> Any:
     """A NumPy copy of array ``x`` from any backend/device (bfloat16 comes back as float32)."""
     return adapter_for_array(x).to_host(x)
+
+
+def zeros_like(x: Any) -> Any:
+    """Zeros with ``x``'s shape, dtype and placement; on JAX built on the host and put there (compiles nothing)."""
+    return adapter_for_array(x).zeros_like(namespace_of(x), x)
+
+
+def scalar_like(value: Any, dtype: Any, like: Any) -> Any:
+    """A 0-d array ``value`` of ``dtype`` on ``like``'s device; on JAX built on the host and put there (no compile)."""
+    return adapter_for_array(like).scalar(namespace_of(like), value, dtype, device_of(like))
 
 
 # --------------------------------------------------------------------------- cross-backend conversion

@@ -7,7 +7,9 @@ leave, and the model's gradients are cleared.
 
 How it is fast: the arguments are validated (namespace, device, dtype, shapes; the range of
 class targets) once per new *input signature* (types, shapes, dtypes and devices of ``x`` and
-``y``, and the model's placement), with the same typed errors as the eager loop; afterwards the
+``y``, and the model's placement), with the same typed errors as the eager loop (a compiled step
+validates by an abstract trace of the untrusted loss-and-gradient, compiling and running no device
+op, and checks class targets' range on a host copy of ``y``); afterwards the
 step runs inside :func:`portable_nn._trusted.trusted`, which skips per-layer checks, Sequential's
 transaction snapshots and ``set_parameters``' checks, and lets the optimizer update the buffers
 it alone holds in place (never one ``state_dict()`` handed out). ``compile="auto"`` compiles where the
@@ -27,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from ._backend import backend_name, device_of, namespace_of
+from ._backend import backend_name, device_of, namespace_of, scalar_like
 from ._trusted import checked_trace, trusted
 from .errors import ArgumentError, ArgumentTypeError
 from .fast_paths import step_checker, step_compiler
@@ -101,7 +103,7 @@ class TrainStep:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.compiled = compiler is not None
         self._compiler = compiler
-        self._checker = step_checker(backend_name(model.xp)) if compiler is not None else None
+        self._checker: Callable[..., Any] | None = step_checker(backend_name(model.xp)) if compiler else None
         self._loss_and_grads = value_and_grad(model, loss_fn)
         self._seen: set[Hashable] = set()
         self._jitted: dict[Hashable, Callable[..., Any]] = {}
@@ -178,6 +180,7 @@ class TrainStep:
             return out
 
         not_run: list[str] = []
+        assert self._checker is not None
         self._checker(probe, params, *(a for a, on in zip((x, y), traced, strict=True) if on))
         if not_run or not all(traced):
             self._loss_and_grads(params, x, y)  # untrusted, eager: the eager loop's own checks decide
@@ -229,15 +232,13 @@ class TrainStep:
         if self._step_array is not None and self._step_array[0] == count:
             return self._step_array[1]
         first = next(iter(params.values()))
-        xp = namespace_of(first)
-        return xp.asarray(count, dtype=xp.int32, device=device_of(first))
+        return scalar_like(count, namespace_of(first).int32, first)  # built on the host: no compilation
 
     def _lr_arrays(self, groups: list[dict[str, Any]], params: dict[str, Array]) -> tuple[Array, ...]:
         lrs = tuple(hyper["lr"] for hyper in groups)
         if self._lrs is None or self._lrs[0] != lrs:
             first = next(iter(params.values()))
-            xp, device = namespace_of(first), device_of(first)
-            self._lrs = (lrs, tuple(xp.asarray(lr, dtype=first.dtype, device=device) for lr in lrs))
+            self._lrs = (lrs, tuple(scalar_like(lr, first.dtype, first) for lr in lrs))
         return self._lrs[1]
 
 

@@ -242,6 +242,16 @@ class BackendAdapter:
         except (BufferError, RuntimeError, TypeError, ValueError, AttributeError):
             return None  # e.g. CUDA -> NumPy, bfloat16 -> NumPy, a read-only NumPy buffer
 
+    # ----------------------------------------------------------------- building arrays
+
+    def zeros_like(self, xp: ModuleType, x: Any) -> Any:
+        """Zeros of ``x``'s shape, dtype and placement (``xp.zeros_like``; JAX builds them on the host: no compile)."""
+        return xp.zeros_like(x)
+
+    def scalar(self, xp: ModuleType, value: Any, dtype: Any, device: Any) -> Any:
+        """A 0-d array ``value`` of ``dtype`` on ``device`` (``xp.asarray``; JAX builds it on the host: no compile)."""
+        return xp.asarray(value, dtype=dtype, device=device)
+
     # ----------------------------------------------------------------- execution
 
     def synchronize(self, device: Any = None, out: Any = None) -> None:

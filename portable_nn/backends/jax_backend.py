@@ -67,6 +67,18 @@ class JaxAdapter(BackendAdapter):
 
         return issubclass(kind, jax.core.Tracer)
 
+    def zeros_like(self, xp: ModuleType, x: Any) -> Any:
+        """Host zeros put where ``x`` lives: ``jnp.zeros_like`` would compile one XLA program per shape and dtype."""
+        if self.is_traced_type(type(x)):
+            return xp.zeros_like(x)
+        return self.module("jax").device_put(np.zeros(x.shape, x.dtype), x.sharding)
+
+    def scalar(self, xp: ModuleType, value: Any, dtype: Any, device: Any) -> Any:
+        """A host scalar put on ``device``: ``jnp.asarray(value, device=...)`` compiles a conversion and a copy."""
+        if device is None:  # traced (inside jax.jit): a constant of the trace
+            return xp.asarray(value, dtype=dtype)
+        return self.module("jax").device_put(np.asarray(value, dtype=dtype), device)
+
     def from_host(self, host: np.ndarray, device: Any) -> Any:
         return self.module("jax").device_put(host, device)
 

@@ -150,7 +150,9 @@ def _check_concrete_range(target: Array, layout: Layout, ignore_index: int) -> N
         return
     host = to_host(concrete)
     hxp = namespace_of(host)
-    _range_ignored(hxp, host, layout, ignore_index, target_onehot(hxp, host, layout, class_labels(hxp, host, layout.classes)))
+    _range_ignored(
+        hxp, host, layout, ignore_index, target_onehot(hxp, host, layout, class_labels(hxp, host, layout.classes))
+    )
 
 
 def _range_ignored(xp: ModuleType, target: Array, layout: Layout, ignore_index: int, onehot: Array) -> bool:

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .._arrays import as_array
-from .._backend import backend_name, convert, device_of, is_lazy, materialize, namespace_of
+from .._backend import backend_name, convert, device_of, is_lazy, materialize, namespace_of, scalar_like, zeros_like
 from .._checks import check_like, check_lr, check_real, shape_str
 from .._trusted import is_trusted
 from ..errors import (
@@ -161,7 +161,7 @@ class Optimizer:
         return ()
 
     def _initial_buffer(self, xp: Any, name: str, p: Array, hyper: Mapping[str, Any]) -> Array:
-        return xp.zeros_like(p)
+        return zeros_like(p)  # xp.zeros_like; on JAX built on the host (no compilation per shape)
 
     def _update_one(
         self,
@@ -203,7 +203,7 @@ class Optimizer:
             }
             for name, p in params.items()
         }
-        return {"step": xp.asarray(0, dtype=xp.int32, device=device_of(first)), "buffers": buffers}
+        return {"step": scalar_like(0, xp.int32, first), "buffers": buffers}
 
     def update(
         self, params: Mapping[str, Array], grads: Mapping[str, Array], state: Mapping[str, Any], *, lr: Any = None
