@@ -7,6 +7,7 @@ every forward call.
 
 from __future__ import annotations
 
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -86,18 +87,28 @@ def adapter_for_array(x: Any) -> BackendAdapter:
         return adapter
     if isinstance(x, (bool, int, float, complex, list, tuple)) or not hasattr(x, "shape"):
         raise NamespaceError(f"expected an array, got {kind.__module__}.{kind.__qualname__}")
-    try:
-        xp = array_api_compat.array_namespace(x)
-    except TypeError as exc:
-        raise NamespaceError(f"{kind.__module__}.{kind.__qualname__} is not a supported array type") from exc
-    try:
-        adapter = adapter_for_namespace(xp)
-    except UnknownBackendError:
-        raise NamespaceError(
-            f"arrays of namespace {xp.__name__!r} are not supported; known: {list(BACKENDS)}"
-        ) from None
+    if _is_jax_array_type(kind):  # array_namespace would build jnp.empty(0): two XLA compilations
+        adapter = get_adapter("jax")
+    else:
+        try:
+            xp = array_api_compat.array_namespace(x)
+        except TypeError as exc:
+            raise NamespaceError(f"{kind.__module__}.{kind.__qualname__} is not a supported array type") from exc
+        try:
+            adapter = adapter_for_namespace(xp)
+        except UnknownBackendError:
+            raise NamespaceError(
+                f"arrays of namespace {xp.__name__!r} are not supported; known: {list(BACKENDS)}"
+            ) from None
     reason = adapter.refused_type(kind)
     if reason is not None:
         raise NamespaceError(reason)
     _by_array_type[kind] = adapter
     return adapter
+
+
+def _is_jax_array_type(kind: type) -> bool:
+    """Whether ``kind`` is a ``jax.Array`` type (arrays and tracers); never imports JAX."""
+    jax = sys.modules.get("jax")
+    array = getattr(jax, "Array", None)
+    return isinstance(array, type) and issubclass(kind, array)
