@@ -154,3 +154,22 @@ def test_the_first_compiled_step_compiles_only_itself(xp, device, dtype, caplog)
     with jax.log_compiles(True):
         step(x, y)
     assert not [r for r in caplog.records if r.getMessage().startswith("Compiling ")]
+
+
+def test_a_loss_fn_deriving_its_targets_still_gets_the_range_check(xp, device, dtype):
+    """A target computed inside ``loss_fn`` has no concrete array to check on the host: the eager validation decides."""
+    cross_entropy = pnn.CrossEntropyLoss()
+
+    def loss_fn(prediction, y):
+        return cross_entropy(prediction, y + 0)
+
+    x, _ = _batch(xp, device, dtype, 0, rows=4)
+    bad = _from_host_int(np.array([0, 1, 7, 1]), xp, device)
+    expected = _eager_loop_error(xp, device, dtype, loss_fn, x, bad)
+    model = _model(xp, device, dtype)
+    step = pnn.train_step(model, loss_fn, pnn.SGD(model, lr=0.1))
+    with pytest.raises(type(expected)) as caught:
+        step(x, bad)
+    assert str(caught.value) == str(expected) and step.optimizer.step_count == 0
+    step(x, _from_host_int(np.array([0, 1, 2, 1]), xp, device))
+    assert step.optimizer.step_count == 1
