@@ -108,7 +108,8 @@ def adapter_for_array(x: Any) -> BackendAdapter:
 
 
 def _is_jax_array_type(kind: type) -> bool:
-    """Whether ``kind`` is a ``jax.Array`` type (arrays and tracers); never imports JAX."""
+    """Whether ``kind`` is a concrete ``jax.Array`` type (tracers are not: they take array_api_compat's path,
+    whose ``jnp.empty(0)`` is traced, not compiled); never imports JAX."""
     jax = sys.modules.get("jax")
     array = getattr(jax, "Array", None)
     return isinstance(array, type) and issubclass(kind, array)
