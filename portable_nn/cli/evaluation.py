@@ -61,7 +61,9 @@ class Evaluator:
         compiler = eval_compiler(backend_name(model.xp)) if compile else None
         #: Whether the evaluation runs as one compiled program.
         self.compiled = compiler is not None
-        self._compiled: Callable[..., tuple[Array, Array]] | None = None if compiler is None else compiler(self._pure)
+        self._compiled: Callable[..., tuple[Array, Array]] | None = (
+            None if compiler is None else compiler(self._pure_evaluation)
+        )
 
     def __call__(self, x_train: Array, y_train: Array, x_test: Array) -> tuple[Array, Array]:
         """``(loss on (x_train, y_train), model(x_test))``: a 0-d array and the test logits, on the model's backend."""
@@ -71,7 +73,7 @@ class Evaluator:
             loss, _ = self.loss_fn(self.model(x_train), y_train)
             return loss, self.model(x_test)
 
-    def _pure(
+    def _pure_evaluation(
         self, params: Mapping[str, Array], x_train: Array, y_train: Array, x_test: Array
     ) -> tuple[Array, Array]:
         with checked_trace():  # traced once per signature: the typed checks run then, no value reads
