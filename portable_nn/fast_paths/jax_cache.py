@@ -10,8 +10,9 @@ model's compilations take 10-100 ms each).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import jax
 
@@ -37,14 +38,15 @@ def compilation_cache(path: str) -> Iterator[None]:
     from jax.experimental.compilation_cache import compilation_cache as cache
 
     os.makedirs(path, exist_ok=True)
+    update: Callable[[str, Any], None] = jax.config.update  # untyped in jax: typed here
     before = {name: getattr(jax.config, name) for name in _SETTINGS}
-    jax.config.update("jax_compilation_cache_dir", os.path.abspath(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # -1: no size threshold, no override
+    update("jax_compilation_cache_dir", os.path.abspath(path))
+    update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    update("jax_persistent_cache_min_entry_size_bytes", -1)  # -1: no size threshold, no override
     cache.reset_cache()
     try:
         yield
     finally:
         for name, value in before.items():
-            jax.config.update(name, value)
+            update(name, value)
         cache.reset_cache()
