@@ -12,7 +12,7 @@ from __future__ import annotations
 from contextvars import ContextVar, Token
 from types import TracebackType
 
-__all__ = ["input_grad_unused", "is_input_grad_unused", "is_tracing", "is_trusted", "trusted"]
+__all__ = ["checked_trace", "input_grad_unused", "is_input_grad_unused", "is_tracing", "is_trusted", "trusted"]
 
 _trusted: ContextVar[bool] = ContextVar("portable_nn_trusted", default=False)
 _tracing: ContextVar[bool] = ContextVar("portable_nn_tracing", default=False)
@@ -53,6 +53,30 @@ class trusted:  # used like a function: ``with trusted():``
         trusted_token, tracing_token = self._tokens
         _tracing.reset(tracing_token)
         _trusted.reset(trusted_token)
+
+
+class checked_trace:  # used like a function: ``with checked_trace():``
+    """The arrays inside are traced by a compiler, but nothing was validated: every check runs but value reads.
+
+    For a pure function compiled without a prior eager validation (the command line's evaluation on
+    JAX): the per-layer checks of namespace, dtype and shape run once, while tracing, and raise the
+    usual typed errors; value checks (CrossEntropyLoss's range of class targets) are skipped, as in
+    ``trusted(tracing=True)``.
+    """
+
+    __slots__ = ("_token",)
+
+    def __init__(self) -> None:
+        self._token: Token[bool] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _tracing.set(True)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        assert self._token is not None
+        _tracing.reset(self._token)
 
 
 def is_input_grad_unused() -> bool:
