@@ -104,25 +104,33 @@ class input_grad_unused:  # used like a function: ``with input_grad_unused(flag)
         _input_grad_unused.reset(self._token)
 
 
-class checked_trace:  # used like a function: ``with checked_trace(concrete, device) as unchecked:``
-    """Checks on inside a compiler's trace: the abstract validation of a compiled ``train_step``.
+class checked_trace:  # used like a function: ``with checked_trace():`` or ``with checked_trace(c, d) as unchecked:``
+    """The arrays inside are traced by a compiler, but nothing was validated: every check runs but value reads.
+
+    For a pure function compiled without a prior eager validation: the command line's evaluation
+    on JAX (``checked_trace()``: namespace, dtype and shape checks run once, while tracing, and
+    raise the usual typed errors; value checks such as CrossEntropyLoss's range of class targets
+    are skipped, as in ``trusted(tracing=True)``), and the abstract validation of a compiled
+    ``train_step`` (``checked_trace(concrete, device)``: device checks and value checks too).
 
     Parameters
     ----------
-    concrete : mapping of int to array
+    concrete : mapping of int to array, optional
         ``id(traced array) -> the concrete array it stands for`` (the batch's ``x`` and ``y``):
-        value checks read host copies of those (:func:`concrete_of`).
-    device : device
+        value checks read host copies of those (:func:`concrete_of`); others are skipped.
+    device : device, optional
         The device every traced array stands on (the caller checked the concrete ones are there):
-        what :func:`traced_device` reports, so device checks compare as in the eager loop.
+        what :func:`traced_device` reports, so device checks compare as in the eager loop. None:
+        traced arrays have no device and device checks pass them.
 
     Entering returns a list that collects the value checks that could not run (:func:`note_unchecked`).
     """
 
     __slots__ = ("_tokens", "concrete", "device", "unchecked")
 
-    def __init__(self, concrete: Mapping[int, Any], device: Any) -> None:
-        self.concrete, self.device = concrete, device
+    def __init__(self, concrete: Mapping[int, Any] | None = None, device: Any = None) -> None:
+        self.concrete: Mapping[int, Any] = {} if concrete is None else concrete
+        self.device = device
         self.unchecked: list[str] = []
         self._tokens: tuple[Token[bool], Token[bool], Token[checked_trace | None]] | None = None
 

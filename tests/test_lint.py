@@ -23,6 +23,8 @@ BACKEND_AWARE = {
     "datasets.py",
     "torch_foreach.py",  # fast_paths/: backend-specific fast paths, registered by backend name
     "jax_step.py",
+    "jax_eval.py",
+    "jax_cache.py",
     "torch_ops.py",
 }
 

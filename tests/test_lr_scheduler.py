@@ -216,6 +216,27 @@ class _NoMomentum:
         self.param_groups = [{"lr": 0.1}]
 
 
+def test_sequential_load_state_dict_is_all_or_nothing():
+    model = pnn.Linear(2, 1, seed=0)
+    opt = pnn.SGD(model, lr=0.1)
+    sched = ours.SequentialLR(opt, [ours.StepLR(opt, 2, gamma=0.5), ours.ExponentialLR(opt, 0.9)], [3])
+    for _ in range(4):
+        sched.step()
+    state = sched.state_dict()
+    fresh_opt = pnn.SGD(pnn.Linear(2, 1, seed=0), lr=0.1)
+    fresh = ours.SequentialLR(
+        fresh_opt, [ours.StepLR(fresh_opt, 2, gamma=0.5), ours.ExponentialLR(fresh_opt, 0.9)], [3]
+    )
+    before = copy.deepcopy(fresh.state_dict())
+    broken = copy.deepcopy(state)
+    del broken["_schedulers"][1]["gamma"]  # the second inner state is bad: the first must not be loaded either
+    with pytest.raises(pnn.SerializationError, match="ExponentialLR state"):
+        fresh.load_state_dict(broken)
+    assert fresh.state_dict() == before
+    fresh.load_state_dict(state)
+    assert fresh.state_dict() == state
+
+
 def test_drives_a_training_loop():
     """A schedule changes the rate a portable_nn optimizer steps with."""
     model = pnn.Linear(2, 1, seed=0)

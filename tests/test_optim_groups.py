@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import portable_nn as pnn
+from portable_nn.testing import assert_close
 
 
 def _model() -> pnn.Sequential:
@@ -152,28 +153,50 @@ def test_state_dict_round_trips_groups():
         fresh.load_state_dict(legacy)
 
 
-def test_torch_foreach_and_generic_paths_agree():
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m, f: pnn.SGD(m, 0.1, 0.9, weight_decay=0.01, nesterov=True, foreach=f),
+        lambda m, f: pnn.SGD(m, 0.1, 0.9, dampening=0.3, maximize=True, foreach=f),
+        lambda m, f: pnn.AdamW(m, 0.01, amsgrad=True, maximize=True, foreach=f),
+        lambda m, f: pnn.Adam(m, 0.01, weight_decay=0.1, foreach=f),
+        lambda m, f: pnn.RMSprop(m, 0.01, foreach=f),
+        lambda m, f: pnn.RMSprop(m, 0.01, momentum=0.9, centered=True, weight_decay=0.1, foreach=f),
+        lambda m, f: pnn.RMSprop(m, 0.01, alpha=0.9, momentum=0.5, maximize=True, foreach=f),
+        lambda m, f: pnn.Adagrad(m, 0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.2, foreach=f),
+        lambda m, f: pnn.Adagrad(m, 0.1, maximize=True, foreach=f),
+    ],
+    ids=["sgd-nesterov", "sgd-dampening", "adamw-amsgrad", "adam-decay", "rmsprop", "rmsprop-centered-momentum",
+         "rmsprop-momentum-max", "adagrad-decays", "adagrad-max"],
+)  # fmt: skip
+def test_torch_foreach_and_generic_paths_agree(make):
     torch = pytest.importorskip("torch")
     results = []
     for foreach in (True, False):
         model = pnn.Sequential(pnn.Linear(2, 3, xp=torch, seed=0), pnn.Tanh(), pnn.Linear(3, 1, xp=torch, seed=1))
-        opts = [
-            pnn.SGD(model, 0.1, 0.9, weight_decay=0.01, nesterov=True, foreach=foreach),
-            pnn.AdamW(model, 0.01, amsgrad=True, maximize=True, foreach=foreach),
-        ]
+        optimizer = make(model, foreach)
         for seed in range(6):
             x = torch.from_numpy(np.random.default_rng(seed).standard_normal((4, 2)).astype(np.float32))
             _, grad = pnn.MSELoss()(model(x), torch.ones((4, 1)))
             model.zero_grad()
             model.backward(grad)
-            held = {n: p.clone() for n, p in model.named_parameters().items()}
-            live = model.named_parameters()
-            opts[seed % 2].step()
-            for n, p in live.items():
-                assert torch.equal(p, held[n]), "a parameter the user holds was written to"
-        results.append(model.named_parameters())
-    for n, p in results[0].items():
-        torch.testing.assert_close(p, results[1][n], rtol=2e-6, atol=2e-7)
+            live, grads = model.named_parameters(), model.named_grads()
+            state = optimizer.state_dict()["state"]
+            held = [a.clone() for a in (*live.values(), *grads.values())]
+            held_state = {n: {k: v.clone() for k, v in b.items()} for n, b in state.items()}
+            optimizer.step()
+            for before, now in zip(held, (*live.values(), *grads.values()), strict=True):
+                assert torch.equal(before, now), "a parameter or gradient the user holds was written to"
+            for n, buffers in state.items():
+                for k, v in buffers.items():
+                    assert torch.equal(v, held_state[n][k]), f"a state_dict() buffer was written to: {n} {k}"
+        results.append((model.named_parameters(), optimizer.state_dict()["state"]))
+    (params, state), (generic_params, generic_state) = results
+    for n, p in params.items():  # the float32 tolerances written down in portable_nn.testing.tolerances
+        assert_close(p, generic_params[n], msg=n)
+    for n, buffers in state.items():
+        for k, v in buffers.items():
+            assert_close(v, generic_state[n][k], msg=f"{n} {k}")
 
 
 def test_a_schedule_rounding_just_below_zero_steps_like_torch():

@@ -200,6 +200,14 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         help="progress bars (tqdm): auto = live on a terminal, one line per run otherwise",
     )
     add("--traceback", action="store_true", help="print full tracebacks of failed runs")
+    add(
+        "--compilation-cache",
+        type=_path,
+        default=None,
+        metavar="DIR",
+        help="JAX runs: keep compiled XLA programs in DIR (created if missing) and load them in later runs; "
+        "other backends compile nothing",
+    )
 
 
 def _add_dask_options(parser: argparse.ArgumentParser) -> None:
@@ -250,6 +258,8 @@ def check_train_args(args: argparse.Namespace) -> None:
                 setattr(args, option, check_output_path(f"--{option}", value, png=option == "plot"))
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
+    if args.compilation_cache is not None:
+        args.compilation_cache = _check_cache_dir(args.compilation_cache)
     if args.save is not None:
         from .outputs import saver
 
@@ -272,6 +282,22 @@ def check_train_args(args: argparse.Namespace) -> None:
     if "float64" in args.dtype:
         os.environ.setdefault("JAX_ENABLE_X64", "1")  # read when jax is first imported
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # let JAX share a GPU with the others
+
+
+def _check_cache_dir(path: str) -> str:
+    """``path`` if it is a writable directory, or a new one in a writable directory; else a UsageError."""
+    if os.path.isdir(path):
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(f"--compilation-cache: {path!r} is a directory this process cannot write to")
+        return path
+    if os.path.lexists(path):
+        raise UsageError(f"--compilation-cache: {path!r} exists and is not a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"--compilation-cache: the folder {parent!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--compilation-cache: cannot create {path!r}: {parent!r} is not writable")
+    return path
 
 
 def describe_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import traceback
 from collections.abc import Sequence
@@ -79,13 +80,14 @@ def _train(args: argparse.Namespace) -> int:
     print(title, flush=True)
     results: list[RunResult] = []
     failed: list[tuple[RunSpec, str]] = []
-    for spec in plan.runs:
-        try:
-            results.append(train_run(spec, data, args, seeds, live))
-        except Exception as exc:  # one backend failing must not hide the others' results
-            failed.append((spec, one_line(exc)))
-            if args.traceback:
-                traceback.print_exc()
+    with _compilation_cache(args.compilation_cache, plan.runs):
+        for spec in plan.runs:
+            try:
+                results.append(train_run(spec, data, args, seeds, live))
+            except Exception as exc:  # one backend failing must not hide the others' results
+                failed.append((spec, one_line(exc)))
+                if args.traceback:
+                    traceback.print_exc()
     compare_to_numpy(results)
 
     print()
@@ -98,6 +100,23 @@ def _train(args: argparse.Namespace) -> int:
         print(line)
     numbers = figures(args, data, plan, results, failed)
     return _write_outputs(args, title, numbers, results, data) or (1 if failed else 0)
+
+
+def _compilation_cache(path: str | None, specs: list[RunSpec]) -> contextlib.AbstractContextManager[object]:
+    """--compilation-cache: the persistent cache of the first backend planned that has one (JAX), with a note."""
+    if path is None:
+        return contextlib.nullcontext()
+    from ..fast_paths import compilation_cache
+
+    backends = list(dict.fromkeys(spec.backend for spec in specs))
+    caching = [name for name in backends if compilation_cache(name) is not None]
+    others = ", ".join(name for name in backends if name not in caching)
+    if not caching:
+        print(f"note: --compilation-cache {path}: not used, no run here compiles ({others})")
+        return contextlib.nullcontext()
+    rest = f"; {others} compile nothing" if others else ""
+    print(f"compilation cache: {path} (used by the {', '.join(caching)} runs{rest})")
+    return compilation_cache(caching[0])(path)  # type: ignore[no-any-return]
 
 
 def _write_outputs(

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from .. import datasets
+from .._backend import dtype_name, from_host
 from .arguments import UsageError
 
-__all__ = ["Data", "prepare_data"]
+__all__ = ["Data", "device_labels", "index_dtype", "prepare_data"]
 
 
 @dataclass
@@ -61,3 +62,18 @@ def prepare_data(args: argparse.Namespace, data_seed: int) -> Data:
     mean, std = datasets.standardization(x_train)
     x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     return Data(name, x_train, y_train, x_test, y_test, mean, std, labels)
+
+
+def index_dtype(xp: Any, device: Any) -> Any:
+    """The backend's default index dtype on ``device`` (int64; int32 on JAX without x64): what labels become."""
+    return xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
+
+
+def device_labels(y: np.ndarray, xp: Any, device: Any, dtype: Any = None) -> Any:
+    """Host class labels ``y`` on ``xp``/``device`` as ``dtype`` (default :func:`index_dtype`), cast on the host.
+
+    Casting on the host leaves the device one transfer and no cast: on JAX, an int64 host array
+    given to ``asarray`` is converted by an eager device op (an XLA compilation of its own).
+    """
+    target = index_dtype(xp, device) if dtype is None else dtype
+    return from_host(np.asarray(y, dtype=dtype_name(xp, target)), xp, device, target)

@@ -23,14 +23,14 @@ from .. import datasets
 from .._backend import from_host, is_lazy, resolve_device, resolve_dtype, resolve_namespace, to_host
 from ..clip_grad import clip_grad_norm_
 from ..errors import ClusterError
-from ..grad_mode import no_grad
 from ..losses import CrossEntropyLoss
 from ..optim import Optimizer
 from ..sequential import Sequential
 from ..train_step import train_step
 from ..training import make_step, run_epoch
 from . import model as model_module
-from .data import Data
+from .data import Data, device_labels, index_dtype
+from .evaluation import Evaluator, evaluate
 from .plan import RunSpec
 
 __all__ = ["CHECKPOINT_EVERY", "Diverged", "RunResult", "train_run"]
@@ -171,6 +171,8 @@ def train_run(
     model = model_module.build_mlp(sizes, args.activation, xp=xp, device=device, dtype=dtype, seed=seeds["init"])
     optimizer = model_module.make_optimizer(args.optimizer, model, args)
     loss_fn = CrossEntropyLoss()
+    evaluator = Evaluator(model, loss_fn)  # one compiled program on JAX
+    labels = index_dtype(xp, device)  # cast on the host: no device-side cast per batch
     rng = np.random.default_rng(seeds["shuffle"])  # host-side shuffling: the same batches on every backend
     n = len(data.x_train)
     steps = args.epochs * math.ceil(n / args.batch_size)
@@ -221,7 +223,7 @@ def train_run(
                     batches = (
                         (
                             from_host(data.x_train[rows], xp, device, dtype),
-                            xp.asarray(data.y_train[rows], device=device),
+                            device_labels(data.y_train[rows], xp, device, labels),
                         )
                         for rows in rows_list
                     )
@@ -233,7 +235,7 @@ def train_run(
                             f"training diverged: mean loss {curve[-1]} in epoch {epoch + 1} (lr {args.lr:g} too "
                             f"large for {spec.dtype}?)"
                         )
-                final_loss, accuracy = _evaluate(model, data, xp, device, dtype, loss_fn)
+                final_loss, accuracy = evaluate(evaluator, data, xp, device, dtype)
                 dog.beat()
                 host = {name: to_host(p) for name, p in model.named_parameters().items()}
         except ClusterError as exc:
@@ -285,13 +287,3 @@ def _guard(client: Any, timeout: float | None) -> contextlib.AbstractContextMana
 class _NoWatchdog:
     def beat(self) -> None:
         """Nothing watches: eager backends and Dask's local schedulers."""
-
-
-def _evaluate(model: Sequential, data: Data, xp: Any, device: Any, dtype: Any, loss_fn: Any) -> tuple[float, float]:
-    """(loss on the whole training set, accuracy on the test set), without keeping anything for backward."""
-    with no_grad():
-        train_logits = model(from_host(data.x_train, xp, device, dtype))
-        loss, _ = loss_fn(train_logits, xp.asarray(data.y_train, device=device))
-        test_logits = to_host(model(from_host(data.x_test, xp, device, dtype)))
-    accuracy = float(np.mean(np.argmax(test_logits, axis=1) == data.y_test))
-    return float(loss), accuracy

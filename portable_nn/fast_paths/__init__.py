@@ -3,9 +3,12 @@
 - ``torch_foreach``: multi-tensor (``torch._foreach_*``) optimizer updates;
 - ``jax_step``: a ``jax.jit``-compiled training step for :func:`portable_nn.train_step`, and the
   abstract trace (``jax.eval_shape``) that validates each new input signature without device ops;
+- ``jax_eval``: ``jax.jit`` of a pure evaluation function (the command line's loss and test logits);
+- ``jax_cache``: JAX's persistent compilation cache around a block of work (``--compilation-cache``);
 - ``torch_ops``: fused primitives (``linear`` as one ``addmm``, ``log_softmax``) for the eager path.
 
-The library core asks :func:`optimizer_fast_path` / :func:`step_compiler` / :func:`step_checker` by backend name and
+The library core asks :func:`optimizer_fast_path` / :func:`step_compiler` / :func:`step_checker` /
+:func:`eval_compiler` by backend name and
 never imports a backend itself; a backend without an entry runs the generic array-API code.
 """
 
@@ -14,13 +17,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["array_ops", "optimizer_fast_path", "step_checker", "step_compiler"]
+__all__ = ["array_ops", "compilation_cache", "eval_compiler", "optimizer_fast_path", "step_checker", "step_compiler"]
 
 #: backend name -> module (in this package) defining ``OPTIMIZERS: dict[str, update function]``
 _OPTIMIZER_MODULES: dict[str, str] = {"torch": "torch_foreach"}
 #: backend name -> module defining ``compile_step(pure_step, donate) -> compiled`` and
 #: ``check_step(probe, *args)`` (trace ``probe`` abstractly: shapes and dtypes only, no device op)
 _COMPILER_MODULES: dict[str, str] = {"jax": "jax_step"}
+#: backend name -> module defining ``compile_eval(pure_fn) -> compiled`` (no donation, no state)
+_EVAL_COMPILER_MODULES: dict[str, str] = {"jax": "jax_eval"}
+#: backend name -> module defining ``compilation_cache(path)``, a context manager (a persistent compile cache)
+_CACHE_MODULES: dict[str, str] = {"jax": "jax_cache"}
 #: backend name -> module defining fused primitives ``linear(x, weight, bias)`` and ``log_softmax(z)``
 _OPS_MODULES: dict[str, str] = {"torch": "torch_ops"}
 #: array type -> that backend's primitives module or None (asked on every layer call: one dict lookup)
@@ -47,6 +54,18 @@ def step_checker(backend: str) -> Any:
     """``check_step`` of ``backend``'s compiler (an abstract trace of a function), or None where there is none."""
     module = _COMPILER_MODULES.get(backend)
     return None if module is None else _load(module).check_step
+
+
+def eval_compiler(backend: str) -> Any:
+    """``compile_eval`` of ``backend`` (compiles a pure function of arrays into one program), or None: run eagerly."""
+    module = _EVAL_COMPILER_MODULES.get(backend)
+    return None if module is None else _load(module).compile_eval
+
+
+def compilation_cache(backend: str) -> Any:
+    """``backend``'s ``compilation_cache(path)`` context manager (compiled programs kept on disk), or None."""
+    module = _CACHE_MODULES.get(backend)
+    return None if module is None else _load(module).compilation_cache
 
 
 def array_ops(x: Any) -> Any:

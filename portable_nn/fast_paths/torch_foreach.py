@@ -1,4 +1,4 @@
-"""Multi-tensor (``torch._foreach_*``) updates for SGD and Adam/AdamW on torch: one kernel call per group and op.
+"""Multi-tensor (``torch._foreach_*``) updates for SGD, Adam/AdamW, RMSprop, Adagrad on torch: a call per group and op.
 
 Called by :meth:`portable_nn.optim.Optimizer.step` with the group's member names, the module's
 parameters and gradients and the optimizer's buffers; writes the new parameters and buffers
@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["OPTIMIZERS", "adam", "sgd"]
+__all__ = ["OPTIMIZERS", "adagrad", "adam", "rmsprop", "sgd"]
 
 Tensor = Any
 Tensors = list[Any] | tuple[Any, ...]
@@ -121,4 +121,97 @@ def adam(
             new_state[name]["max_exp_avg_sq"] = used[index]
 
 
-OPTIMIZERS: dict[str, Any] = {"sgd": sgd, "adam": adam}
+def rmsprop(
+    optimizer: Any,
+    members: tuple[str, ...],
+    params: Mapping[str, Tensor],
+    grads: Mapping[str, Tensor],
+    buffers: Mapping[str, Mapping[str, Tensor]],
+    step: int,
+    hyper: Mapping[str, Any],
+    new_params: dict[str, Tensor],
+    new_state: dict[str, dict[str, Tensor]],
+    *,
+    inplace: bool = False,
+) -> None:
+    """``torch.optim.RMSprop``'s rule on the group ``members`` (see :class:`portable_nn.optim.RMSprop`)."""
+    if not members:
+        return
+    ps: Tensors = [params[n] for n in members]
+    gs: Tensors = [grads[n] for n in members]
+    lr, alpha, eps, decay = hyper["lr"], hyper["alpha"], hyper["eps"], hyper["weight_decay"]
+    momentum, centered = hyper["momentum"], hyper["centered"]
+    if hyper["maximize"]:
+        gs = torch._foreach_neg(gs)
+    if decay != 0:
+        gs = torch._foreach_add(gs, ps, alpha=decay)
+    squares = _scaled([buffers[n]["square_avg"] for n in members], alpha, inplace)
+    torch._foreach_addcmul_(squares, gs, gs, value=1 - alpha)
+    states: list[dict[str, Tensor]] = [{"square_avg": square} for square in squares]
+    if centered:
+        means = _scaled([buffers[n]["grad_avg"] for n in members], alpha, inplace)
+        torch._foreach_add_(means, gs, alpha=1 - alpha)
+        denom = torch._foreach_addcmul(squares, means, means, value=-1)
+        torch._foreach_sqrt_(denom)
+        for state, mean in zip(states, means, strict=True):
+            state["grad_avg"] = mean
+    else:
+        denom = torch._foreach_sqrt(squares)
+    torch._foreach_add_(denom, eps)
+    if momentum > 0:
+        bufs = _scaled([buffers[n]["momentum_buffer"] for n in members], momentum, inplace)
+        torch._foreach_addcdiv_(bufs, gs, denom)
+        updated = torch._foreach_add(ps, bufs, alpha=-lr)
+        for state, buf in zip(states, bufs, strict=True):
+            state["momentum_buffer"] = buf
+    else:
+        updated = torch._foreach_addcdiv(ps, gs, denom, value=-lr)
+    for name, p, state in zip(members, updated, states, strict=True):
+        new_params[name], new_state[name] = p, state
+
+
+def adagrad(
+    optimizer: Any,
+    members: tuple[str, ...],
+    params: Mapping[str, Tensor],
+    grads: Mapping[str, Tensor],
+    buffers: Mapping[str, Mapping[str, Tensor]],
+    step: int,
+    hyper: Mapping[str, Any],
+    new_params: dict[str, Tensor],
+    new_state: dict[str, dict[str, Tensor]],
+    *,
+    inplace: bool = False,
+) -> None:
+    """``torch.optim.Adagrad``'s rule on the group ``members`` (see :class:`portable_nn.optim.Adagrad`)."""
+    if not members:
+        return
+    ps: Tensors = [params[n] for n in members]
+    gs: Tensors = [grads[n] for n in members]
+    decay = hyper["weight_decay"]
+    if hyper["maximize"]:
+        gs = torch._foreach_neg(gs)
+    if decay != 0:
+        gs = torch._foreach_add(gs, ps, alpha=decay)
+    lr = hyper["lr"] / (1 + (step - 1) * hyper["lr_decay"])
+    sums: Tensors = [buffers[n]["sum"] for n in members]
+    if inplace:  # the optimizer's private buffers
+        torch._foreach_addcmul_(sums, gs, gs)
+    else:
+        sums = torch._foreach_addcmul(sums, gs, gs)
+    std = torch._foreach_sqrt(sums)
+    torch._foreach_add_(std, hyper["eps"])
+    updated = torch._foreach_addcdiv(ps, gs, std, value=-lr)
+    for name, p, total in zip(members, updated, sums, strict=True):
+        new_params[name], new_state[name] = p, {"sum": total}
+
+
+def _scaled(buffers: Tensors, factor: float, inplace: bool) -> Tensors:
+    """``factor * buffer`` for each buffer: in place on the optimizer's private buffers, else fresh tensors."""
+    if inplace:
+        torch._foreach_mul_(buffers, factor)
+        return buffers
+    return torch._foreach_mul(buffers, factor)
+
+
+OPTIMIZERS: dict[str, Any] = {"sgd": sgd, "adam": adam, "rmsprop": rmsprop, "adagrad": adagrad}

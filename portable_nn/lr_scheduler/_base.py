@@ -142,12 +142,16 @@ class LRScheduler:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict` of the same kind of scheduler; a ``SerializationError`` if keys differ."""
+        self._check_state(state)
+        for key in (*self._common_keys, *self._state_keys):
+            setattr(self, key, _copy(state[key]))
+
+    def _check_state(self, state: Any) -> None:
+        """Raise ``SerializationError`` unless ``state`` could be loaded (changes nothing)."""
         expected = {*self._common_keys, *self._state_keys}
         if not isinstance(state, Mapping) or set(state) != expected:
             given = sorted(map(str, state)) if isinstance(state, Mapping) else type(state).__name__
             raise SerializationError(f"{type(self).__name__} state: expected keys {sorted(expected)}, got {given}")
-        for key in expected:
-            setattr(self, key, _copy(state[key]))
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{key}={getattr(self, key)!r}" for key in self._state_keys if not key.startswith("_"))

@@ -103,7 +103,17 @@ class SequentialLR(LRScheduler):
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (the same number of inner schedulers, of the same kinds)."""
+        """Restore a :meth:`state_dict` (the same number of inner schedulers, of the same kinds).
+
+        All or nothing: every inner state is checked before any scheduler changes.
+        """
+        self._check_state(state)
+        for scheduler, scheduler_state in zip(self._schedulers, state["_schedulers"], strict=True):
+            scheduler.load_state_dict(scheduler_state)
+        self.last_epoch, self._milestones = state["last_epoch"], list(state["_milestones"])
+        self._last_lr = list(state["_last_lr"])
+
+    def _check_state(self, state: Any) -> None:
         expected = {"last_epoch", "_milestones", "_last_lr", "_schedulers"}
         if not isinstance(state, Mapping) or set(state) != expected:
             raise SerializationError(f"SequentialLR state: expected keys {sorted(expected)}")
@@ -111,9 +121,7 @@ class SequentialLR(LRScheduler):
         if not isinstance(inner, list) or len(inner) != len(self._schedulers):
             raise SerializationError(f"SequentialLR state: expected {len(self._schedulers)} scheduler states")
         for scheduler, scheduler_state in zip(self._schedulers, inner, strict=True):
-            scheduler.load_state_dict(scheduler_state)
-        self.last_epoch, self._milestones = state["last_epoch"], list(state["_milestones"])
-        self._last_lr = list(state["_last_lr"])
+            scheduler._check_state(scheduler_state)
 
     def __repr__(self) -> str:
         return f"SequentialLR(schedulers={self._schedulers!r}, milestones={self._milestones!r})"

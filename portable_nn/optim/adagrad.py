@@ -33,7 +33,7 @@ class Adagrad(Optimizer):
     maximize : bool
         Ascend instead of descend.
     param_groups, foreach
-        As in :class:`~portable_nn.optim.SGD` (no multi-tensor path: ``foreach=True`` is an error).
+        As in :class:`~portable_nn.optim.SGD` (the multi-tensor path: torch only).
 
     Examples
     --------
@@ -45,6 +45,7 @@ class Adagrad(Optimizer):
     """
 
     _LEGACY: ClassVar[dict[str, Any]] = {}
+    _FAST_PATH: ClassVar[str | None] = "adagrad"
 
     def __init__(
         self,

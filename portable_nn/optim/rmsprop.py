@@ -34,7 +34,7 @@ class RMSprop(Optimizer):
     centered, maximize : bool
         Normalize by the gradient's estimated variance; ascend.
     param_groups, foreach
-        As in :class:`~portable_nn.optim.SGD` (no multi-tensor path: ``foreach=True`` is an error).
+        As in :class:`~portable_nn.optim.SGD` (the multi-tensor path: torch only).
 
     Examples
     --------
@@ -45,6 +45,7 @@ class RMSprop(Optimizer):
     """
 
     _LEGACY: ClassVar[dict[str, Any]] = {}
+    _FAST_PATH: ClassVar[str | None] = "rmsprop"
 
     def __init__(
         self,
