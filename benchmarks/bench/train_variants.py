@@ -32,8 +32,27 @@ TRAIN_STEP_EAGER, TRAIN_STEP_AUTO = "train_step(compile=False)", "train_step(com
 Params = Callable[[], list[np.ndarray]]
 
 
-def _variant(backend: str, kind: str, step: Callable[[], Any], device: Any, label: str, params: Params) -> Variant:
+def _variant(
+    backend: str,
+    kind: str,
+    step: Callable[[], Any],
+    device: Any,
+    label: str,
+    params: Params,
+    live: Callable[[], Any] | None = None,
+) -> Variant:
+    """``live()``: the variant's current device parameters, waited for with the loss after each timed loop.
+
+    A step returns its loss, computed in the forward pass: on an asynchronous backend (JAX) waiting for it
+    alone would stop the clock before the last step's backward and update have run.
+    """
     sync, memory = sync_for(backend, device), memory_method(backend, label)
+    if live is not None:
+        base = sync
+
+        def sync(out: Any) -> None:
+            base(None if out is None else (out, live()))
+
     return Variant(backend, kind, {"train": step}, sync, None, step, memory, parameters=params)
 
 
@@ -75,14 +94,20 @@ def portable_variants(backend: str, device: Any, dtype: Any, spec: MLPSpec, data
         optimizer.step()
         return loss
 
-    out = [_variant(backend, EAGER, eager, device, label, params_of(model))]
+    out = [_variant(backend, EAGER, eager, device, label, params_of(model), model.named_parameters)]
     train_step = getattr(pnn, "train_step", None)
     if train_step is not None:
         for kind, compile_ in ((TRAIN_STEP_EAGER, False), (TRAIN_STEP_AUTO, "auto")):
             m, f, o = build()
             out.append(
                 _variant(
-                    backend, kind, _bound(train_step(m, f, o, compile=compile_), x, target), device, label, params_of(m)
+                    backend,
+                    kind,
+                    _bound(train_step(m, f, o, compile=compile_), x, target),
+                    device,
+                    label,
+                    params_of(m),
+                    m.named_parameters,
                 )
             )
     return out
@@ -102,7 +127,7 @@ def raw_variant(backend: str, device: Any, dtype: Any, spec: MLPSpec, data: Host
     def params() -> list[np.ndarray]:
         return [np.asarray(to_host(p), dtype=np.float64) for p in state["params"]]
 
-    return _variant(backend, RAW, step, device, device_str(xp, device), params)
+    return _variant(backend, RAW, step, device, device_str(xp, device), params, lambda: state["params"])
 
 
 def numpy_hand_variant(spec: MLPSpec, data: HostData, dtype_label: str) -> Variant:
@@ -273,4 +298,4 @@ def jax_jit_variant(device: Any, dtype: Any, spec: MLPSpec, data: HostData) -> V
     def params() -> list[np.ndarray]:
         return [np.asarray(p, dtype=np.float64) for p in state["params"]]
 
-    return _variant("jax", JAX_JIT_HAND, step, device, device_str(xp, device), params)
+    return _variant("jax", JAX_JIT_HAND, step, device, device_str(xp, device), params, lambda: state["params"])

@@ -101,3 +101,18 @@ def test_skipped_train_backends_are_reported_when_nothing_ran():
         "skipped": [{"what": "train step: jax", "reason": "r"}],
     }
     assert train_lines(train) == ["skipped train step: jax: r"]
+
+
+def test_jax_rows_wait_for_the_updated_parameters_not_only_the_loss(monkeypatch):
+    """JAX dispatches asynchronously: a timed loop must end when the last step's update is done, not its loss."""
+    jax = pytest.importorskip("jax")
+    spec = TINY[MSE]
+    data = HostData.make(spec)
+    variants = build_train_variants(spec, data, ["jax"], "cpu", "float32", [])
+    waited: list[list[Any]] = []
+    monkeypatch.setattr(jax, "block_until_ready", lambda tree: waited.append(jax.tree_util.tree_leaves(tree)))
+    assert variants
+    for v in variants:
+        waited.clear()
+        v.sync(v.ops["train"]())
+        assert len(waited) == 1 and len(waited[0]) == 1 + len(data.flat()), v.name  # the loss and every parameter
