@@ -38,34 +38,36 @@ def _load(name: str) -> Any:
     return importlib.import_module(f"{__name__}.{name}")
 
 
+def _hook(table: dict[str, str], backend: str, attribute: str) -> Any:
+    """``attribute`` of the module ``table`` names for ``backend`` (imported on first use), or None."""
+    module = table.get(backend)
+    return None if module is None else getattr(_load(module), attribute)
+
+
 def optimizer_fast_path(backend: str, optimizer: str) -> Any:
-    """The multi-tensor update ``optimizer`` (``"sgd"``, ``"adam"``) for ``backend``, or None."""
-    module = _OPTIMIZER_MODULES.get(backend)
-    return None if module is None else _load(module).OPTIMIZERS.get(optimizer)
+    """The multi-tensor update ``optimizer`` (``"sgd"``, ``"adam"``...) for ``backend``, or None."""
+    updates = _hook(_OPTIMIZER_MODULES, backend, "OPTIMIZERS")
+    return None if updates is None else updates.get(optimizer)
 
 
 def step_compiler(backend: str) -> Any:
     """``compile_step`` of ``backend``'s compiler, or None where the backend has none that pays."""
-    module = _COMPILER_MODULES.get(backend)
-    return None if module is None else _load(module).compile_step
+    return _hook(_COMPILER_MODULES, backend, "compile_step")
 
 
 def step_checker(backend: str) -> Any:
     """``check_step`` of ``backend``'s compiler (an abstract trace of a function), or None where there is none."""
-    module = _COMPILER_MODULES.get(backend)
-    return None if module is None else _load(module).check_step
+    return _hook(_COMPILER_MODULES, backend, "check_step")
 
 
 def eval_compiler(backend: str) -> Any:
     """``compile_eval`` of ``backend`` (compiles a pure function of arrays into one program), or None: run eagerly."""
-    module = _EVAL_COMPILER_MODULES.get(backend)
-    return None if module is None else _load(module).compile_eval
+    return _hook(_EVAL_COMPILER_MODULES, backend, "compile_eval")
 
 
 def compilation_cache(backend: str) -> Any:
     """``backend``'s ``compilation_cache(path)`` context manager (compiled programs kept on disk), or None."""
-    module = _CACHE_MODULES.get(backend)
-    return None if module is None else _load(module).compilation_cache
+    return _hook(_CACHE_MODULES, backend, "compilation_cache")
 
 
 def array_ops(x: Any) -> Any:
