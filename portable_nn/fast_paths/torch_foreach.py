@@ -40,13 +40,8 @@ def sgd(
     """``torch.optim.SGD``'s rule on the group ``members`` (see :class:`portable_nn.optim.SGD`)."""
     if not members:
         return
-    ps: Tensors = [params[n] for n in members]
-    gs: Tensors = [grads[n] for n in members]
-    momentum, dampening, decay, lr = hyper["momentum"], hyper["dampening"], hyper["weight_decay"], hyper["lr"]
-    if hyper["maximize"]:
-        gs = torch._foreach_neg(gs)
-    if decay != 0:
-        gs = torch._foreach_add(gs, ps, alpha=decay)
+    ps, gs = _gradients(members, params, grads, hyper)
+    momentum, dampening, lr = hyper["momentum"], hyper["dampening"], hyper["lr"]
     if momentum != 0:
         bufs: Tensors
         if step == 1:
@@ -137,14 +132,8 @@ def rmsprop(
     """``torch.optim.RMSprop``'s rule on the group ``members`` (see :class:`portable_nn.optim.RMSprop`)."""
     if not members:
         return
-    ps: Tensors = [params[n] for n in members]
-    gs: Tensors = [grads[n] for n in members]
-    lr, alpha, eps, decay = hyper["lr"], hyper["alpha"], hyper["eps"], hyper["weight_decay"]
-    momentum, centered = hyper["momentum"], hyper["centered"]
-    if hyper["maximize"]:
-        gs = torch._foreach_neg(gs)
-    if decay != 0:
-        gs = torch._foreach_add(gs, ps, alpha=decay)
+    ps, gs = _gradients(members, params, grads, hyper)
+    lr, alpha, eps, momentum, centered = hyper["lr"], hyper["alpha"], hyper["eps"], hyper["momentum"], hyper["centered"]
     squares = _scaled([buffers[n]["square_avg"] for n in members], alpha, inplace)
     torch._foreach_addcmul_(squares, gs, gs, value=1 - alpha)
     states: list[dict[str, Tensor]] = [{"square_avg": square} for square in squares]
@@ -186,13 +175,7 @@ def adagrad(
     """``torch.optim.Adagrad``'s rule on the group ``members`` (see :class:`portable_nn.optim.Adagrad`)."""
     if not members:
         return
-    ps: Tensors = [params[n] for n in members]
-    gs: Tensors = [grads[n] for n in members]
-    decay = hyper["weight_decay"]
-    if hyper["maximize"]:
-        gs = torch._foreach_neg(gs)
-    if decay != 0:
-        gs = torch._foreach_add(gs, ps, alpha=decay)
+    ps, gs = _gradients(members, params, grads, hyper)
     lr = hyper["lr"] / (1 + (step - 1) * hyper["lr_decay"])
     sums: Tensors = [buffers[n]["sum"] for n in members]
     if inplace:  # the optimizer's private buffers
@@ -204,6 +187,22 @@ def adagrad(
     updated = torch._foreach_addcdiv(ps, gs, std, value=-lr)
     for name, p, total in zip(members, updated, sums, strict=True):
         new_params[name], new_state[name] = p, {"sum": total}
+
+
+def _gradients(
+    members: tuple[str, ...], params: Mapping[str, Tensor], grads: Mapping[str, Tensor], hyper: Mapping[str, Any]
+) -> tuple[Tensors, Tensors]:
+    """``(parameters, gradients)`` of ``members``, the gradients negated (maximize) and with L2 decay added.
+
+    Either adjustment makes fresh tensors: the gradients the module holds are never written to.
+    """
+    ps: Tensors = [params[n] for n in members]
+    gs: Tensors = [grads[n] for n in members]
+    if hyper["maximize"]:
+        gs = torch._foreach_neg(gs)
+    if hyper["weight_decay"] != 0:
+        gs = torch._foreach_add(gs, ps, alpha=hyper["weight_decay"])
+    return ps, gs
 
 
 def _scaled(buffers: Tensors, factor: float, inplace: bool) -> Tensors:
