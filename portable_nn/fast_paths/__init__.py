@@ -5,7 +5,8 @@
   abstract trace (``jax.eval_shape``) that validates each new input signature without device ops;
 - ``jax_eval``: ``jax.jit`` of a pure evaluation function (the command line's loss and test logits);
 - ``jax_cache``: JAX's persistent compilation cache around a block of work (``--compilation-cache``);
-- ``torch_ops``: fused primitives (``linear`` as one ``addmm``, ``log_softmax``) for the eager path.
+- ``torch_ops``: fused primitives (``linear`` as one ``addmm``, ``log_softmax``, ``index_cross_entropy``)
+  for the eager path.
 
 The library core asks :func:`optimizer_fast_path` / :func:`step_compiler` / :func:`step_checker` /
 :func:`eval_compiler` by backend name and
@@ -28,7 +29,8 @@ _COMPILER_MODULES: dict[str, str] = {"jax": "jax_step"}
 _EVAL_COMPILER_MODULES: dict[str, str] = {"jax": "jax_eval"}
 #: backend name -> module defining ``compilation_cache(path)``, a context manager (a persistent compile cache)
 _CACHE_MODULES: dict[str, str] = {"jax": "jax_cache"}
-#: backend name -> module defining fused primitives ``linear(x, weight, bias)`` and ``log_softmax(z)``
+#: backend name -> module defining fused primitives ``linear(x, weight, bias)``, ``log_softmax(z)`` and, optionally,
+#: ``index_cross_entropy(z, target, mean)``
 _OPS_MODULES: dict[str, str] = {"torch": "torch_ops"}
 #: array type -> that backend's primitives module or None (asked on every layer call: one dict lookup)
 _ops_by_type: dict[type, Any] = {}
@@ -71,7 +73,7 @@ def compilation_cache(backend: str) -> Any:
 
 
 def array_ops(x: Any) -> Any:
-    """The fused primitives (``linear``, ``log_softmax``) for ``x``'s backend, or None: use the generic code."""
+    """The fused primitives (``linear``, ``log_softmax``...) for ``x``'s backend, or None: use the generic code."""
     kind = type(x)
     try:
         return _ops_by_type[kind]

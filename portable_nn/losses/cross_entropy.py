@@ -198,6 +198,12 @@ class CrossEntropyLoss(_ClassLoss):
             check_index_target(xp, target, layout, self.ignore_index)
         if layout.rows == 0:
             return self._empty(xp, layout, logits)
+        if not probabilities and self._fusable(logits, layout):
+            fused: tuple[Array, Array] | None = array_ops(logits).index_cross_entropy(
+                logits, target, self.reduction == "mean"
+            )
+            if fused is not None:  # every target a class: nothing ignored, nothing out of range
+                return fused
         if not probabilities:
             onehot, ignored = self._index_onehot(xp, target, layout)
         log_probs = log_softmax_rows(xp, layout.to_rows(xp, logits))
@@ -236,6 +242,19 @@ class CrossEntropyLoss(_ClassLoss):
             grad = grad * (1 - eps) + smooth_grad * (eps / classes)
         denominator = None if row_weight is None else xp.sum(row_weight)
         return self._reduce(xp, layout, loss, grad, denominator, upstream)
+
+    def _fusable(self, logits: Array, layout: Layout) -> bool:
+        """Whether the backend's fused index cross-entropy computes this call: 2-D logits, a mean or sum of
+        plain terms (no class weights, smoothing or class-valued ``ignore_index``), not traced."""
+        return (
+            logits.ndim == 2
+            and self.weight is None
+            and self.label_smoothing == 0.0
+            and self.reduction != "none"
+            and not 0 <= self.ignore_index < layout.classes
+            and not is_tracing()
+            and getattr(array_ops(logits), "index_cross_entropy", None) is not None
+        )
 
     def _check_probabilities(self, xp: ModuleType, logits: Array, target: Array) -> None:
         if self.ignore_index >= 0:
