@@ -46,7 +46,8 @@ def check_array(x: Any, what: str, xp: ModuleType, device: Any, dtype: Any = Non
             "(portable_nn never casts silently; convert with xp.astype first)"
         )
     got_device = device_of(x)
-    if got_device is not None and got_device != device:  # None: a traced JAX array (inside jax.jit) has no device
+    # None: a traced JAX array (inside jax.jit or jax.vmap) has no device; either side traced passes
+    if got_device is not None and device is not None and got_device != device:
         raise DeviceError(
             f"{what}: expected an array on device {device_str(xp, device)!r}, "
             f"got one on {device_str(xp, got_device)!r} (move it with to_device first)"

@@ -10,7 +10,7 @@ import math
 from types import ModuleType
 from typing import Any
 
-from .._backend import device_of, dtype_name, namespace_of, to_host
+from .._backend import device_of, dtype_name, is_traced, namespace_of, to_host
 from .._checks import check_array, shape_str
 from .._trusted import concrete_of, is_tracing, is_trusted, note_unchecked
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, NamespaceError, ShapeError
@@ -130,12 +130,13 @@ def target_range_ignored(xp: ModuleType, target: Array, layout: Layout, ignore_i
     marks a class (and ``ignore_index`` is not a class), so every target is a class index and
     none is ignored. Otherwise the min and max come back in one transfer, and only when
     ``ignore_index`` lies between them a second transfer checks the other values. Under a
-    compiler (values unknown) nothing is read and ignored entries are masked unconditionally; in
-    the abstract validation of a compiled ``train_step`` (:class:`portable_nn._trusted.checked_trace`)
-    the values are checked on a host copy of the concrete target (no device op), or the check is
-    recorded as not run.
+    compiler (values unknown: ``train_step``'s compiled step, or a user's own ``jax.jit``/``jax.vmap``
+    of the loss) nothing is read and ignored entries are masked unconditionally; in the abstract
+    validation of a compiled ``train_step`` (:class:`portable_nn._trusted.checked_trace`) the values
+    are checked on a host copy of the concrete target (no device op), or the check is recorded as
+    not run.
     """
-    if is_tracing():
+    if is_tracing() or is_traced(target):
         if not is_trusted():
             _check_concrete_range(target, layout, ignore_index)
         return True

@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from .._arrays import as_array
-from .._backend import device_of, namespace_of
+from .._backend import device_of, is_traced, namespace_of
 from .._checks import check_array, check_floating, check_real, shape_str
 from .._trusted import is_tracing, is_trusted
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
@@ -81,9 +81,10 @@ class _ClassLoss(Loss):
     def _index_onehot(self, xp: ModuleType, target: Array, layout: Layout) -> tuple[Array, bool]:
         """``(onehot, ignored)`` of class-index ``target`` (see :func:`target_onehot`), its values checked.
 
-        ``arange(C)`` is built once per namespace, class count, dtype and device (not while traced).
+        ``arange(C)`` is built once per namespace, class count, dtype and device (not while traced:
+        a traced array must not outlive its trace).
         """
-        if is_tracing():
+        if is_tracing() or is_traced(target):
             labels = class_labels(xp, target, layout.classes)
         else:
             key = (xp, layout.classes, target.dtype, device_of(target))
@@ -253,6 +254,7 @@ class CrossEntropyLoss(_ClassLoss):
             and self.reduction != "none"
             and not 0 <= self.ignore_index < layout.classes
             and not is_tracing()
+            and not is_traced(logits)
             and getattr(array_ops(logits), "index_cross_entropy", None) is not None
         )
 

@@ -1,0 +1,121 @@
+"""The pure functional form inside a user's own ``jax.jit``, ``jax.vmap`` and ``torch.compile``, for every loss.
+
+``pnn.value_and_grad`` and ``pnn.functional_call`` are meant to be composed with JAX's
+transformations by library authors: jitted, vmapped for per-example gradients, vmapped over a
+stack of parameter sets (an ensemble). Oracle: the same functions called eagerly, one example or
+one member at a time. Value checks cannot run on traced arrays (class-index targets are then
+masked, not range-checked); the eager calls keep checking them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import portable_nn as pnn
+from portable_nn._backend import from_host
+from portable_nn.testing import assert_close
+
+from .test_train_step import _from_host_int, _model
+
+ROWS = 6
+
+
+def _targets(kind, xp, device, dtype):
+    rng = np.random.default_rng(3)
+    if kind == "index":
+        return _from_host_int(rng.integers(0, 3, ROWS), xp, device)
+    if kind == "ignored":  # torch's default ignore_index in two rows
+        return _from_host_int(np.array([0, -100, 2, 1, -100, 1]), xp, device)
+    if kind == "binary":
+        return from_host(rng.integers(0, 2, (ROWS, 3)).astype(np.float64), xp, device, dtype)
+    return from_host(rng.standard_normal((ROWS, 3)), xp, device, dtype)
+
+
+LOSSES = {
+    "cross-entropy": (pnn.CrossEntropyLoss, "index"),
+    "cross-entropy-ignored": (pnn.CrossEntropyLoss, "ignored"),
+    "cross-entropy-smoothed-sum": (lambda: pnn.CrossEntropyLoss(reduction="sum", label_smoothing=0.1), "index"),
+    "nll": (pnn.NLLLoss, "index"),
+    "bce-with-logits": (pnn.BCEWithLogitsLoss, "binary"),
+    "mse": (pnn.MSELoss, "real"),
+    "l1": (pnn.L1Loss, "real"),
+    "huber": (pnn.HuberLoss, "real"),
+    "smooth-l1": (pnn.SmoothL1Loss, "real"),
+}
+
+
+def _setup(xp, device, dtype, name):
+    make, kind = LOSSES[name]
+    model = _model(xp, device, dtype)
+    x = from_host(np.random.default_rng(1).standard_normal((ROWS, 2)), xp, device, dtype)
+    return model, make(), x, _targets(kind, xp, device, dtype)
+
+
+@pytest.mark.backends(only=["jax"], reason="jax.jit and jax.vmap are JAX's own")
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_value_and_grad_under_a_users_jax_jit(xp, device, dtype, name):
+    jax = pytest.importorskip("jax")
+    model, loss_fn, x, y = _setup(xp, device, dtype, name)
+    params = model.named_parameters()
+    f = pnn.value_and_grad(model, loss_fn)
+    loss, grads = jax.jit(f)(params, x, y)
+    eager_loss, eager_grads = f(params, x, y)  # after the trace: nothing traced was kept by the loss
+    assert_close(loss, eager_loss, xp=xp)
+    for n in params:
+        assert_close(grads[n], eager_grads[n], xp=xp)
+
+
+@pytest.mark.backends(only=["jax"], reason="jax.jit and jax.vmap are JAX's own")
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_per_example_gradients_with_jax_vmap(xp, device, dtype, name):
+    jax = pytest.importorskip("jax")
+    model, loss_fn, x, y = _setup(xp, device, dtype, name)
+    params = model.named_parameters()
+    f = pnn.value_and_grad(model, loss_fn)
+    losses, grads = jax.vmap(lambda p, xi, yi: f(p, xi[None], yi[None]), in_axes=(None, 0, 0))(params, x, y)
+    assert losses.shape == (ROWS,)
+    for row in range(ROWS):
+        if name == "cross-entropy-ignored" and int(y[row]) == -100:
+            continue  # one ignored example: the eager mean over nothing is NaN, like torch's
+        loss, row_grads = f(params, x[row : row + 1], y[row : row + 1])
+        assert_close(losses[row], loss, xp=xp)
+        for n in params:
+            assert_close(grads[n][row], row_grads[n], xp=xp)
+
+
+@pytest.mark.backends(only=["jax"], reason="jax.jit and jax.vmap are JAX's own")
+@pytest.mark.parametrize("name", ["cross-entropy", "mse"])
+def test_an_ensemble_of_parameter_sets_with_jax_vmap(xp, device, dtype, name):
+    jax = pytest.importorskip("jax")
+    model, loss_fn, x, y = _setup(xp, device, dtype, name)
+    params = model.named_parameters()
+    members = [params, {n: p * 0.5 for n, p in params.items()}, {n: -p for n, p in params.items()}]
+    stacked = {n: xp.stack([m[n] for m in members]) for n in params}
+    f = pnn.value_and_grad(model, loss_fn)
+    ensemble = jax.vmap(f, in_axes=(0, None, None))  # the batch stays concrete: only the parameters are traced
+    outputs = jax.vmap(lambda p: pnn.functional_call(model, p, x))(stacked)
+    for losses, grads in (ensemble(stacked, x, y), jax.jit(ensemble)(stacked, x, y)):
+        for i, member in enumerate(members):
+            loss, member_grads = f(member, x, y)
+            assert_close(losses[i], loss, xp=xp)
+            assert_close(outputs[i], pnn.functional_call(model, member, x), xp=xp)
+            for n in params:
+                assert_close(grads[n][i], member_grads[n], xp=xp)
+
+
+@pytest.mark.backends(only=["torch"], reason="torch.compile is torch's own")
+@pytest.mark.parametrize("name", ["cross-entropy", "cross-entropy-ignored", "mse"])
+def test_value_and_grad_under_torch_compile(xp, device, dtype, name):
+    """``aot_eager``: TorchDynamo's capture and AOTAutograd's tracing, without inductor's C++ build (~15 s here).
+
+    The class-index range check reads a value back: a graph break, not an error."""
+    torch = pytest.importorskip("torch")
+    model, loss_fn, x, y = _setup(xp, device, dtype, name)
+    params = model.named_parameters()
+    f = pnn.value_and_grad(model, loss_fn)
+    loss, grads = torch.compile(f, backend="aot_eager")(params, x, y)
+    eager_loss, eager_grads = f(params, x, y)
+    assert_close(loss, eager_loss, xp=xp)
+    for n in params:
+        assert_close(grads[n], eager_grads[n], xp=xp)
