@@ -68,6 +68,21 @@ def test_value_and_grad_under_a_users_jax_jit(xp, device, dtype, name):
 
 @pytest.mark.backends(only=["jax"], reason="jax.jit and jax.vmap are JAX's own")
 @pytest.mark.parametrize("name", list(LOSSES))
+def test_a_batch_closed_over_by_a_users_jax_jit(xp, device, dtype, name):
+    """Concrete ``x``, ``y`` captured by the jitted function: the loss's own ops on them are traced all the same."""
+    jax = pytest.importorskip("jax")
+    model, loss_fn, x, y = _setup(xp, device, dtype, name)
+    params = model.named_parameters()
+    f = pnn.value_and_grad(model, loss_fn)
+    loss, grads = jax.jit(lambda p: f(p, x, y))(params)
+    eager_loss, eager_grads = f(params, x, y)
+    assert_close(loss, eager_loss, xp=xp)
+    for n in params:
+        assert_close(grads[n], eager_grads[n], xp=xp)
+
+
+@pytest.mark.backends(only=["jax"], reason="jax.jit and jax.vmap are JAX's own")
+@pytest.mark.parametrize("name", list(LOSSES))
 def test_per_example_gradients_with_jax_vmap(xp, device, dtype, name):
     jax = pytest.importorskip("jax")
     model, loss_fn, x, y = _setup(xp, device, dtype, name)
@@ -102,6 +117,43 @@ def test_an_ensemble_of_parameter_sets_with_jax_vmap(xp, device, dtype, name):
             assert_close(outputs[i], pnn.functional_call(model, member, x), xp=xp)
             for n in params:
                 assert_close(grads[n][i], member_grads[n], xp=xp)
+
+
+OPTIMIZERS = {
+    "sgd-momentum": lambda m: pnn.SGD(m, lr=0.1, momentum=0.9, nesterov=True),
+    "adam": lambda m: pnn.Adam(m, lr=0.01, amsgrad=True),
+    "rmsprop-centered": lambda m: pnn.RMSprop(m, lr=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda m: pnn.Adagrad(m, lr=0.1, lr_decay=0.01),
+}
+
+
+@pytest.mark.backends(only=["jax"], reason="jax.jit and jax.vmap are JAX's own")
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_an_ensemble_trains_under_jax_jit_of_jax_vmap(xp, device, dtype, optimizer):
+    """Two training steps of two parameter sets at once (loss, gradients and optimizer ``update``), the batch
+    closed over, against each member's eager steps."""
+    jax = pytest.importorskip("jax")
+    model, loss_fn, x, y = _setup(xp, device, dtype, "cross-entropy")
+    params = model.named_parameters()
+    opt = OPTIMIZERS[optimizer](model)
+    f = pnn.value_and_grad(model, loss_fn)
+    members = [params, {n: p * 0.5 for n, p in params.items()}]
+
+    def step(p, state):
+        _, grads = f(p, x, y)
+        return opt.update(p, grads, state)
+
+    stacked = jax.tree_util.tree_map(lambda *leaves: xp.stack(leaves), *members)
+    states = jax.tree_util.tree_map(lambda *leaves: xp.stack(leaves), *(opt.init(m) for m in members))
+    train = jax.jit(jax.vmap(step))
+    for _ in range(2):
+        stacked, states = train(stacked, states)
+    for i, member in enumerate(members):
+        state = opt.init(member)
+        for _ in range(2):
+            member, state = step(member, state)
+        for n in params:
+            assert_close(stacked[n][i], member[n], xp=xp)
 
 
 @pytest.mark.backends(only=["torch"], reason="torch.compile is torch's own")

@@ -136,7 +136,7 @@ def target_range_ignored(xp: ModuleType, target: Array, layout: Layout, ignore_i
     are checked on a host copy of the concrete target (no device op), or the check is recorded as
     not run.
     """
-    if is_tracing() or is_traced(target):
+    if is_tracing() or is_traced(target) or is_traced(onehot):  # onehot: a concrete target inside a trace
         if not is_trusted():
             _check_concrete_range(target, layout, ignore_index)
         return True

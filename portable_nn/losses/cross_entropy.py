@@ -93,7 +93,8 @@ class _ClassLoss(Loss):
                 labels = cached[1]
             else:
                 labels = class_labels(xp, target, layout.classes)
-                self._labels = (key, labels)
+                if not is_traced(labels):  # built inside a user's jax.jit: it must not outlive the trace
+                    self._labels = (key, labels)
         onehot = target_onehot(xp, target, layout, labels)
         return onehot, target_range_ignored(xp, target, layout, self.ignore_index, onehot)
 
