@@ -6,6 +6,8 @@ import io
 import json
 import os
 import struct
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -16,7 +18,7 @@ from portable_nn.cli.plan import RunSpec
 from portable_nn.cli.report import format_table
 from portable_nn.cli.train import RunResult
 
-from .cli_support import TINY, assert_one_line_error, run_cli, run_module
+from .cli_support import ROOT, TINY, assert_one_line_error, run_cli, run_module
 
 NUMPY = ["--backend", "numpy", *TINY]
 
@@ -165,3 +167,19 @@ def test_json_records_a_loaded_csv(capsys, tmp_path):
     code, _, err = run_cli(capsys, *NUMPY, "--data", str(path), "--json", str(figures))
     assert code == 0, err
     assert json.loads(figures.read_text())["config"]["train_samples"] == 24
+
+
+def test_a_reader_that_goes_away_ends_the_run_quietly():
+    """``portable-nn | head``: the closed pipe ends the command with 141 (128 + SIGPIPE), no traceback."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portable_nn", *NUMPY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line: its write fails with EPIPE
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -21,7 +22,8 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 a run failed, 2 bad input, 130 interrupted)."""
+    """Run the command line; returns the exit status (0 ok, 1 a run failed, 2 bad input, 130 interrupted,
+    141 the reader of standard output went away, e.g. ``| head``)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version")):
         args_list.insert(0, "train")  # train is the default command
@@ -44,6 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader closed the pipe (``portable-nn | head``): stop quietly, as a SIGPIPE'd tool does (128 + 13).
+        # What is still buffered goes to /dev/null, so Python's flush at exit cannot fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141
 
 
 def _connect_check(args: argparse.Namespace, specs: list[RunSpec]) -> None:
