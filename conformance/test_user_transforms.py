@@ -52,14 +52,9 @@ def _setup(xp, device, dtype, name):
     return model, make(), x, _targets(kind, xp, device, dtype)
 
 
-@pytest.mark.backends(only=["jax"], reason="jax.jit and jax.vmap are JAX's own")
-@pytest.mark.parametrize("name", list(LOSSES))
-def test_value_and_grad_under_a_users_jax_jit(xp, device, dtype, name):
-    jax = pytest.importorskip("jax")
-    model, loss_fn, x, y = _setup(xp, device, dtype, name)
-    params = model.named_parameters()
-    f = pnn.value_and_grad(model, loss_fn)
-    loss, grads = jax.jit(f)(params, x, y)
+def _assert_like_eager(xp, f, params, x, y, result):
+    """``result`` (loss, grads) of a transformed ``f`` equals ``f(params, x, y)`` called eagerly afterwards."""
+    loss, grads = result
     eager_loss, eager_grads = f(params, x, y)  # after the trace: nothing traced was kept by the loss
     assert_close(loss, eager_loss, xp=xp)
     for n in params:
@@ -67,18 +62,16 @@ def test_value_and_grad_under_a_users_jax_jit(xp, device, dtype, name):
 
 
 @pytest.mark.backends(only=["jax"], reason="jax.jit and jax.vmap are JAX's own")
+@pytest.mark.parametrize("batch", ["as arguments", "closed over"])
 @pytest.mark.parametrize("name", list(LOSSES))
-def test_a_batch_closed_over_by_a_users_jax_jit(xp, device, dtype, name):
-    """Concrete ``x``, ``y`` captured by the jitted function: the loss's own ops on them are traced all the same."""
+def test_value_and_grad_under_a_users_jax_jit(xp, device, dtype, name, batch):
+    """Closed over: concrete ``x``, ``y`` captured by the jitted function; the loss's own ops on them are traced."""
     jax = pytest.importorskip("jax")
     model, loss_fn, x, y = _setup(xp, device, dtype, name)
     params = model.named_parameters()
     f = pnn.value_and_grad(model, loss_fn)
-    loss, grads = jax.jit(lambda p: f(p, x, y))(params)
-    eager_loss, eager_grads = f(params, x, y)
-    assert_close(loss, eager_loss, xp=xp)
-    for n in params:
-        assert_close(grads[n], eager_grads[n], xp=xp)
+    result = jax.jit(f)(params, x, y) if batch == "as arguments" else jax.jit(lambda p: f(p, x, y))(params)
+    _assert_like_eager(xp, f, params, x, y, result)
 
 
 @pytest.mark.backends(only=["jax"], reason="jax.jit and jax.vmap are JAX's own")
@@ -166,8 +159,4 @@ def test_value_and_grad_under_torch_compile(xp, device, dtype, name):
     model, loss_fn, x, y = _setup(xp, device, dtype, name)
     params = model.named_parameters()
     f = pnn.value_and_grad(model, loss_fn)
-    loss, grads = torch.compile(f, backend="aot_eager")(params, x, y)
-    eager_loss, eager_grads = f(params, x, y)
-    assert_close(loss, eager_loss, xp=xp)
-    for n in params:
-        assert_close(grads[n], eager_grads[n], xp=xp)
+    _assert_like_eager(xp, f, params, x, y, torch.compile(f, backend="aot_eager")(params, x, y))
