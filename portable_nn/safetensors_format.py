@@ -19,6 +19,7 @@ import io
 import json
 import math
 import os
+import reprlib
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import numpy as np
 from ._backend import dtype_name, namespace_of, to_host
 from .errors import ArgumentError, DTypeError, SerializationError
 
-__all__ = ["MAX_HEADER", "Header", "encode", "header_bytes", "read_header", "read_tensors", "utf8_text"]
+__all__ = ["MAX_HEADER", "Header", "encode", "header_bytes", "preview", "read_header", "read_tensors", "utf8_text"]
 
 Array = Any
 PathLike = str | os.PathLike[str]
@@ -41,6 +42,15 @@ _RAW = {"F16": "<f2", "BF16": "<u2", "F32": "<f4", "F64": "<f8"}
 MAX_HEADER = 100_000_000  # the reference implementation's limit
 _MAX_DIMS = 64 if int(np.__version__.split(".")[0]) >= 2 else 32  # NumPy's limit on array dimensions
 _MAX_ELEMENTS = 2**63 - 1  # NumPy's limit on an array's size
+
+
+_PREVIEW = reprlib.Repr()
+_PREVIEW.maxlevel, _PREVIEW.maxstring, _PREVIEW.maxother, _PREVIEW.maxlist, _PREVIEW.maxdict = 4, 120, 120, 8, 8
+
+
+def preview(value: Any) -> str:
+    """A short ``repr`` of a value read from a file, for error messages (never a copy of a huge value)."""
+    return _PREVIEW.repr(value)
 
 
 @dataclass(frozen=True)
@@ -108,14 +118,23 @@ def encode(state: Mapping[str, Array]) -> tuple[list[bytes], dict[str, dict[str,
     return chunks, header
 
 
-def header_bytes(metadata: Mapping[str, str], entries: Mapping[str, Any]) -> bytes:
-    """The length prefix and the space-padded UTF-8 JSON header (data aligned to 8 bytes, as the reference)."""
+def header_bytes(metadata: Mapping[str, str], entries: Mapping[str, Any], *, what: str = "cannot save") -> bytes:
+    """The length prefix and the space-padded UTF-8 JSON header (data aligned to 8 bytes, as the reference).
+
+    A header over ``MAX_HEADER`` bytes, which :func:`read_header` refuses, is a ``SerializationError``
+    starting with ``what`` (nothing is written).
+    """
     for key, value in metadata.items():
         utf8_text(key, "metadata key")
         utf8_text(value, "metadata value")
     text = json.dumps({"__metadata__": dict(metadata), **entries}, separators=(",", ":"), ensure_ascii=False)
     data = text.encode("utf-8")
     data += b" " * (-len(data) % 8)
+    if len(data) > MAX_HEADER:
+        raise SerializationError(
+            f"{what}: the header (metadata, config and tensor table) would take {len(data)} bytes, over the "
+            f"{MAX_HEADER} that safetensors readers accept (loading would refuse the file); store less metadata"
+        )
     return len(data).to_bytes(8, "little") + data
 
 
@@ -242,14 +261,14 @@ def _entry(path: PathLike, name: str, info: Any, data_size: int) -> Entry:
     code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
     if not isinstance(code, str) or code not in _RAW:
         raise SerializationError(
-            f"{path}: tensor {name!r} has dtype {code!r:.50}; portable_nn reads floating tensors {sorted(_RAW)}"
+            f"{path}: tensor {name!r} has dtype {preview(code)}; portable_nn reads floating tensors {sorted(_RAW)}"
         )
     if not isinstance(shape, list) or len(shape) > _MAX_DIMS or not all(_is_count(d) for d in shape):
         raise SerializationError(
-            f"{path}: tensor {name!r} has an invalid shape {shape!r:.100} (at most {_MAX_DIMS} sizes in [0, 2**63))"
+            f"{path}: tensor {name!r} has an invalid shape {preview(shape)} (at most {_MAX_DIMS} sizes in [0, 2**63))"
         )
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)):
-        raise SerializationError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r:.100}")
+        raise SerializationError(f"{path}: tensor {name!r} has invalid data_offsets {preview(offsets)}")
     begin, end = offsets
     if begin > end or end > data_size:
         raise SerializationError(
