@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import Any
 
 from .errors import PortableNNError, SerializationError
 from .init import placeholder
 from .module import Module
 from .registry import lookup, registered_name
-from .safetensors_format import preview
+from .safetensors_format import json_items, preview, unique_keys
 
 __all__ = [
     "MAX_DEPTH",
@@ -50,8 +49,6 @@ MAX_NODES = 1_000_000
 #: A parameter's dimension may exceed the file's size in bytes (only an empty tensor's can) up to this:
 #: ``Linear(0, 10**18)`` declares no byte but cannot run a forward pass.
 MAX_EMPTY_DIMENSION = 2**20
-
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')  # a JSON string literal (unrolled: linear time)
 
 
 def config_of(module: Module) -> tuple[str, str | None]:
@@ -88,37 +85,14 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _node_bound(text: str) -> int:
-    """The JSON items of ``text`` (see ``MAX_NODES``), counted without parsing it.
-
-    Every value but the first follows a ``[``, ``,`` or ``:``, every key a ``{`` or ``,``, so these
-    characters outside string literals bound the values and keys. Counting is done on the raw text
-    first (C speed); only when that bound is too high are strings blanked out to count exactly.
-    """
-    count = 1 + sum(text.count(mark) for mark in "[{,:")
-    if count > MAX_NODES:
-        outside = _STRING.sub('""', text)
-        count = 1 + sum(outside.count(mark) for mark in "[{,:")
-    return count
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
 def _loads(text: str) -> Any:
     """``text``'s JSON value within the bounds; ``ValueError`` (or RecursionError) naming what is wrong."""
     if not isinstance(text, str):
         raise ValueError(f"expected JSON text, got {type(text).__name__}")
-    nodes = _node_bound(text)
+    nodes = json_items(text, MAX_NODES)
     if nodes > MAX_NODES:
-        raise ValueError(f"{nodes} JSON items, more than the {MAX_NODES} a config may hold")
-    config = json.loads(text, object_pairs_hook=_unique_keys)
+        raise ValueError(f"{nodes} or more JSON items, more than the {MAX_NODES} a config may hold")
+    config = json.loads(text, object_pairs_hook=unique_keys)
     if _depth(config) > MAX_DEPTH:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
     return config

@@ -186,6 +186,50 @@ def test_a_huge_config_of_empty_objects_is_refused_in_memory_proportional_to_it(
     assert "more than the 1000000 a config may hold" in str(refused.value)
 
 
+def reference_items(value: Any) -> int:
+    """The items json_items counts, from the parsed value: each value and key, an empty container twice."""
+    if isinstance(value, dict):
+        return 1 + sum(1 + reference_items(v) for v in value.values()) + (not value)
+    if isinstance(value, list):
+        return 1 + sum(reference_items(v) for v in value) + (not value)
+    return 1
+
+
+@EXAMPLES
+@given(value=JSON, limit=st.integers(0, 120), compact=st.booleans())
+def test_json_items_counts_without_parsing_as_far_as_the_limit_needs(value, limit, compact):
+    text = json.dumps(value, separators=(",", ":") if compact else None, ensure_ascii=compact)
+    counted, true = safetensors_format.json_items(text, limit), reference_items(value)
+    assert counted >= true if counted <= limit else true > limit
+
+
+@EXAMPLES
+@given(tensors=st.integers(1, 12), label=st.text(alphabet="[{,:a", max_size=30))
+def test_the_header_item_bound_is_the_same_when_saving_and_loading(tmp_path_factory, monkeypatch, tensors, label):
+    monkeypatch.setattr(safetensors_format, "MAX_HEADER_ITEMS", 80)
+    path = tmp_path_factory.mktemp("items") / "state.safetensors"
+    state = {f"t{i}": np.zeros((1, 2), dtype=np.float32) for i in range(tensors)}
+    if saved_or_refused(lambda: pnn.save(state, path, metadata={"label": label}), path):
+        assert sorted(pnn.load_state(path)) == sorted(state) and pnn.load_metadata(path)["label"] == label
+
+
+def test_a_huge_header_of_empty_lists_is_refused_in_memory_proportional_to_it(tmp_path):
+    """1,000,001 empty lists in a tensor entry (3 MB): refused before parsing (parsing them cost ~140 MB)."""
+    count = safetensors_format.MAX_HEADER_ITEMS // 2
+    path = tmp_path / "lists.safetensors"
+    text = ('{"x":[' + "[]," * count + "[]]}").encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text)
+    tracemalloc.start()
+    try:
+        with pytest.raises(pnn.SerializationError) as refused:
+            pnn.load_metadata(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 * len(text), f"peak {peak / 1e6:.1f} MB for a {len(text) / 1e6:.1f} MB header"
+    assert f"more than the {safetensors_format.MAX_HEADER_ITEMS} portable_nn reads" in str(refused.value)
+
+
 @pytest.mark.parametrize(
     "config",
     [
@@ -253,9 +297,8 @@ def test_load_optimizer_accepts_exactly_what_load_state_dict_accepts(tmp_path_fa
     model = pnn.Sequential(pnn.Linear(2, 2, seed=0), pnn.Linear(2, 1, seed=1))
     opt = pnn.SGD(model, lr=0.1, momentum=0.9, param_groups=[{"params": ["1.weight"], "lr": 0.2}])
     opt.param_groups[0]["lr"], opt.param_groups[1]["lr"] = lr, group_lr  # as a schedule writes them
-    state = opt.state_dict()
     try:
-        pnn.SGD(model, lr=0.5, param_groups=[{"params": ["1.weight"]}]).load_state_dict(state)
+        pnn.SGD(model, lr=0.5, param_groups=[{"params": ["1.weight"]}]).load_state_dict(opt.state_dict())
         in_memory = True
     except pnn.PortableNNError:
         in_memory = False
