@@ -17,9 +17,12 @@ from ._trusted import input_grad_unused, is_input_grad_unused, is_trusted
 from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError, UnknownParameterError
 from .module import Module
 
-__all__ = ["Sequential"]
+__all__ = ["MAX_NESTING", "Sequential"]
 
 Array = Any
+
+#: Deepest nesting of Sequential models (a Sequential of a Sequential of ...): forward takes ~5 frames a level.
+MAX_NESTING = 64
 
 
 class Sequential(Module):
@@ -42,6 +45,13 @@ class Sequential(Module):
                     f"layer {index}: expected a portable_nn Module, got {type(layer).__module__}."
                     f"{type(layer).__qualname__}"
                 )
+        # Nesting is bounded so that every method (they recurse through sub-models) stays far from Python's
+        # recursion limit: a deeper model is a typed error here, not a RecursionError later.
+        inner = (getattr(layer, "_nesting", 1) for layer in layers if isinstance(layer, Sequential))
+        nesting = 1 + max(inner, default=0)
+        if nesting > MAX_NESTING:
+            raise ArgumentError(f"Sequential models nest at most {MAX_NESTING} deep, this one would nest {nesting}")
+        self._nesting = nesting
         self.layers: tuple[Module, ...] = tuple(layers)
         self._check_placement()
 
