@@ -10,7 +10,7 @@ import os
 
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-import pytest  # noqa: E402
+import pytest
 
 sklearn = pytest.importorskip("sklearn")
 

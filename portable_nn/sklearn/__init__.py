@@ -1,4 +1,4 @@
-"""scikit-learn estimators on portable_nn: ``MLPClassifier`` and ``MLPRegressor`` (``pip install portable-nn[sklearn]``).
+"""scikit-learn estimators on portable_nn: ``MLPClassifier``, ``MLPRegressor`` (``pip install portable-nn[sklearn]``).
 
 Drop-in for ``sklearn.neural_network``'s estimators of the same names (parameters, defaults, fitted
 attributes; solvers ``"adam"`` and ``"sgd"``), trained by :func:`portable_nn.train_step`. Under

@@ -9,6 +9,7 @@ stopping rules, learning-rate schedules and the L2 penalty follow scikit-learn's
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import warnings
@@ -18,7 +19,6 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
 
 from ..activations import ReLU, Sigmoid, Tanh
 from ..grad_mode import no_grad
@@ -155,7 +155,7 @@ class BaseMLP(BaseEstimator):  # type: ignore[misc]
             ("epsilon", 0.0, math.inf),
         ):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= float(value) <= high:
                 raise ValueError(f"{name} must be a real number in [{low}, {high}], got {value!r}")
         if not self.learning_rate_init > 0 or not self.epsilon > 0:
             raise ValueError("learning_rate_init and epsilon must be > 0")
@@ -181,7 +181,7 @@ class BaseMLP(BaseEstimator):  # type: ignore[misc]
         seeds = rng.randint(0, np.iinfo(np.int32).max, size=len(sizes) - 1)
         hidden_factor = 2.0 if self.activation == "logistic" else 6.0
         layers: list[Module] = []
-        for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        for index, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             last = index == len(sizes) - 2
             init = GlorotUniform(self._output_activation_factor if last else hidden_factor)
             layers.append(
@@ -261,7 +261,9 @@ class BaseMLP(BaseEstimator):  # type: ignore[misc]
             X, targets, n_samples = self._take(X, train), self._take(targets, train), train.shape[0]
         batch = min(200, n_samples) if self.batch_size == "auto" else int(np.clip(self.batch_size, 1, n_samples))
         if self.batch_size != "auto" and self.batch_size > n_samples:
-            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped", stacklevel=3
+            )
         decay = float(self.alpha) / batch  # scikit-learn: alpha * W / n_samples of the batch
         self.optimizer_.param_groups[0]["weight_decay"] = decay
         if self._step_fn is None:
@@ -298,6 +300,7 @@ class BaseMLP(BaseEstimator):  # type: ignore[misc]
                     f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                     "hasn't converged yet.",
                     ConvergenceWarning,
+                    stacklevel=3,
                 )
         if self.early_stopping and not incremental and self._best_state is not None:
             self.model_.load_state_dict(self._best_state)

@@ -17,7 +17,13 @@ from ..backends.arrays import backend_of, place_on, to_numpy
 
 __all__ = [
     "float_dtypes",
-    "Placement", "check_same_placement", "dispatching", "host_plain", "placement_of", "to_output"]
+    "Placement",
+    "check_same_placement",
+    "dispatching",
+    "host_plain",
+    "placement_of",
+    "to_output",
+]
 
 
 def dispatching() -> bool:

@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..backends.arrays import to_numpy
@@ -22,6 +22,7 @@ from ._base import BaseMLP
 from ._data import dispatching, float_dtypes, host_plain, placement_of, to_model, to_output
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
+
 
 class HalfSquaredError:
     """scikit-learn's squared error: ``mean((prediction - y)²) / 2`` and its gradient (a portable_nn loss_fn)."""
@@ -141,7 +142,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):  # type: ignore[misc]
                 raise ValueError("classes must be passed on the first call to partial_fit.")
             labels = np.unique(y_host) if classes is None else np.unique(np.asarray(classes))
             if labels.shape[0] < 2:
-                raise ValueError(f"MLPClassifier needs at least 2 classes; got {labels.shape[0]} class: {labels.tolist()}")
+                raise ValueError(
+                    f"MLPClassifier needs at least 2 classes; got {labels.shape[0]} class: {labels.tolist()}"
+                )
             self._labels = _Labels(labels)
             self._random_state_ = check_random_state(self.random_state)
             where = placement_of(X)
@@ -266,7 +269,9 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change
         if targets.ndim == 1:
             targets = xp.reshape(targets, (-1, 1))
         if targets.shape[1] != self.model_[-1].out_features:
-            raise ValueError(f"y has {targets.shape[1]} outputs, the network was fitted with {self.model_[-1].out_features}")
+            raise ValueError(
+                f"y has {targets.shape[1]} outputs, the network was fitted with {self.model_[-1].out_features}"
+            )
         host = to_numpy(targets)
         self._fit_arrays(X, targets, host, incremental=incremental)
         return self
@@ -300,7 +305,7 @@ def _numeric(labels: Any) -> bool:
 
 
 class _Labels:
-    """The class labels as a host NumPy array (kept out of ``vars(estimator)``'s arrays: ``classes_`` is the public one)."""
+    """The class labels as a host NumPy array, out of ``vars(estimator)`` (``classes_`` is the public copy)."""
 
     def __init__(self, values: Any) -> None:
         self.values = values
