@@ -158,3 +158,34 @@ def test_to_numpy_copies_a_numpy_array():
     assert x[0] == 0.0
     with pytest.raises(pnn.NamespaceError):
         pnn.to_numpy([1.0, 2.0])
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_same_trajectory_as_sklearn_from_the_same_weights(solver):
+    """From scikit-learn's initial weights, full batches in order: scikit-learn's losses and weights (its oracle)."""
+    from sklearn.neural_network import MLPClassifier as SklearnMLP
+
+    params = {
+        "hidden_layer_sizes": (6,),
+        "solver": solver,
+        "batch_size": X_HOST.shape[0],
+        "shuffle": False,
+        "alpha": 0.0,
+        "tol": 0.0,
+        "n_iter_no_change": 50,
+        "learning_rate_init": 0.05,
+        "random_state": 0,
+    }
+    theirs = _fit_quietly(SklearnMLP(max_iter=1, **params), X_HOST, LABELS)
+    ours = _fit_quietly(MLPClassifier(max_iter=1, **params), X_HOST, LABELS)
+    state = {}
+    for index, (coef, intercept) in enumerate(zip(theirs.coefs_, theirs.intercepts_, strict=True)):
+        state[f"{2 * index}.weight"], state[f"{2 * index}.bias"] = coef.T.copy(), intercept.copy()
+    ours.model_.load_state_dict(state)
+    for estimator in (theirs, ours):  # warm start: the same weights, a new optimizer (as scikit-learn does)
+        _fit_quietly(estimator.set_params(warm_start=True, max_iter=10), X_HOST, LABELS)
+    # SGD: the same arithmetic up to rounding; Adam: ε added after the bias correction (PyTorch's), not before
+    rtol = 1e-9 if solver == "sgd" else 1e-4
+    np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=rtol)
+    for mine, reference in zip(ours.coefs_, theirs.coefs_, strict=True):
+        np.testing.assert_allclose(mine, reference, rtol=rtol, atol=rtol * 1e-2)

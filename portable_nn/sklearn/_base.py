@@ -101,8 +101,6 @@ class BaseMLP(BaseEstimator):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ subclass hooks
 
-    _output_activation_factor = 6.0
-
     def _loss(self) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -179,11 +177,11 @@ class BaseMLP(BaseEstimator):  # type: ignore[misc]
         rng = self._random_state_
         sizes = (n_features, *hidden, n_outputs)
         seeds = rng.randint(0, np.iinfo(np.int32).max, size=len(sizes) - 1)
-        hidden_factor = 2.0 if self.activation == "logistic" else 6.0
+        factor = 2.0 if self.activation == "logistic" else 6.0  # scikit-learn: every layer, output included
         layers: list[Module] = []
         for index, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             last = index == len(sizes) - 2
-            init = GlorotUniform(self._output_activation_factor if last else hidden_factor)
+            init = GlorotUniform(factor)
             layers.append(
                 Linear(
                     fan_in,
@@ -242,7 +240,7 @@ class BaseMLP(BaseEstimator):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ training
 
-    def _fit_arrays(self, X: Any, targets: Any, y_original: Any, *, incremental: bool) -> None:
+    def _fit_arrays(self, X: Any, targets: Any, y_original: Any, *, incremental: bool, fresh: bool) -> None:
         """Train on ``X`` (on the network's placement) and ``targets`` (what the loss takes), scikit-learn's loop."""
         n_samples = X.shape[0]
         xp = self.model_.xp
@@ -266,6 +264,8 @@ class BaseMLP(BaseEstimator):  # type: ignore[misc]
             )
         decay = float(self.alpha) / batch  # scikit-learn: alpha * W / n_samples of the batch
         self.optimizer_.param_groups[0]["weight_decay"] = decay
+        if not incremental and not fresh:  # warm start: scikit-learn starts a new optimizer for every fit
+            self.optimizer_, self._step_fn = self._optimizer(self.model_), None
         if self._step_fn is None:
             self._step_fn = train_step(self.model_, self._loss(), self.optimizer_)
         step = self._step_fn

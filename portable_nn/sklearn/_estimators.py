@@ -120,8 +120,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):  # type: ignore[misc]
     (True, [0, 1, 2])
     """
 
-    _output_activation_factor = 2.0  # logistic/softmax output: Glorot with factor 2, as scikit-learn
-
     def fit(self, X: Any, y: Any) -> MLPClassifier:
         """Train on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,); returns ``self``."""
         return self._fit(X, y, incremental=False, classes=None)
@@ -161,7 +159,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):  # type: ignore[misc]
             targets = to_model(index.astype(np.float64)[:, None], self.model_, dtype=self.model_.dtype)
         else:
             targets = to_model(index.astype(np.int64), self.model_)
-        self._fit_arrays(X, targets, index, incremental=incremental)
+        self._fit_arrays(X, targets, index, incremental=incremental, fresh=first)
         return self
 
     def _loss(self) -> Any:
@@ -238,10 +236,11 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change
     --------
     >>> import numpy as np
     >>> from portable_nn.sklearn import MLPRegressor
-    >>> X = np.linspace(-1, 1, 64)[:, None]
-    >>> reg = MLPRegressor((16,), activation="tanh", learning_rate_init=0.01, max_iter=500, random_state=0)
-    >>> reg.fit(X, X[:, 0] ** 2).score(X, X[:, 0] ** 2) > 0.9
-    True
+    >>> X = np.random.default_rng(0).standard_normal((200, 3))
+    >>> y = X @ np.array([1.0, -2.0, 0.5]) + 1.0
+    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), learning_rate_init=0.01, random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.95, reg.predict(X[:2]).shape
+    (True, (2,))
     """
 
     def fit(self, X: Any, y: Any) -> MLPRegressor:
@@ -273,7 +272,7 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change
                 f"y has {targets.shape[1]} outputs, the network was fitted with {self.model_[-1].out_features}"
             )
         host = to_numpy(targets)
-        self._fit_arrays(X, targets, host, incremental=incremental)
+        self._fit_arrays(X, targets, host, incremental=incremental, fresh=first)
         return self
 
     def _loss(self) -> Any:
