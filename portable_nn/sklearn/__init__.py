@@ -9,7 +9,7 @@ the device of the caller's arrays — torch tensors in, torch tensors out — an
 >>> import numpy as np
 >>> from portable_nn.sklearn import MLPClassifier
 >>> X = np.random.default_rng(0).standard_normal((60, 4))
->>> clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(X, X[:, 0] > 0)
+>>> clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.05, random_state=0).fit(X, X[:, 0] > 0)
 >>> clf.predict(X[:3]).shape
 (3,)
 """
