@@ -18,6 +18,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from portable_nn.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 #: scikit-learn's own test instances of its MLPs use max_iter=100; small networks keep the checks quick.
 ESTIMATORS = [
     MLPClassifier(hidden_layer_sizes=(16,), max_iter=100, learning_rate_init=0.01),
