@@ -46,9 +46,9 @@ def data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     return parts[0], parts[1], parts[2], parts[3]
 
 
-def fit_once(cls: Any, seed: int, split: tuple[np.ndarray, ...]) -> tuple[float, float, int]:
+def fit_once(cls: Any, seed: int, split: tuple[np.ndarray, ...], max_iter: int = 200) -> tuple[float, float, int]:
     X_train, X_test, y_train, y_test = split
-    model = cls(**PARAMS, random_state=seed)
+    model = cls(**{**PARAMS, "max_iter": max_iter, "n_iter_no_change": max_iter}, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
@@ -57,7 +57,7 @@ def fit_once(cls: Any, seed: int, split: tuple[np.ndarray, ...]) -> tuple[float,
     return float(model.score(X_test, y_test)), seconds, int(model.n_iter_)
 
 
-def run(repeats: int, seeds: int) -> dict[str, Any]:
+def run(repeats: int, seeds: int, max_iter: int = 200) -> dict[str, Any]:
     split = data()
     libraries = {"scikit-learn": SklearnMLP, "portable_nn": PortableMLP}
     results: dict[str, dict[str, list[float]]] = {name: {"accuracy": [], "seconds": []} for name in libraries}
@@ -66,12 +66,12 @@ def run(repeats: int, seeds: int) -> dict[str, Any]:
     with threadpool_limits(limits=1):
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(1)
-        fit_once(PortableMLP, 0, split)  # warm-up: imports, first-call validation
-        fit_once(SklearnMLP, 0, split)
+        fit_once(PortableMLP, 0, split, max_iter)  # warm-up: imports, first-call validation
+        fit_once(SklearnMLP, 0, split, max_iter)
         for seed in range(seeds):
             for _ in range(repeats):  # interleaved: both libraries see the same machine load
                 for name, cls in libraries.items():
-                    accuracy, seconds, n_iter = fit_once(cls, seed, split)
+                    accuracy, seconds, n_iter = fit_once(cls, seed, split, max_iter)
                     results[name]["seconds"].append(seconds)
                     iterations[name] = n_iter
                     by_seed[name][seed] = accuracy  # a seed's fit is deterministic: its accuracy counts once
@@ -92,12 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed fits per library and seed (default 5)")
     parser.add_argument("--seeds", type=int, default=5, help="random_state 0..N-1 (default 5)")
+    parser.add_argument("--max-iter", type=int, default=200, help="epochs (default 200; smaller for a smoke test)")
     parser.add_argument("--json", default=None, help="also write the figures as JSON")
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.seeds < 1:
-        parser.error("--repeats and --seeds must be >= 1")
-    figures = run(args.repeats, args.seeds)
-    print("digits, hidden (32,), adam, 200 iterations, one thread")
+    if args.repeats < 1 or args.seeds < 1 or args.max_iter < 1:
+        parser.error("--repeats, --seeds and --max-iter must be >= 1")
+    figures = run(args.repeats, args.seeds, args.max_iter)
+    print(f"digits, hidden (32,), adam, {args.max_iter} iterations, one thread")
     print(f"{'library':<14}{'accuracy':>10}{'(min)':>8}{'fit s':>9}{'epochs':>8}")
     for name, row in figures.items():
         print(
