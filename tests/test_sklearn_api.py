@@ -115,6 +115,9 @@ def test_partial_fit_and_warm_start_continue_training():
     for _ in range(3):
         classifier.partial_fit(X_HOST, LABELS, classes=[0, 1, 2])
     assert classifier.n_iter_ == 3 and len(classifier.loss_curve_) == 3
+    classifier = pickle.loads(pickle.dumps(classifier))  # the compiled step is not pickled: rebuilt on demand
+    classifier.partial_fit(X_HOST, LABELS)
+    assert classifier.n_iter_ == 4
     with pytest.raises(ValueError, match="not seen"):
         classifier.partial_fit(X_HOST, LABELS + 1)
     warm = MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, warm_start=True, random_state=0)

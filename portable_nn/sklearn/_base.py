@@ -27,7 +27,7 @@ from ..module import Module
 from ..optim import SGD, Adam, Optimizer
 from ..sequential import Sequential
 from ..train_step import train_step
-from ._data import Placement, check_same_placement, to_model
+from ._data import Placement, check_same_placement, to_model, to_output
 
 __all__ = ["BaseMLP"]
 
@@ -199,6 +199,7 @@ class BaseMLP(BaseEstimator):  # type: ignore[misc]
         self.model_ = Sequential(*layers)
         self.optimizer_ = self._optimizer(self.model_)
         self._step_fn: Any = None
+        self._best_state = None
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_: list[float] = []
@@ -266,7 +267,7 @@ class BaseMLP(BaseEstimator):  # type: ignore[misc]
         self.optimizer_.param_groups[0]["weight_decay"] = decay
         if not incremental and not fresh:  # warm start: scikit-learn starts a new optimizer for every fit
             self.optimizer_, self._step_fn = self._optimizer(self.model_), None
-        if self._step_fn is None:
+        if getattr(self, "_step_fn", None) is None:  # none yet, or dropped by pickling
             self._step_fn = train_step(self.model_, self._loss(), self.optimizer_)
         step = self._step_fn
         n_batches = math.ceil(n_samples / batch)
@@ -339,8 +340,6 @@ class BaseMLP(BaseEstimator):  # type: ignore[misc]
 
     def _publish(self) -> None:
         """``coefs_`` (n_in, n_out) and ``intercepts_``: copies of the weights, in the caller's namespace."""
-        from ._data import to_output
-
         xp = self.model_.xp
         self.coefs_ = [to_output(xp.asarray(xp.permute_dims(la.weight, (1, 0)), copy=True)) for la in self._linears()]
         self.intercepts_ = [to_output(xp.asarray(la.bias, copy=True)) for la in self._linears()]

@@ -70,14 +70,13 @@ def check_same_placement(X: Any, model: Any, estimator: Any, method: str) -> Non
     """
     if not dispatching():
         return
-    fitted = backend_of(model.xp)
-    given = backend_of(X)
-    same_device = given != fitted or array_api_compat.device(X) == model.device
-    if given == fitted and same_device:
-        return
-    what = f"namespaces used during fit ({fitted}) and {method} ({given}) differ"
-    if given == fitted:
+    fitted, given = backend_of(model.xp), backend_of(X)
+    if given != fitted:
+        what = f"namespaces used during fit ({fitted}) and {method} ({given}) differ"
+    elif array_api_compat.device(X) != model.device:
         what = f"devices used during fit ({model.device}) and {method} ({array_api_compat.device(X)}) differ"
+    else:
+        return
     raise ValueError(
         f"Inputs passed to {type(estimator).__name__}.{method}() must use the same namespace and the same "
         f"device as those passed to fit(): the {what}"

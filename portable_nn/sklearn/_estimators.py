@@ -17,6 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..backends.arrays import to_numpy
+from ..grad_mode import no_grad
 from ..losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from ._base import BaseMLP
 from ._data import dispatching, float_dtypes, host_plain, placement_of, to_model, to_output
@@ -174,8 +175,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):  # type: ignore[misc]
     def _predict_index(self, X: Any, *, trusted: bool = False, method: str = "predict") -> Any:
         xp = self.model_.xp
         if trusted:
-            from ..grad_mode import no_grad
-
             with no_grad():
                 z = self.model_(X)
         else:
@@ -279,8 +278,6 @@ validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change
         return HalfSquaredError()
 
     def _validation_score(self, X: Any, y_host: Any) -> float:
-        from ..grad_mode import no_grad
-
         with no_grad():
             prediction = to_numpy(self.model_(X))
         return float(r2_score(y_host, prediction))
