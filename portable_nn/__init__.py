@@ -8,6 +8,7 @@ from __future__ import annotations
 from . import functional, init, losses, lr_scheduler, optim, registry
 from ._backend import synchronize
 from .activations import ReLU, Sigmoid, Tanh
+from .backends.arrays import backend_of, place_on, to_numpy
 from .clip_grad import clip_grad_norm_, clip_grad_value_
 from .errors import (
     ArgumentError,
@@ -92,6 +93,9 @@ __all__ = [
     "UnknownBackendError",
     "UnknownParameterError",
     "__version__",
+    "backend_of",
+    "place_on",
+    "to_numpy",
     "functional",
     "functional_call",
     "init",

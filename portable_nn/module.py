@@ -47,6 +47,7 @@ from ._backend import (
     target_placement,
 )
 from ._checks import check_array, check_like, check_lr, shape_str
+from ._pickling import get_state, set_state
 from ._trusted import is_trusted
 from .errors import (
     ArgumentError,
@@ -244,6 +245,12 @@ class Module:
 
     def __call__(self, x: Array) -> Array:
         return self.forward(x)
+
+    def __getstate__(self) -> dict[str, Any]:  # pickle/deepcopy: arrays as host copies, namespace by name
+        return get_state(self)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:  # back on the same backend, device and dtype
+        set_state(self, state)
 
     # ---------------------------------------------------------------- functional form
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._backend import FLOAT_DTYPES, convert, device_of, dtype_name, namespace_of
 from ._checks import namespace_of_arg, shape_str
+from .backends.arrays import plain_storage
 from .errors import ArgumentTypeError, DTypeError, SerializationError, ShapeError
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def loadable_state(module: Module, state: Mapping[str, Array], *, strict: bool, 
         if name not in current:
             continue
         target = current[name]
+        value = plain_storage(value)  # np.memmap (joblib) is plain storage: copied; masked arrays stay refused
         source_xp = namespace_of_arg(name, value)
         given = dtype_name(source_xp, value.dtype)
         expected = dtype_name(namespace_of(target), target.dtype)

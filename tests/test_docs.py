@@ -37,6 +37,7 @@ TIMEOUT_S = 180
 REFERENCE_MODULES = [
     "portable_nn.activations",
     "portable_nn.backends",
+    "portable_nn.backends.arrays",
     "portable_nn.backends.base",
     "portable_nn.backends.registry",
     "portable_nn.clip_grad",
@@ -63,6 +64,8 @@ REFERENCE_MODULES = [
     "portable_nn.optim.rmsprop",
     "portable_nn.optim.sgd",
     "portable_nn.sequential",
+    "portable_nn.sklearn",
+    "portable_nn.sklearn._estimators",
     "portable_nn.testing.arrays",
     "portable_nn.testing.assertions",
     "portable_nn.testing.gradcheck",
