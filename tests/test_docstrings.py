@@ -271,7 +271,6 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "portable_nn.testing.Selection.parse": {"GL08"},
     "portable_nn.testing.Selection.wants_device": {"GL08"},
     "portable_nn.testing.combinations": {"EX01", "PR01", "RT01"},
-    "portable_nn.testing.tolerance": {"EX01", "PR01", "RAISES", "RT01"},
     "portable_nn.train_step": {"RAISES"},
     "portable_nn.training.make_step": {"RT01"},
     "portable_nn.value_and_grad": {"PR01", "RAISES", "RT01"},
