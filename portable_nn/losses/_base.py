@@ -29,6 +29,26 @@ class Loss:
     Losses hold only their options, so one instance serves any backend. Options are
     keyword-only (PyTorch's positional order passes through deprecated arguments), except a
     leading ``weight``.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}, optional
+        How the per-element losses are combined (default ``"mean"``).
+
+    Raises
+    ------
+    ArgumentTypeError
+        If ``reduction`` is not a str.
+    ArgumentError
+        If ``reduction`` is not one of ``"mean"``, ``"sum"``, ``"none"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import portable_nn as pnn
+    >>> loss, grad = pnn.MSELoss(reduction="sum")(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+    >>> float(loss), grad.tolist()
+    (5.0, [2.0, 4.0])
     """
 
     #: Option name -> default, shown by ``repr`` (in order) when not the default, besides ``reduction``.

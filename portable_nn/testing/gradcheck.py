@@ -44,7 +44,23 @@ _FD_NOISE_FACTOR = 1000.0
 
 @dataclass
 class GradientCheck:
-    """What :func:`check_gradients` compared: reference name -> input name -> max abs error."""
+    """What :func:`check_gradients` compared: reference name -> input name -> max abs error.
+
+    Parameters
+    ----------
+    references : list of str
+        The references ``backward`` was compared with (``"finite differences (host)"``, ``"torch.autograd"``...).
+    max_abs_error : dict of str to dict of str to float
+        Reference name -> input name -> the largest absolute difference found.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from portable_nn.testing import check_gradients
+    >>> report = check_gradients(lambda x: x * x, lambda g, x: [2 * x * g], [np.array([1.0, 2.0])])
+    >>> len(report.references) >= 1
+    True
+    """
 
     references: list[str] = field(default_factory=list)
     max_abs_error: dict[str, dict[str, float]] = field(default_factory=dict)
