@@ -143,7 +143,7 @@ class Linear(Module):
         """
         if call.validate:
             self.check_input(x, last_axis=self.in_features)
-        y = _linear(x, params["weight"], params["bias"] if "bias" in params else None)
+        y = _linear(x, params["weight"], params["bias"] if "bias" in params else None)  # noqa: SIM401  (no call)
         return y, (x, y.shape)  # the shape backward expects of grad_output
 
     def functional_backward(

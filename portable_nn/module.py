@@ -29,14 +29,12 @@ mutated in place: every update rebinds the attribute, so immutable JAX arrays wo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._arrays import as_array
 from ._backend import (
     backend_name,
-    convert,
     device_of,
     device_str,
     dtype_name,
@@ -48,7 +46,6 @@ from ._backend import (
     resolve_dtype,
     resolve_namespace,
     supported_on,
-    target_placement,
 )
 from ._checks import check_array, check_like, check_lr, shape_str
 from ._trusted import is_trusted
@@ -58,9 +55,9 @@ from .errors import (
     ShapeError,
     UnknownParameterError,
 )
-from .grad_mode import _grad_enabled
+from .grad_mode import CHECKED, UNCHECKED, Call, _grad_enabled
 from .init import ParameterInit, Seed, draw, make_rng
-from .module_state import loadable_state
+from .module_state import ModuleState
 
 __all__ = ["CHECKED", "UNCHECKED", "Call", "Module"]
 
@@ -68,49 +65,11 @@ Array = Any
 M = TypeVar("M", bound="Module")
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """How one call of a layer's pure pair runs: every implicit mode as an explicit, immutable argument.
-
-    Every ``functional_forward``/``functional_backward`` receives one (containers hand theirs to
-    their layers unchanged), so a field added here reaches every layer, built-in or user-written,
-    with no new parameter in any signature and no second code path: the train/eval flag and the
-    random key of stateful layers are meant to become fields (``training: bool``, ``key``), read by
-    the layers that need them and ignored by the others. A frozen dataclass rather than keyword
-    arguments because a layer written today keeps working when a field is added, and rather than a
-    context variable because it is visible in the signature and captured by no compiled program.
-    Buffers, which a call reads *and* updates, travel beside ``params`` instead.
-
-    Parameters
-    ----------
-    validate : bool
-        Whether the layer checks its arguments (:meth:`Module.check_input`). The public entry points
-        (``forward``, ``backward``, ``__call__``, ``functional_call``, ``value_and_grad``) pass
-        :data:`CHECKED`; ``train_step`` passes :data:`UNCHECKED` once it validated the input signature.
-
-    Examples
-    --------
-    >>> import portable_nn as pnn
-    >>> from portable_nn.module import CHECKED, UNCHECKED
-    >>> layer = pnn.Linear(3, 2, seed=0)
-    >>> y, saved = layer.functional_forward(layer.named_parameters(), layer.xp.ones((4, 3), dtype=layer.dtype), CHECKED)
-    >>> y.shape, CHECKED.validate, UNCHECKED.validate
-    ((4, 2), True, False)
-    """
-
-    validate: bool = True
-
-
-#: The call of the public entry points: arguments are checked.
-CHECKED = Call(validate=True)
-#: The call of a validated hot path (``train_step`` after the first batch of an input signature).
-UNCHECKED = Call(validate=False)
-
 #: Why a forward kept nothing: it ran under a compiler's trace (see Module.forward).
 _TRACED = object()
 
 
-class Module:
+class Module(ModuleState):
     """Base class of layers: a layer writes :meth:`functional_forward` and :meth:`functional_backward`.
 
     A layer with parameters calls ``super().__init__(xp=..., device=..., dtype=..., seed=...)``
@@ -446,7 +405,7 @@ class Module:
             self._raise_nothing_saved()
         grad_x, grads = self.functional_backward(params, self._saved, grad_output, True, CHECKED)
         self._add_grads(grads)
-        return grad_x  # type: ignore[no-any-return]  # need_input_grad=True: an array
+        return grad_x  # need_input_grad=True: an array
 
     def _raise_nothing_saved(self) -> None:
         if self._nothing_saved_because is _TRACED:
@@ -480,7 +439,9 @@ class Module:
         if param is None:
             raise ArgumentError(f"{where} returned a gradient for {name!r}, which is no parameter: {self._names()}")
         check_like(grad, f"{where}: grad of {name}", param, self.xp, self.device, self.dtype)
-        raise ShapeError(f"{where}: grad of {name}: expected shape {shape_str(param.shape)}, got {shape_str(grad.shape)}")
+        raise ShapeError(
+            f"{where}: grad of {name}: expected shape {shape_str(param.shape)}, got {shape_str(grad.shape)}"
+        )
 
     def _forget_kept(self) -> None:
         self._saved, self._saved_params, self._nothing_saved_because = None, None, False
@@ -564,52 +525,6 @@ class Module:
             updated[name] = new
         self.set_parameters(updated)
 
-    # ---------------------------------------------------------------- state and placement
-
-    def state_dict(self) -> dict[str, Array]:
-        """Name -> live parameter array (no copy: portable_nn never mutates arrays in place).
-
-        Names come from :meth:`named_parameters`, so a container that prefixes them
-        (``"0.weight"``) gets the prefixed names. Grads and the saved input are not state.
-        """
-        return dict(self.named_parameters())
-
-    def load_state_dict(self, state: Mapping[str, Array], strict: bool = True, cast: bool = False) -> None:
-        """Replace parameters with ``state``'s arrays, from any backend or device; all or nothing.
-
-        Every value is validated before anything changes: with ``strict`` (default) missing or
-        unexpected names -> SerializationError (``strict=False`` loads the common names only);
-        a non-array (e.g. a list) -> NamespaceError; a non-float dtype, or a float dtype other
-        than the parameter's without ``cast=True`` (no silent float64 -> float32) -> DTypeError;
-        another shape -> ShapeError. Values are then copied onto each parameter's backend,
-        device and dtype (they never alias the caller's arrays, e.g. a torch module's weights).
-        Grads and the saved input are kept, as in
-        PyTorch; call ``zero_grad()`` when they no longer apply.
-        """
-        self.set_parameters(loadable_state(self, state, strict=strict, cast=cast))
-
-    def to(self: M, xp: Any = None, device: Any = None, dtype: Any = None) -> M:
-        """Move parameters and grads to ``xp``/``device``/``dtype`` (None keeps each); returns ``self``.
-
-        DLPack where the backends share memory, a host round trip where not (CUDA -> NumPy).
-        A kept device is matched by its portable string, else the target's default device; a
-        kept dtype the target lacks (bfloat16 -> NumPy) is a DTypeError, and a given ``dtype``
-        is an explicit cast. The input saved by the last forward is dropped (run a new
-        forward before backward). All or nothing: if any array cannot move, nothing changes.
-        Containers override this to delegate to their children.
-        """
-        target = target_placement(self.xp, self.device, self.dtype, xp, device, dtype)
-        if target[0] is self.xp and target[1] == self.device and target[2] == self.dtype:
-            return self
-        params = {n: convert(p, *target) for n, p in self.named_parameters().items()}
-        grads = {n: None if g is None else convert(g, *target) for n, g in self.named_grads().items()}
-        self.xp, self.device, self.dtype = target
-        for name in params:
-            setattr(self, name, params[name])
-            setattr(self, f"grad_{name}", grads[name])
-        self._forget_kept()
-        return self
-
     # ---------------------------------------------------------------- display
 
     def _placement(self) -> str:
@@ -617,82 +532,3 @@ class Module:
             f"backend={backend_name(self.xp)}, device={device_str(self.xp, self.device)}, "
             f"dtype={dtype_name(self.xp, self.dtype)}"
         )
-
-    # ---------------------------------------------------------------- gradients (rebinding)
-
-    def set_grads(self, values: Mapping[str, Array]) -> None:
-        """Rebind accumulated gradients to new arrays, all or nothing (e.g. after clipping).
-
-        Names are parameter names (as :meth:`named_grads` gives them); every value must be a
-        ``self.xp`` array on ``self.device`` with ``self.dtype`` and its parameter's shape, checked
-        before anything changes: an unknown name is an ``UnknownParameterError``, a mismatch a
-        ``NamespaceError``/``DeviceError``/``DTypeError``/``ShapeError``. Arrays are held, never copied.
-
-        >>> import portable_nn as pnn
-        >>> layer = pnn.Linear(2, 1, seed=0)
-        >>> layer.set_grads({"weight": layer.xp.ones((1, 2), dtype=layer.dtype)})
-        >>> layer.grad_weight.tolist()
-        [[1.0, 1.0]]
-        """
-        current = self.named_parameters()
-        for name, value in values.items():
-            if name not in current:
-                raise UnknownParameterError(
-                    f"{type(self).__name__} has no parameter {name!r}; parameters: {list(current)}"
-                )
-            check_like(value, f"grad_{name}", current[name], self.xp, self.device, self.dtype)
-        for name, value in values.items():
-            setattr(self, f"grad_{name}", value)
-
-    # ---------------------------------------------------------------- architecture config (whole-model files)
-
-    def get_config(self) -> dict[str, Any]:
-        """The constructor arguments that rebuild this layer's architecture, as JSON values.
-
-        Placement (``xp``, ``device``, ``dtype``) and ``seed`` are not part of it: :meth:`from_config`
-        takes the placement, and the parameters come from the checkpoint. ``pnn.save`` stores it
-        for registered classes (:func:`portable_nn.register`) and ``pnn.load`` passes it back.
-
-        A user layer whose constructor takes arguments declares them by overriding this method::
-
-            @pnn.register
-            class Scale(pnn.Module):
-                def __init__(self, features, *, xp="numpy", device=None, dtype="float32", seed=None):
-                    super().__init__(xp=xp, device=device, dtype=dtype, seed=seed)
-                    self.features = features
-                    self.add_parameter("scale", (features,), init="ones")
-
-                def get_config(self):
-                    return {"features": self.features}
-
-        The default returns ``{}`` for a constructor with only optional arguments and raises an
-        ``ArgumentError`` naming the class otherwise.
-        """
-        import inspect
-
-        required = [
-            name
-            for name, p in inspect.signature(type(self).__init__).parameters.items()
-            if name != "self"
-            and p.default is inspect.Parameter.empty
-            and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-        ]
-        if required:
-            raise ArgumentError(
-                f"{type(self).__name__} takes constructor arguments {required}: override get_config() to return "
-                "them as a dict of JSON values, so a checkpoint can rebuild the layer"
-            )
-        return {}
-
-    @classmethod
-    def from_config(
-        cls: type[M], config: Mapping[str, Any], *, xp: Any = "numpy", device: Any = None, dtype: Any = "float32"
-    ) -> M:
-        """A new layer built from :meth:`get_config`'s dict, placed on ``xp``/``device``/``dtype``.
-
-        Its parameters are initialized as the constructor does; ``pnn.load`` calls it inside
-        :func:`portable_nn.init.placeholder` (zeros, no random draw, a size budget) and then
-        replaces them with the file's. The default calls
-        ``cls(**config, xp=xp, device=device, dtype=dtype)``; override it when the constructor differs.
-        """
-        return cls(**config, xp=xp, device=device, dtype=dtype)
