@@ -493,9 +493,8 @@ class Module(ModuleState):
         current shape; the names must be existing parameters. Nothing changes if one fails.
         Lazy (Dask) values are materialized together: see :func:`portable_nn._backend.materialize`.
         """
-        if is_trusted():  # values computed from validated parameters and already stored (train_step)
-            for name, value in values.items():
-                setattr(self, name, value)
+        if is_trusted():  # the optimizer inside train_step (until it calls _rebind_parameters itself)
+            self._rebind_parameters(values)
             return
         current = self.named_parameters()
         for name, value in values.items():
@@ -506,6 +505,12 @@ class Module(ModuleState):
             check_like(value, name, current[name], self.xp, self.device, self.dtype)
         for name, value in zip(values, materialize(*values.values()), strict=True):
             setattr(self, name, value)
+
+    def _rebind_parameters(self, values: Mapping[str, Array]) -> None:
+        """:meth:`set_parameters` without validation, for values computed from this module's checked parameters."""
+        attributes = self.__dict__
+        for name in values:
+            attributes[name] = values[name]
 
     def step(self, lr: float = 0.01) -> None:
         """Plain gradient descent: ``p <- p - lr * grad_p`` for every parameter (grads are kept).

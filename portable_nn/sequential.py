@@ -121,8 +121,6 @@ class Sequential(Module):
         Layers update by rebinding attributes (never in place), so a shallow copy of each
         layer's ``__dict__`` is a complete snapshot.
         """
-        if is_trusted():  # train_step's validated hot path: no snapshot
-            return call(*args)
         snapshot = [(module, dict(vars(module))) for module in self._modules()]
         try:
             return call(*args)
@@ -265,10 +263,8 @@ class Sequential(Module):
 
     def set_parameters(self, values: Mapping[str, Array]) -> None:
         """Rebind parameters named ``"<index>.<name>"`` in the layers, all or nothing."""
-        if is_trusted():  # train_step: names and values come from this model
-            for index, layer_values in enumerate(self._route(values)):
-                if layer_values:
-                    self.layers[index].set_parameters(layer_values)
+        if is_trusted():  # the optimizer inside train_step (until it calls _rebind_parameters itself)
+            self._rebind_parameters(values)
             return
         routed = self._route_known(values)
 
@@ -277,6 +273,12 @@ class Sequential(Module):
                 self.layers[index].set_parameters(layer_values)
 
         self._transaction(apply)
+
+    def _rebind_parameters(self, values: Mapping[str, Array]) -> None:
+        """:meth:`set_parameters` without validation (names and values come from this model's checked ones)."""
+        for index, layer_values in enumerate(self._route(values)):
+            if layer_values:
+                self.layers[index]._rebind_parameters(layer_values)
 
     def _route_known(self, values: Mapping[str, Array]) -> dict[int, dict[str, Array]]:
         """``{"<index>.<name>": value}`` -> ``{index: {name: value}}``; an unknown name is an UnknownParameterError."""

@@ -209,8 +209,7 @@ class TrainStep:
         loss, new_params, new_buffers, new_step = jitted(
             params, buffers, self._step(params), self._lr_arrays(groups, params), x, y
         )
-        with trusted():
-            model.set_parameters(new_params)
+        model._rebind_parameters(new_params)  # computed from the checked parameters
         optimizer._state, optimizer._step, optimizer._private = new_buffers, optimizer._step + 1, True
         self._step_array = (optimizer._step, new_step)
         self._own_buffers = (new_buffers, signature) if signature is not None else None
