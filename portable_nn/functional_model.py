@@ -79,9 +79,27 @@ def functional_call(model: Module, params: Mapping[str, Array], x: Array) -> Arr
 def value_and_grad(model: Module, loss_fn: LossFn) -> Callable[[Mapping[str, Array], Array, Array], tuple[Array, Any]]:
     """``f(params, x, y) -> (loss, grads)``: the loss of ``model`` with ``params`` and its gradient, pure.
 
-    ``loss_fn(prediction, y) -> (loss, dL/dprediction)`` as :class:`~portable_nn.CrossEntropyLoss`;
-    ``grads`` maps every parameter name to ``dL/dparam`` (the layers' explicit backward). The
-    model keeps no state and accumulates no gradient.
+    ``f`` runs the layers' pure pair (their explicit backward, with ``need_input_grad=False`` for the
+    model's input): the model keeps no state and accumulates no gradient. Every call checks its
+    arguments (``params`` as :func:`functional_call` does, ``x`` and ``y`` by the layers and the loss).
+
+    Parameters
+    ----------
+    model : Module
+        E.g. a :class:`~portable_nn.Sequential`.
+    loss_fn : callable
+        ``loss_fn(prediction, y) -> (loss, dL/dprediction)``, e.g. :class:`~portable_nn.CrossEntropyLoss`.
+
+    Returns
+    -------
+    callable
+        ``f(params, x, y) -> (loss, grads)``: ``params`` maps every name of ``model.named_parameters()``
+        to an array; ``grads`` maps the same names to ``dL/dparam``.
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``model`` is no Module or ``loss_fn`` is not callable.
 
     Examples
     --------

@@ -19,7 +19,20 @@ _grad_enabled: ContextVar[bool] = ContextVar("portable_nn_grad_enabled", default
 
 
 def is_grad_enabled() -> bool:
-    """Whether forward passes currently keep their input for a later backward."""
+    """Whether forward passes currently keep what a later backward needs (False inside :func:`no_grad`).
+
+    Returns
+    -------
+    bool
+        True unless the calling thread or task is inside ``no_grad()``.
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> with pnn.no_grad():
+    ...     pnn.is_grad_enabled()
+    False
+    """
     return _grad_enabled.get()
 
 
@@ -27,7 +40,25 @@ def is_grad_enabled() -> bool:
 def no_grad() -> Iterator[None]:
     """Context manager (and decorator): forwards inside keep nothing, so backward cannot follow.
 
-    Thread- and asyncio-safe (a ``ContextVar``), like ``torch.no_grad``.
+    Thread- and asyncio-safe (a ``ContextVar``), like ``torch.no_grad``. It is the one implicit mode
+    left: set around user code and read only by the stateful ``Module.forward`` (a layer's pure pair
+    and the functional API never read it, so no compiled program captures it).
+
+    Yields
+    ------
+    None
+        Inside the block, ``Module.forward`` keeps nothing for backward.
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> layer = pnn.Linear(2, 1, seed=0)
+    >>> with pnn.no_grad():
+    ...     y = layer(layer.xp.ones((3, 2), dtype=layer.dtype))
+    >>> layer.backward(layer.xp.ones_like(y))
+    Traceback (most recent call last):
+    ...
+    portable_nn.errors.CallOrderError: backward() needs a forward() with gradients enabled first: ...
     """
     token = _grad_enabled.set(False)
     try:

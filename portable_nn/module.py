@@ -481,7 +481,18 @@ class Module(ModuleState):
         return grads
 
     def zero_grad(self) -> None:
-        """Forget accumulated gradients (they become ``None``)."""
+        """Forget accumulated gradients (they become ``None``).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> layer = pnn.Linear(2, 1, seed=0)
+        >>> y = layer(layer.xp.ones((3, 2), dtype=layer.dtype))
+        >>> _ = layer.backward(layer.xp.ones_like(y))
+        >>> layer.zero_grad()
+        >>> layer.grad_weight is None
+        True
+        """
         attributes = self.__dict__
         for name in self._parameter_names:
             attributes["grad_" + name] = None
@@ -489,9 +500,29 @@ class Module(ModuleState):
     def set_parameters(self, values: Mapping[str, Array]) -> None:
         """Rebind parameters to new arrays, all or nothing.
 
-        Every value must be a ``self.xp`` array on ``self.device`` with ``self.dtype`` and the
-        current shape; the names must be existing parameters. Nothing changes if one fails.
         Lazy (Dask) values are materialized together: see :func:`portable_nn._backend.materialize`.
+        The arrays are held, never copied or mutated.
+
+        Parameters
+        ----------
+        values : mapping of str to array
+            Parameter name -> new value: a ``self.xp`` array on ``self.device`` with ``self.dtype``
+            and the parameter's current shape. Names not given keep their value.
+
+        Raises
+        ------
+        UnknownParameterError
+            A name is no parameter (nothing changes).
+        NamespaceError, DeviceError, DTypeError, ShapeError
+            A value is not placed or shaped like its parameter (nothing changes).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> layer = pnn.Linear(2, 1, seed=0)
+        >>> layer.set_parameters({"bias": layer.xp.zeros((1,), dtype=layer.dtype)})
+        >>> layer.bias.tolist()
+        [0.0]
         """
         if is_trusted():  # the optimizer inside train_step (until it calls _rebind_parameters itself)
             self._rebind_parameters(values)

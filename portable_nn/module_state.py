@@ -97,6 +97,18 @@ class ModuleState:
 
         Names come from :meth:`named_parameters`, so a container that prefixes them
         (``"0.weight"``) gets the prefixed names. Grads and the saved input are not state.
+
+        Returns
+        -------
+        dict of str to array
+            The live arrays (hold them freely: an update rebinds, never mutates).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.ReLU(), pnn.Linear(3, 1, seed=1))
+        >>> list(model.state_dict())
+        ['0.weight', '0.bias', '2.weight', '2.bias']
         """
         return dict(self.named_parameters())
 
@@ -111,6 +123,28 @@ class ModuleState:
         device and dtype (they never alias the caller's arrays, e.g. a torch module's weights).
         Grads and the saved input are kept, as in
         PyTorch; call ``zero_grad()`` when they no longer apply.
+
+        Parameters
+        ----------
+        state : mapping of str to array
+            Name -> array of any backend and device, e.g. another model's ``state_dict()``.
+        strict : bool
+            Whether the names must be exactly the parameters' (else the common ones load).
+        cast : bool
+            Whether another floating dtype is converted (an explicit cast) instead of refused.
+
+        Raises
+        ------
+        SerializationError, NamespaceError, DTypeError, ShapeError, ArgumentTypeError
+            As above; nothing changes.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> source, target = pnn.Linear(2, 1, seed=0), pnn.Linear(2, 1, seed=1, dtype="float64")
+        >>> target.load_state_dict(source.state_dict(), cast=True)
+        >>> target.weight.dtype.name, float(target.bias[0]) == float(source.bias[0])
+        ('float64', True)
         """
         self.set_parameters(loadable_state(self, state, strict=strict, cast=cast))
 
@@ -123,6 +157,32 @@ class ModuleState:
         is an explicit cast. The input saved by the last forward is dropped (run a new
         forward before backward). All or nothing: if any array cannot move, nothing changes.
         Containers override this to delegate to their children.
+
+        Parameters
+        ----------
+        xp : str, namespace or None
+            The target backend (None: keep).
+        device : str, device or None
+            The target device (None: keep, matched by its portable string).
+        dtype : str, dtype or None
+            The target floating dtype (None: keep; given: an explicit cast).
+
+        Returns
+        -------
+        Module
+            ``self``, moved.
+
+        Raises
+        ------
+        UnknownBackendError, BackendUnavailableError, DeviceError, DTypeError
+            The target is unknown or cannot hold the arrays (nothing changes).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> layer = pnn.Linear(2, 1, seed=0).to(dtype="float64")
+        >>> layer.weight.dtype.name
+        'float64'
         """
         target = target_placement(self.xp, self.device, self.dtype, xp, device, dtype)
         if target[0] is self.xp and target[1] == self.device and target[2] == self.dtype:

@@ -262,7 +262,28 @@ class Sequential(Module):
             layer.zero_grad()
 
     def set_parameters(self, values: Mapping[str, Array]) -> None:
-        """Rebind parameters named ``"<index>.<name>"`` in the layers, all or nothing."""
+        """Rebind parameters named ``"<index>.<name>"`` in the layers, all or nothing.
+
+        Parameters
+        ----------
+        values : mapping of str to array
+            ``"<index>.<name>"`` -> new value, placed and shaped like that parameter.
+
+        Raises
+        ------
+        UnknownParameterError
+            A name is no parameter of the model (nothing changes).
+        NamespaceError, DeviceError, DTypeError, ShapeError
+            A value does not fit its parameter (nothing changes, in any layer).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 1, seed=0), pnn.Tanh())
+        >>> model.set_parameters({"0.bias": model.xp.zeros((1,), dtype=model.dtype)})
+        >>> model[0].bias.tolist()
+        [0.0]
+        """
         if is_trusted():  # the optimizer inside train_step (until it calls _rebind_parameters itself)
             self._rebind_parameters(values)
             return
@@ -292,7 +313,31 @@ class Sequential(Module):
         return routed
 
     def to(self, xp: Any = None, device: Any = None, dtype: Any = None) -> Sequential:
-        """Move every layer (see :meth:`Module.to`); all or nothing across layers. Returns ``self``."""
+        """Move every layer (see :meth:`Module.to`); all or nothing across layers.
+
+        What the model's last forward kept is dropped, as for a layer.
+
+        Parameters
+        ----------
+        xp : str, namespace or None
+            The target backend (None: keep).
+        device : str, device or None
+            The target device (None: keep).
+        dtype : str, dtype or None
+            The target floating dtype (None: keep; given: an explicit cast).
+
+        Returns
+        -------
+        Sequential
+            ``self``, moved.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 1, seed=0), pnn.Tanh()).to(dtype="float64")
+        >>> model[0].weight.dtype.name
+        'float64'
+        """
 
         def apply() -> None:
             for layer in self.layers:
