@@ -38,7 +38,6 @@ from ._backend import (
     device_of,
     device_str,
     dtype_name,
-    from_host,
     is_traced,
     materialize,
     namespace_of,
@@ -56,7 +55,7 @@ from .errors import (
     UnknownParameterError,
 )
 from .grad_mode import CHECKED, UNCHECKED, Call, _grad_enabled
-from .init import ParameterInit, Seed, draw, make_rng
+from .init import Seed, make_rng
 from .module_state import ModuleState
 
 __all__ = ["CHECKED", "UNCHECKED", "Call", "Module"]
@@ -121,64 +120,6 @@ class Module(ModuleState):
         self._rng = make_rng(seed)
         self._parameter_names = ()
         self._forget_kept()
-
-    # ---------------------------------------------------------------- authoring: declaring parameters
-
-    def add_parameter(
-        self,
-        name: str,
-        shape: tuple[int, ...],
-        init: str | ParameterInit = "zeros",
-        *,
-        fan_in: int | None = None,
-        fan_out: int | None = None,
-    ) -> Array:
-        """Declare parameter ``name`` of ``shape``, drawn by ``init`` on the host, placed like the module.
-
-        ``init`` is a name of :data:`portable_nn.init.PARAMETER_INITS` (``"zeros"``, ``"ones"``,
-        ``"torch"``, ``"xavier_uniform"``, ``"kaiming_normal"``, ...) or a callable
-        ``init(rng, shape, *, fan_in, fan_out) -> host array``. It draws in float64 from the module's
-        seeded RNG (in declaration order), then the values are cast on the host and moved to the
-        module's backend, device and dtype: one seed gives the same bytes on every backend.
-        ``fan_in``/``fan_out`` default to :func:`portable_nn.init.default_fans` of ``shape``.
-        Sets ``self.<name>`` and ``self.grad_<name> = None``; returns the new array.
-
-        Example: ``self.add_parameter("weight", (out, in), init="torch")``.
-        """
-        self._check_new_parameter_name(name)
-        host = draw(init, self._rng, shape, fan_in=fan_in, fan_out=fan_out)
-        value = from_host(host, self.xp, self.device, self.dtype)
-        self._bind_parameter(name, value)
-        return value
-
-    def register_parameter(self, name: str, value: Array | None) -> None:
-        """Declare parameter ``name`` holding ``value``: an array of the module's backend, device and dtype.
-
-        ``None`` declares an absent optional parameter (e.g. ``bias=False``): it is left out of
-        :meth:`named_parameters`. The array is held, never copied or mutated.
-        """
-        self._check_new_parameter_name(name)
-        if value is not None:
-            check_array(value, name, self.xp, self.device, self.dtype)
-        self._bind_parameter(name, value)
-
-    def _check_new_parameter_name(self, name: str) -> None:
-        if not hasattr(self, "_rng"):
-            raise CallOrderError(
-                f"{type(self).__name__}: call super().__init__(xp=..., device=..., dtype=..., seed=...) "
-                "before declaring parameters"
-            )
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("grad_"):
-            raise ArgumentError(f"parameter name must be an identifier not starting with 'grad_', got {name!r}")
-        if name in self._parameter_names:
-            raise ArgumentError(f"{type(self).__name__} already has a parameter {name!r}")
-        if name in vars(self) or hasattr(type(self), name):
-            raise ArgumentError(f"{type(self).__name__} already has an attribute {name!r}")
-
-    def _bind_parameter(self, name: str, value: Array | None) -> None:
-        setattr(self, name, value)
-        setattr(self, f"grad_{name}", None)
-        self._parameter_names = (*self._parameter_names, name)
 
     # ---------------------------------------------------------------- authoring: checks
 
