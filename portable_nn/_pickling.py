@@ -42,6 +42,7 @@ __all__ = ["HostArray", "NamespaceName", "Placement", "get_state", "set_state"]
 #: Attributes that hold what the last forward kept (module) or per-namespace caches (optimizer): not state.
 _TRANSIENT = {
     "_saved": None,
+    "_saved_params": None,
     "_nothing_saved_because": False,
     "_fast_cache": None,
     "_lazy_cache": None,

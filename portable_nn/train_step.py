@@ -33,8 +33,8 @@ from ._backend import backend_name, device_of, namespace_of, scalar_like
 from ._trusted import checked_trace, trusted
 from .errors import ArgumentError, ArgumentTypeError
 from .fast_paths import step_checker, step_compiler
-from .functional_model import LossFn, value_and_grad
-from .module import Module
+from .functional_model import LossFn, loss_and_grads_fn, value_and_grad
+from .module import UNCHECKED, Module
 from .optim import Optimizer
 
 __all__ = ["TrainStep", "train_step"]
@@ -105,6 +105,7 @@ class TrainStep:
         self._compiler = compiler
         self._checker: Callable[..., Any] | None = step_checker(backend_name(model.xp)) if compiler else None
         self._loss_and_grads = value_and_grad(model, loss_fn)
+        self._unchecked_loss_and_grads = loss_and_grads_fn(model, loss_fn, UNCHECKED)  # once a signature is checked
         self._seen: set[Hashable] = set()
         self._jitted: dict[Hashable, Callable[..., Any]] = {}
         self._lrs: tuple[tuple[float, ...], tuple[Array, ...]] | None = None
@@ -126,7 +127,7 @@ class TrainStep:
         if self.compiled:
             return self._compiled_step(params, x, y, signature)
         with trusted():
-            loss, grads = checked if checked is not None else self._loss_and_grads(params, x, y)
+            loss, grads = checked if checked is not None else self._unchecked_loss_and_grads(params, x, y)
             (loss,) = self.optimizer._apply(params, grads, loss)
         self.model.zero_grad()
         return loss
@@ -208,8 +209,7 @@ class TrainStep:
         loss, new_params, new_buffers, new_step = jitted(
             params, buffers, self._step(params), self._lr_arrays(groups, params), x, y
         )
-        with trusted():
-            model.set_parameters(new_params)
+        model._rebind_parameters(new_params)  # computed from the checked parameters
         optimizer._state, optimizer._step, optimizer._private = new_buffers, optimizer._step + 1, True
         self._step_array = (optimizer._step, new_step)
         self._own_buffers = (new_buffers, signature) if signature is not None else None
@@ -223,7 +223,7 @@ class TrainStep:
         group_of = self.optimizer._group_of()
         lr = {name: lrs[group_of[name]] for name in params}
         with trusted(tracing=True):
-            loss, grads = self._loss_and_grads(params, x, y)
+            loss, grads = self._unchecked_loss_and_grads(params, x, y)
             new_params, state = self.optimizer.update(params, grads, {"step": step, "buffers": buffers}, lr=lr)
         return loss, new_params, state["buffers"], state["step"]
 

@@ -57,6 +57,7 @@ REFERENCE_MODULES = [
     "portable_nn.lr_scheduler.plateau",
     "portable_nn.lr_scheduler.sequential",
     "portable_nn.module",
+    "portable_nn.module_state",
     "portable_nn.optim",
     "portable_nn.optim.adagrad",
     "portable_nn.optim.adam",

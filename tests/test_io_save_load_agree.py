@@ -57,11 +57,13 @@ class Nested(pnn.Module):
         super().__init__(xp=xp, device=device, dtype=dtype)
         self.value = value
 
-    def forward(self, x: Any) -> Any:
-        return x
+    def functional_forward(self, params: Any, x: Any, call: Any = None) -> tuple[Any, None]:
+        return x, None
 
-    def backward(self, grad_output: Any) -> Any:
-        return grad_output
+    def functional_backward(
+        self, params: Any, saved: Any, grad_output: Any, need_input_grad: bool = True, call: Any = None
+    ) -> tuple[Any, dict[str, Any]]:
+        return grad_output, {}
 
     def get_config(self) -> dict[str, Any]:
         return {"value": self.value}
