@@ -103,6 +103,12 @@ def namespace_of(x: Any) -> ModuleType:
 _traced_by_type: dict[type, bool] = {}
 
 
+def forget_types() -> None:
+    """Forget the per-type caches (after :func:`portable_nn.backends.register` changes which adapter serves a type)."""
+    for cache in (_namespace_by_type, _device_getter_by_type, _lazy_by_type, _traced_by_type):
+        cache.clear()
+
+
 def is_traced(x: Any) -> bool:
     """Whether ``x`` is a compiler's stand-in for an array (a JAX tracer inside ``jax.jit``); False for anything else.
 

@@ -30,6 +30,7 @@ class TorchAdapter(BackendAdapter):
     """
 
     name = "torch"
+    tier = "ci"
     package = "torch"
     namespace_module = "array_api_compat.torch"
     gpu_capable = True
