@@ -26,9 +26,11 @@ import numpy as np
 
 from ..errors import BackendUnavailableError, DeviceError, NamespaceError
 
-__all__ = ["FLOAT_DTYPES", "BackendAdapter", "host_array", "host_copy", "parse_index"]
+__all__ = ["FLOAT_DTYPES", "MINIMUM_API_VERSION", "BackendAdapter", "host_array", "host_copy", "parse_index"]
 
 FLOAT_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
+#: The oldest array API standard portable_nn runs on (``__array_namespace_info__`` and ``clip`` are 2023.12).
+MINIMUM_API_VERSION = "2023.12"
 
 
 def parse_index(text: str, prefix: str) -> int:
@@ -153,7 +155,19 @@ class BackendAdapter:
 
     def native_devices(self) -> list[Any]:
         """Every device of this backend usable here, as native objects (``__array_namespace_info__().devices()``)."""
-        return list(self.namespace().__array_namespace_info__().devices())
+        return list(self.info().devices())
+
+    def info(self) -> Any:
+        """``__array_namespace_info__()`` of the namespace; a NamespaceError for a namespace older than 2023.12."""
+        xp = self.namespace()
+        try:
+            return xp.__array_namespace_info__()
+        except (AttributeError, RuntimeError):  # array-api-strict below 2023.12 raises RuntimeError
+            version = getattr(xp, "__array_api_version__", "unknown")
+            raise NamespaceError(
+                f"{self.name} implements array API version {version}; portable_nn needs {MINIMUM_API_VERSION} "
+                "or later (__array_namespace_info__ is missing)"
+            ) from None
 
     def device_str(self, device: Any) -> str:
         """The portable string of a native device object."""
@@ -225,7 +239,7 @@ class BackendAdapter:
         """
         names = list(self.dtype_table())
         if device is not None:
-            real = self.namespace().__array_namespace_info__().dtypes(device=device, kind="real floating")
+            real = self.info().dtypes(device=device, kind="real floating")
             names = [n for n in names if n in real or n in ("float16", "bfloat16")]
         return names
 

@@ -126,7 +126,7 @@ def target_range_ignored(xp: ModuleType, target: Array, layout: Layout, ignore_i
     """Check the values of class-index ``target``; return whether some entry equals ``ignore_index``.
 
     Values must be in ``[0, C)`` or equal ``ignore_index`` (an ``ArgumentError`` naming the range
-    found otherwise). The common case costs one read-back of one count: every row of ``onehot``
+    found otherwise). The common case costs one read-back of one boolean: every row of ``onehot``
     marks a class (and ``ignore_index`` is not a class), so every target is a class index and
     none is ignored. Otherwise the min and max come back in one transfer, and only when
     ``ignore_index`` lies between them a second transfer checks the other values. Under a
@@ -160,7 +160,7 @@ def _range_ignored(xp: ModuleType, target: Array, layout: Layout, ignore_index: 
     classes = layout.classes
     if layout.rows == 0:
         return False
-    if not 0 <= ignore_index < classes and int(xp.count_nonzero(onehot)) == layout.rows:
+    if not 0 <= ignore_index < classes and bool(xp.all(xp.any(onehot, axis=1))):  # every row marks a class
         return False
     low, high = (int(v) for v in to_host(xp.stack([xp.min(target), xp.max(target)])))  # one read-back
     if not low <= ignore_index <= high:
