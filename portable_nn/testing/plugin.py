@@ -210,7 +210,7 @@ class MatrixReport:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
             callspec = getattr(item, "callspec", None)
-            if callspec is not None and _COMBO in callspec.params:
+            if callspec is not None and isinstance(callspec.params.get(_COMBO), Combination):  # not an empty set
                 self.combo_of[item.nodeid] = callspec.params[_COMBO]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
