@@ -51,6 +51,14 @@ class NdonnxAdapter(BackendAdapter):
             return False
         return True
 
+    def symbolic_input(self, shape: tuple[int | str, ...], dtype: Any) -> Any:
+        """A symbolic array (an ONNX graph input) of ``shape`` (a str names a symbolic dimension) and ``dtype``."""
+        return self.module("ndonnx").argument(shape=shape, dtype=dtype)
+
+    def onnx_model(self, inputs: dict[str, Any], outputs: dict[str, Any]) -> Any:
+        """The ``onnx.ModelProto`` computing ``outputs`` from the symbolic ``inputs`` (``ndonnx.build``)."""
+        return self.module("ndonnx").build(inputs, outputs)
+
     def to_host(self, x: Any) -> np.ndarray:
         try:
             return np.array(x.unwrap_numpy())
