@@ -116,3 +116,24 @@ def test_bad_arguments_are_typed_errors_and_write_nothing(tmp_path, kwargs, erro
 def test_not_a_module_is_refused(tmp_path):
     with pytest.raises(pnn.ArgumentTypeError, match="exports a portable_nn Module"):
         pnn.export_onnx(lambda x: x, tmp_path / "f.onnx", input_shape=(None, 2))
+
+
+def test_cli_export_onnx_writes_the_trained_model(capsys, tmp_path):
+    from .cli_support import run_cli
+
+    saved, exported = tmp_path / "model.safetensors", tmp_path / "model.onnx"
+    argv = ["--backend", "numpy", "--epochs", "2", "--progress", "never", "--save", str(saved)]
+    code, out, err = run_cli(capsys, *argv, "--export-onnx", str(exported))
+    assert code == 0, out + err
+    assert f"exported to ONNX at {exported}" in out
+    model = pnn.load(saved)  # the same trained model, saved by --save
+    features = model[0].weight.shape[1]
+    x = np.random.default_rng(3).standard_normal((5, features)).astype(np.float32)
+    np.testing.assert_allclose(_run(exported, x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_cli_export_onnx_path_is_checked_before_training(capsys, tmp_path):
+    from .cli_support import run_cli
+
+    code, out, err = run_cli(capsys, "--backend", "numpy", "--export-onnx", str(tmp_path / "missing" / "m.onnx"))
+    assert code == 2 and "--export-onnx" in err and "does not exist" in err
