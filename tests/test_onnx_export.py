@@ -135,5 +135,5 @@ def test_cli_export_onnx_writes_the_trained_model(capsys, tmp_path):
 def test_cli_export_onnx_path_is_checked_before_training(capsys, tmp_path):
     from .cli_support import run_cli
 
-    code, out, err = run_cli(capsys, "--backend", "numpy", "--export-onnx", str(tmp_path / "missing" / "m.onnx"))
+    code, _, err = run_cli(capsys, "--backend", "numpy", "--export-onnx", str(tmp_path / "missing" / "m.onnx"))
     assert code == 2 and "--export-onnx" in err and "does not exist" in err
