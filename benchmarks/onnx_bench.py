@@ -12,6 +12,7 @@ onnxruntime / portable_nn, and max |Δ| between the two outputs (same float32 pa
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -34,7 +35,7 @@ BATCHES = (1, 64, 1024)
 def build(sizes: tuple[int, ...]) -> pnn.Sequential:
     rng = np.random.default_rng(0)
     layers: list[pnn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(pnn.Linear(a, b, seed=rng))
         if i < len(sizes) - 2:
             layers.append(pnn.Tanh())
@@ -64,11 +65,11 @@ def run(rounds: int = 7, calls: int = 50, models: tuple[str, ...] = tuple(MODELS
             for batch in BATCHES:
                 x = np.random.default_rng(batch).standard_normal((batch, MODELS[name][0])).astype(np.float32)
 
-                def ours(x: np.ndarray = x) -> Any:
+                def ours(x: np.ndarray = x, model: pnn.Sequential = model) -> Any:
                     with pnn.no_grad():
                         return model(x)
 
-                def theirs(x: np.ndarray = x) -> Any:
+                def theirs(x: np.ndarray = x, session: Any = session) -> Any:
                     return session.run(None, {"input": x})[0]
 
                 delta = float(np.max(np.abs(np.asarray(ours()) - theirs())))
