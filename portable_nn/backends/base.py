@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, ClassVar
@@ -148,8 +149,10 @@ class BackendAdapter:
 
     @staticmethod
     def module(name: str) -> ModuleType:
-        """A backend's own (unwrapped) module, e.g. ``torch`` or ``jax.numpy``."""
-        return importlib.import_module(name)
+        """A backend's own (unwrapped) module, e.g. ``torch`` or ``jax.numpy`` (``sys.modules`` once imported:
+        no import machinery, which ``torch.compile`` cannot trace)."""
+        found = sys.modules.get(name)
+        return found if found is not None else importlib.import_module(name)
 
     # ----------------------------------------------------------------- devices
 
