@@ -175,3 +175,14 @@ def test_entry_points_register_classes_and_instances_and_warn_on_broken_ones(cle
     assert any("'d'" in m and "is built in" in m for m in messages)
     get_adapter("ep-class")
     assert asked == [ENTRY_POINT_GROUP]  # loaded once
+
+
+@pytest.mark.parametrize("name", ["marray", "ndonnx", "sparse", "cubed"])
+def test_bundled_adapter_examples_run(name):
+    import doctest
+    import importlib
+
+    pytest.importorskip(name)
+    module = importlib.import_module(f"portable_nn.backends.{name}_backend")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0
