@@ -39,6 +39,7 @@ from .losses import (
     SmoothL1Loss,
 )
 from .module import Module
+from .onnx_export import export_onnx
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .registry import register, register_optimizer, registered_name
 from .sequential import Sequential
@@ -55,6 +56,7 @@ for _optimizer in (SGD, Adam, AdamW, RMSprop, Adagrad):
 del _module, _optimizer
 
 __all__ = [
+    "export_onnx",
     "lr_scheduler",
     "losses",
     "clip_grad_value_",

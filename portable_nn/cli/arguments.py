@@ -194,6 +194,14 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         "--save", type=_path, default=None, metavar="PATH", help="save the first run's trained model (portable_nn.save)"
     )
     add(
+        "--export-onnx",
+        type=_path,
+        default=None,
+        metavar="PATH",
+        help="export the first run's trained model to ONNX (portable_nn.export_onnx, float32, any batch size; "
+        "needs pip install 'portable-nn[onnx]')",
+    )
+    add(
         "--progress",
         choices=("auto", "always", "never"),
         default="auto",
@@ -251,11 +259,14 @@ def check_train_args(args: argparse.Namespace) -> None:
     """Check what argparse cannot and fill derived defaults; raises :class:`UsageError`. Starts nothing."""
     if args.plot is not None and not has_module("matplotlib"):
         raise UsageError("--plot needs matplotlib: pip install 'portable-nn[plot]'")
-    for option in ("plot", "json", "save"):
+    if args.export_onnx is not None and not (has_module("ndonnx") and has_module("onnx")):
+        raise UsageError("--export-onnx needs ndonnx and onnx: pip install 'portable-nn[onnx]'")
+    for option in ("plot", "json", "save", "export_onnx"):
         value = getattr(args, option)
         if value is not None:
             try:
-                setattr(args, option, check_output_path(f"--{option}", value, png=option == "plot"))
+                flag = f"--{option.replace('_', '-')}"
+                setattr(args, option, check_output_path(flag, value, png=option == "plot"))
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
     if args.compilation_cache is not None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .arguments import BENCH_COMMAND, PROG, SUBCOMMANDS, UsageError, build_parser, check_train_args
 from .data import Data, prepare_data
-from .outputs import save_model, write_json, write_plot
+from .outputs import export_model, save_model, write_json, write_plot
 from .plan import RunSpec, one_line, plan_runs
 from .report import compare_to_numpy, describe, figures, format_table, verdict
 from .train import RunResult, train_run
@@ -148,4 +148,11 @@ def _write_outputs(
             print(f"{PROG}: error: --save failed: {one_line(exc)}", file=sys.stderr)
             return 1
         print(f"model of {first.spec.label} saved to {written}")
+    if args.export_onnx is not None and results:
+        try:
+            exported = export_model(results[0], args.export_onnx, data)
+        except Exception as exc:
+            print(f"{PROG}: error: --export-onnx failed: {one_line(exc)}", file=sys.stderr)
+            return 1
+        print(f"model of {results[0].spec.label} exported to ONNX at {exported}")
     return 0

@@ -1,4 +1,4 @@
-"""What the command line writes: ``--json`` figures, ``--plot`` loss curves, ``--save`` the trained model.
+"""What the command line writes: ``--json`` figures, ``--plot`` loss curves, ``--save`` / ``--export-onnx`` the model.
 
 Every output path is checked by :func:`check_output_path` before any training starts, so a
 typo costs nothing: a directory, a missing parent folder or a place that cannot be written
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .data import Data
     from .train import RunResult
 
-__all__ = ["check_output_path", "save_model", "saver", "write_json", "write_plot"]
+__all__ = ["check_output_path", "export_model", "save_model", "saver", "write_json", "write_plot"]
 
 #: Suffix added to a ``--plot`` path that has none (matplotlib would add it silently).
 PLOT_SUFFIX = ".png"
@@ -133,4 +133,15 @@ def save_model(result: RunResult, path: Path, data: Data | None = None) -> Path:
         values = (data.labels, data.mean.tolist(), data.std.tolist())
         metadata.update({key: json.dumps(value) for key, value in zip(SAVED_METADATA, values, strict=True)})
     save(result.model, path, metadata)
+    return path
+
+
+def export_model(result: RunResult, path: Path, data: Data) -> Path:
+    """Export ``result``'s trained model to ONNX at ``path`` (float32, a symbolic batch); returns the path.
+
+    The graph takes standardized features, ``(x - mean) / std`` as for ``--save``'s model.
+    """
+    from ..onnx_export import export_onnx
+
+    export_onnx(result.model, path, input_shape=(None, data.features), dtype="float32")
     return path

@@ -6,10 +6,10 @@ import os
 from dataclasses import dataclass
 
 from .._backend import BACKENDS, FLOAT_DTYPES, device_matrix, resolve_device, resolve_namespace, supported_dtypes
-from ..backends import get_adapter
+from ..backends import all_adapters, get_adapter
 from ..errors import PortableNNError
 
-__all__ = ["DEFAULT_DTYPES", "Combination", "Selection", "combinations", "device_matches"]
+__all__ = ["DEFAULT_DTYPES", "Combination", "Selection", "combinations", "device_matches", "third_party_backends"]
 
 DEFAULT_DTYPES: tuple[str, ...] = ("float32", "float64")
 #: array-api-strict devices run by default; the others (device2, no_float64, ...) on request.
@@ -39,6 +39,12 @@ class Combination:
         return "-".join(parts)
 
 
+def third_party_backends() -> tuple[str, ...]:
+    """The backends beyond the built-in ones (third-party tier and registered adapters): their tests are marked
+    ``third_party``, and the rest of the suite runs on them only when ``--backends`` names them."""
+    return tuple(a.name for a in all_adapters() if a.tier not in ("ci", "gpu"))
+
+
 def _split(text: str | None) -> list[str] | None:
     if text is None or not text.strip() or text.strip() == "all":
         return None
@@ -57,8 +63,9 @@ class Selection:
     def parse(cls, backends: str | None, devices: str | None, dtypes: str | None) -> Selection:
         b, d, t = _split(backends), _split(devices), _split(dtypes)
         for name in b or []:
-            if name.split(":", 1)[0] not in BACKENDS:
-                raise PortableNNError(f"unknown backend {name!r} in --backends; known: {', '.join(BACKENDS)}")
+            if name.split(":", 1)[0] not in BACKENDS + third_party_backends():
+                known = ", ".join(BACKENDS + third_party_backends())
+                raise PortableNNError(f"unknown backend {name!r} in --backends; known: {known}")
         for name in t or []:
             if name not in FLOAT_DTYPES:
                 raise PortableNNError(f"unknown dtype {name!r} in --dtypes; known: {', '.join(FLOAT_DTYPES)}")
@@ -72,10 +79,16 @@ class Selection:
             os.environ.get("PORTABLE_NN_DTYPES"),
         )
 
+    def third_party(self) -> Selection:
+        """The selection for a test marked ``third_party``: the named third-party backends, or all of them."""
+        tier = third_party_backends()
+        named = tuple(b for b in self.backends or () if b.partition(":")[0] in tier)
+        return Selection(named or (tier if self.backends is None else ()), self.devices, self.dtypes)
+
     def _backend_devices(self) -> dict[str, tuple[str, ...] | None]:
         """backend -> devices pinned by a ``backend:device`` entry (None = any device)."""
         chosen: dict[str, list[str] | None] = {}
-        for entry in self.backends or BACKENDS:
+        for entry in BACKENDS if self.backends is None else self.backends:
             name, _, device = entry.partition(":")
             if not device:
                 chosen[name] = None

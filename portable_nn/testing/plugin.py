@@ -16,7 +16,9 @@ Markers:
 - ``@pytest.mark.backends(only=[...], exclude=[...], xfail=[...], reason="...")``: select backends (entries
   ``"torch"`` or ``"torch:cuda"``);
 - ``@pytest.mark.requires_float64``: skip on devices without float64;
-- ``@pytest.mark.eager``: skip on lazy backends such as Dask.
+- ``@pytest.mark.eager``: skip on lazy backends such as Dask;
+- ``@pytest.mark.third_party``: run on the third-party tier and registered backends (marray, ndonnx, sparse,
+  cubed...) instead of the built-in ones; other tests run on those only when ``--backends`` names them.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backends(only=None, exclude=None, xfail=None, reason=''): select backends")
     config.addinivalue_line("markers", "requires_float64: skip on devices without float64")
     config.addinivalue_line("markers", "eager: needs eager execution; skipped on lazy backends (dask)")
+    config.addinivalue_line("markers", "third_party: runs on the third-party tier and registered backends")
     _refuse_values_taken_for_test_paths(config)
     try:
         config._pnn_selection = Selection.parse(  # type: ignore[attr-defined]
@@ -144,6 +147,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if _COMBO not in metafunc.fixturenames:
         return
     selection: Selection = metafunc.config._pnn_selection  # type: ignore[attr-defined]
+    if metafunc.definition.get_closest_marker("third_party"):
+        selection = selection.third_party()
     combos = combinations(
         selection,
         with_dtype=bool({"dtype", "dtype_name"} & set(metafunc.fixturenames)),
@@ -205,7 +210,7 @@ class MatrixReport:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
             callspec = getattr(item, "callspec", None)
-            if callspec is not None and _COMBO in callspec.params:
+            if callspec is not None and isinstance(callspec.params.get(_COMBO), Combination):  # not an empty set
                 self.combo_of[item.nodeid] = callspec.params[_COMBO]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
