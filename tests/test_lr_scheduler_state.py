@@ -70,7 +70,7 @@ HOSTILE = {
         "min_lrs": [[-1.0], [], [0.0, 0.0], "0"],
         "default_min_lr": [-1.0, math.nan],
         "mode_worse": [0.0, -math.inf],
-        "best": [math.nan, -math.inf, "1"],
+        "best": [math.nan, "1", None, 10**400],
         "last_epoch": [-1, 2.0],
         "_last_lr": [[math.nan], [], None],
     },
@@ -182,3 +182,14 @@ def test_nested_sequential_round_trip():
         first.step()
         second.step()
         assert second.get_last_lr() == first.get_last_lr()
+
+
+@pytest.mark.parametrize(("mode", "metric"), [("min", -math.inf), ("max", math.inf), ("min", math.inf)])
+def test_plateau_state_after_an_infinite_metric_round_trips(mode, metric):
+    """What state_dict writes, load_state_dict reads: an infinite metric step() accepted is a valid best."""
+    opt = _sgd()
+    sched = ours.ReduceLROnPlateau(opt, mode=mode)
+    sched.step(metric)
+    fresh = ours.ReduceLROnPlateau(_sgd(), mode=mode)
+    fresh.load_state_dict(copy.deepcopy(sched.state_dict()))
+    assert fresh.state_dict() == sched.state_dict()

@@ -111,10 +111,10 @@ class ReduceLROnPlateau:
         if config["mode_worse"] != worse:
             raise ArgumentError(f"mode_worse must be {worse} for mode={mode!r}, got {config['mode_worse']!r}")
         best = config["best"]
-        if isinstance(best, (int, float)) and not isinstance(best, bool) and best == worse:
-            values["best"] = worse
+        if isinstance(best, float) and math.isinf(best):
+            values["best"] = float(best)  # the start value mode_worse, or an infinite metric step() took as best
         else:
-            values["best"] = check_real("best", best)  # finite, or the start value mode_worse
+            values["best"] = check_real("best", best)
         values["last_epoch"] = check_count("last_epoch", config["last_epoch"])
         values["_last_lr"] = check_rates("_last_lr", config["_last_lr"], len(groups))
         values["num_bad_epochs"] = check_count("num_bad_epochs", config["num_bad_epochs"])
