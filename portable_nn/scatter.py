@@ -16,7 +16,7 @@ before the compiled call.
 The array API has no scatter, so the generic :func:`index_add` is a one-hot matrix product
 (``O(num_rows * n * row)`` work, ``num_rows * n`` memory). Backends with a scatter-add use it
 through :func:`portable_nn.fast_paths.scatter_ops` (NumPy ``np.add.at``, PyTorch ``index_add_``,
-JAX ``jax.ops.segment_sum``); they agree with the generic form within float rounding (the sums run
+JAX ``.at[index].add``); they agree with the generic form within float rounding (the sums run
 in another order).
 
 Examples
@@ -131,7 +131,10 @@ def gather_rows(table: Array, index: Array) -> Array:
     if len(table.shape) == 0:
         raise ShapeError("table: expected at least one axis (rows), got a 0-d array")
     check_index_range(index, table.shape[0])
-    flat = xp.reshape(index, (math.prod(index.shape),))
+    count = math.prod(index.shape)
+    if count == 0:  # JAX would place an empty take on the default device
+        return xp.zeros((*index.shape, *table.shape[1:]), dtype=table.dtype, device=device_of(table))
+    flat = xp.reshape(index, (count,))
     return xp.reshape(xp.take(table, flat, axis=0), (*index.shape, *table.shape[1:]))
 
 

@@ -6,7 +6,7 @@
 - ``jax_eval``: ``jax.jit`` of a pure evaluation function (the command line's loss and test logits);
 - ``jax_cache``: JAX's persistent compilation cache around a block of work (``--compilation-cache``);
 - ``numpy_scatter``, ``torch_scatter``, ``jax_scatter``: the row scatter-add of :func:`portable_nn.scatter.index_add`
-  (``np.add.at``, ``index_add_``, ``jax.ops.segment_sum``);
+  (``np.add.at``, ``index_add_``, ``.at[].add``);
 - ``torch_ops``: fused primitives (``linear`` as one ``addmm``, ``log_softmax``, ``index_cross_entropy``)
   for the eager path.
 
