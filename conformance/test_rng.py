@@ -99,13 +99,19 @@ def test_the_stream_matches_jax_random(xp, device):
     seed, shape = 2024, (3, 7)
     k, jk = rng.key(seed, xp=xp, device=device), jax.random.PRNGKey(seed)
     np.testing.assert_array_equal(_unsigned(k), np.asarray(jax.random.key_data(jk), dtype=np.int64))
-    np.testing.assert_array_equal(_unsigned(rng.random_bits(k, shape)), np.asarray(jax.random.bits(jk, shape, jnp.uint32)))
-    np.testing.assert_array_equal(to_numpy(rng.uniform(k, shape)), np.asarray(jax.random.uniform(jk, shape, jnp.float32)))
+    np.testing.assert_array_equal(
+        _unsigned(rng.random_bits(k, shape)), np.asarray(jax.random.bits(jk, shape, jnp.uint32))
+    )
+    np.testing.assert_array_equal(
+        to_numpy(rng.uniform(k, shape)), np.asarray(jax.random.uniform(jk, shape, jnp.float32))
+    )
     np.testing.assert_array_equal(
         to_numpy(rng.bernoulli(k, 0.3, shape)), np.asarray(jax.random.bernoulli(jk, jnp.float32(0.3), shape))
     )
     np.testing.assert_array_equal(_unsigned(rng.split(k, 4)), np.asarray(jax.random.key_data(jax.random.split(jk, 4))))
-    np.testing.assert_array_equal(_unsigned(rng.fold_in(k, 99)), np.asarray(jax.random.key_data(jax.random.fold_in(jk, 99))))
+    np.testing.assert_array_equal(
+        _unsigned(rng.fold_in(k, 99)), np.asarray(jax.random.key_data(jax.random.fold_in(jk, 99)))
+    )
     if jax.config.jax_enable_x64:
         np.testing.assert_array_equal(
             to_numpy(rng.uniform(k, shape, dtype="float64")), np.asarray(jax.random.uniform(jk, shape, jnp.float64))
@@ -158,4 +164,3 @@ def test_random_stream_is_a_value_of_plain_ints():
         stream.advanced(-1)
     with pytest.raises(ArgumentError):
         rng.RandomStream(0, 2**64)
-

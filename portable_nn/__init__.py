@@ -5,7 +5,7 @@ The same source runs on NumPy, CuPy, PyTorch, JAX, array-api-strict and Dask, on
 
 from __future__ import annotations
 
-from . import functional, init, losses, lr_scheduler, optim, registry
+from . import functional, init, losses, lr_scheduler, optim, registry, rng, scatter
 from ._backend import synchronize
 from .activations import ReLU, Sigmoid, Tanh
 from .clip_grad import clip_grad_norm_, clip_grad_value_
@@ -17,6 +17,7 @@ from .errors import (
     ClusterError,
     DeviceError,
     DTypeError,
+    IndexOutOfRangeError,
     NamespaceError,
     PortableNNError,
     SerializationError,
@@ -75,6 +76,7 @@ __all__ = [
     "CrossEntropyLoss",
     "DTypeError",
     "DeviceError",
+    "IndexOutOfRangeError",
     "Linear",
     "MSELoss",
     "Module",
@@ -106,8 +108,10 @@ __all__ = [
     "register_optimizer",
     "registered_name",
     "registry",
+    "rng",
     "run_epoch",
     "save",
+    "scatter",
     "synchronize",
     "train_step",
     "value_and_grad",

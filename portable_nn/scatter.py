@@ -190,8 +190,10 @@ def index_add(index: Array, values: Array, num_rows: int) -> Array:
     flat_index = xp.reshape(index, (count,))
     flat_values = xp.reshape(values, (count, math.prod(row)))
     ops = scatter_ops(values)
-    summed = _index_add_generic(flat_index, flat_values, num_rows) if ops is None else ops.index_add(
-        flat_index, flat_values, num_rows
+    summed = (
+        _index_add_generic(flat_index, flat_values, num_rows)
+        if ops is None
+        else ops.index_add(flat_index, flat_values, num_rows)
     )
     return xp.reshape(summed, (num_rows, *row))
 

@@ -15,5 +15,5 @@ __all__ = ["index_add"]
 
 
 def index_add(index: Any, values: Any, num_rows: int) -> Any:
-    """``index`` (n,) in ``[0, num_rows)``, ``values`` (n, m) -> zeros (num_rows, m) with ``values[j]`` added at ``index[j]``."""
+    """``index`` (n,), ``values`` (n, m) -> (num_rows, m): each ``values[j]`` summed into row ``index[j]``."""
     return jnp.zeros_like(values, shape=(num_rows, values.shape[1])).at[index].add(values, mode="drop")

@@ -10,7 +10,7 @@ __all__ = ["index_add"]
 
 
 def index_add(index: Any, values: Any, num_rows: int) -> Any:
-    """``index`` (n,) in ``[0, num_rows)``, ``values`` (n, m) -> zeros (num_rows, m) with ``values[j]`` added at ``index[j]``."""
+    """``index`` (n,), ``values`` (n, m) -> (num_rows, m): each ``values[j]`` summed into row ``index[j]``."""
     out = np.zeros((num_rows, values.shape[1]), dtype=values.dtype)
     np.add.at(out, index, values)
     return out

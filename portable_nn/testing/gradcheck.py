@@ -302,7 +302,7 @@ def _torch_autograd(
     output = forward(*leaves)
     if not isinstance(output, torch.Tensor):
         raise TypeError(f"forward returned {type(output).__name__} for torch inputs; it must use the array API")
-    wrt = [leaf for leaf, wanted in zip(leaves, differentiable, strict=True) if wanted]
+    wrt = [leaf for leaf, wanted in zip(leaves, differentiable, strict=True) if wanted and leaf is not None]
     found = iter(torch.autograd.grad(output, wrt, grad_outputs=torch.from_numpy(g64), allow_unused=True))
     grads: list[Any] = []
     for leaf, wanted in zip(leaves, differentiable, strict=True):
