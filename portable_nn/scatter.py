@@ -15,7 +15,7 @@ before the compiled call.
 
 The array API has no scatter, so the generic :func:`index_add` is a one-hot matrix product
 (``O(num_rows * n * row)`` work, ``num_rows * n`` memory). Backends with a scatter-add use it
-through :func:`portable_nn.fast_paths.scatter_ops` (NumPy ``np.add.at``, PyTorch ``index_add_``,
+through ``portable_nn.fast_paths.scatter_ops`` (NumPy ``np.add.at``, PyTorch ``index_add_``,
 JAX ``.at[index].add``); they agree with the generic form within float rounding (the sums run
 in another order).
 
