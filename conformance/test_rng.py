@@ -164,3 +164,8 @@ def test_random_stream_is_a_value_of_plain_ints():
         stream.advanced(-1)
     with pytest.raises(ArgumentError):
         rng.RandomStream(0, 2**64)
+    with pytest.raises(ArgumentTypeError):
+        rng.RandomStream(0, 1.0)  # type: ignore[arg-type]
+    numpy_ints = rng.RandomStream(np.uint64(2**63), np.int64(4))  # NumPy integers are ints
+    assert numpy_ints == rng.RandomStream(2**63, 4) and type(numpy_ints.seed) is int
+    assert type(numpy_ints.state_dict()["position"]) is int

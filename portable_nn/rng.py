@@ -38,6 +38,7 @@ True
 from __future__ import annotations
 
 import math
+import operator
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -131,8 +132,10 @@ def _words(k: Array) -> tuple[Array, Array]:
 
 
 def _check_seed(seed: Any, what: str = "seed") -> int:
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    """``seed`` as a Python int in ``[0, 2**64)`` (NumPy integers accepted; bools, floats and strings refused)."""
+    if isinstance(seed, bool) or not hasattr(type(seed), "__index__"):
         raise ArgumentTypeError(f"{what}: expected an int in [0, 2**64), got {type(seed).__name__}")
+    seed = operator.index(seed)
     if not 0 <= seed < 2**64:
         raise ArgumentError(f"{what}: expected an int in [0, 2**64), got {seed}")
     return seed
@@ -233,7 +236,7 @@ def fold_in(k: Array, data: int | Array) -> Array:
     """
     xp = _check_key(k)
     k0, k1 = _words(k)
-    if isinstance(data, int) and not isinstance(data, bool):
+    if not hasattr(data, "shape"):  # an int (a NumPy integer too)
         data = _check_seed(data, "data")
         high = xp.full((1,), _signed(data >> 32), dtype=xp.int32, device=device_of(k))
         low = xp.full((1,), _signed(data & _MASK32), dtype=xp.int32, device=device_of(k))
@@ -440,11 +443,12 @@ class RandomStream:
     position: int = 0
 
     def __post_init__(self) -> None:
-        _check_seed(self.seed)
-        if not isinstance(self.position, int) or isinstance(self.position, bool) or self.position < 0:
-            raise ArgumentError(f"position: expected an int >= 0, got {self.position!r}")
-        if self.position >= 2**64:
-            raise ArgumentError(f"position: the stream ends at 2**64 draws, got {self.position}")
+        object.__setattr__(self, "seed", _check_seed(self.seed))
+        if isinstance(self.position, bool) or not hasattr(type(self.position), "__index__"):
+            raise ArgumentTypeError(f"position: expected an int >= 0, got {type(self.position).__name__}")
+        object.__setattr__(self, "position", operator.index(self.position))
+        if not 0 <= self.position < 2**64:
+            raise ArgumentError(f"position: expected an int in [0, 2**64) (draws taken), got {self.position}")
 
     def key_data(self) -> tuple[int, int]:
         """The two words (unsigned ints) of the key at this position: ``fold_in(key(seed), position)``."""
