@@ -135,10 +135,10 @@ def _check_seed(seed: Any, what: str = "seed") -> int:
     """``seed`` as a Python int in ``[0, 2**64)`` (NumPy integers accepted; bools, floats and strings refused)."""
     if isinstance(seed, bool) or not hasattr(type(seed), "__index__"):
         raise ArgumentTypeError(f"{what}: expected an int in [0, 2**64), got {type(seed).__name__}")
-    seed = operator.index(seed)
-    if not 0 <= seed < 2**64:
-        raise ArgumentError(f"{what}: expected an int in [0, 2**64), got {seed}")
-    return seed
+    value: int = operator.index(seed)
+    if not 0 <= value < 2**64:
+        raise ArgumentError(f"{what}: expected an int in [0, 2**64), got {value}")
+    return value
 
 
 def _key_array(words: tuple[int, int], xp: Any, device: Any) -> Array:
