@@ -5,7 +5,7 @@ The same source runs on NumPy, CuPy, PyTorch, JAX, array-api-strict and Dask, on
 
 from __future__ import annotations
 
-from . import functional, init, losses, lr_scheduler, optim, registry
+from . import functional, init, losses, lr_scheduler, optim, registry, rng, scatter
 from ._backend import synchronize
 from .activations import ReLU, Sigmoid, Tanh
 from .backends.arrays import backend_of, place_on, to_numpy
@@ -18,6 +18,7 @@ from .errors import (
     ClusterError,
     DeviceError,
     DTypeError,
+    IndexOutOfRangeError,
     NamespaceError,
     PortableNNError,
     SerializationError,
@@ -78,6 +79,7 @@ __all__ = [
     "CrossEntropyLoss",
     "DTypeError",
     "DeviceError",
+    "IndexOutOfRangeError",
     "Linear",
     "MSELoss",
     "Module",
@@ -112,8 +114,10 @@ __all__ = [
     "register_optimizer",
     "registered_name",
     "registry",
+    "rng",
     "run_epoch",
     "save",
+    "scatter",
     "synchronize",
     "train_step",
     "value_and_grad",

@@ -66,6 +66,8 @@ REFERENCE_MODULES = [
     "portable_nn.optim.base",
     "portable_nn.optim.rmsprop",
     "portable_nn.optim.sgd",
+    "portable_nn.rng",
+    "portable_nn.scatter",
     "portable_nn.sequential",
     "portable_nn.sklearn",
     "portable_nn.sklearn._estimators",

@@ -26,6 +26,9 @@ BACKEND_AWARE = {
     "jax_eval.py",
     "jax_cache.py",
     "torch_ops.py",
+    "numpy_scatter.py",
+    "torch_scatter.py",
+    "jax_scatter.py",
 }
 
 
