@@ -19,7 +19,15 @@ if TYPE_CHECKING:
     from .data import Data
     from .train import RunResult
 
-__all__ = ["check_metadata_fits", "check_output_path", "export_model", "save_model", "saver", "write_json", "write_plot"]
+__all__ = [
+    "check_metadata_fits",
+    "check_output_path",
+    "export_model",
+    "save_model",
+    "saver",
+    "write_json",
+    "write_plot",
+]
 
 #: Suffix added to a ``--plot`` path that has none (matplotlib would add it silently).
 PLOT_SUFFIX = ".png"
