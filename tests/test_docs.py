@@ -63,6 +63,7 @@ REFERENCE_MODULES = [
     "portable_nn.optim.base",
     "portable_nn.optim.rmsprop",
     "portable_nn.optim.sgd",
+    "portable_nn.registry",
     "portable_nn.sequential",
     "portable_nn.sklearn",
     "portable_nn.sklearn._estimators",
