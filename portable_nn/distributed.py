@@ -163,6 +163,8 @@ def dask_scheduler(
     ArgumentError
         An unknown ``scheduler``, an ``address`` without ``"distributed"``, a malformed ``address`` or a
         ``connect_timeout`` that is not a positive finite number.
+    ArgumentTypeError
+        ``address`` is not a string.
     ClusterError
         Nothing at ``address`` answers within ``connect_timeout``, or what answers is not a Dask scheduler.
 
