@@ -218,8 +218,12 @@ def load(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: Any = 
     DTypeError
         The backend has no dtype for the file's tensors (e.g. bfloat16 into NumPy) and ``dtype`` is None, or
         ``dtype`` is not a floating dtype of the backend.
-    UnknownBackendError, BackendUnavailableError, DeviceError
-        ``xp`` names no backend or one that is not installed; ``device`` is not one of the backend's.
+    UnknownBackendError
+        ``xp`` names no backend.
+    BackendUnavailableError
+        ``xp`` names a backend that is not installed.
+    DeviceError
+        ``device`` is not one of the backend's devices.
     FileNotFoundError
         ``path`` does not exist (other ``OSError`` subclasses as the system reports them).
 
@@ -315,8 +319,12 @@ def load_state(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: 
     DTypeError
         The backend has no dtype for a tensor of the file and ``dtype`` is None, or ``dtype`` is not a
         floating dtype of the backend.
-    UnknownBackendError, BackendUnavailableError, DeviceError
-        ``xp`` names no backend or one that is not installed; ``device`` is not one of the backend's.
+    UnknownBackendError
+        ``xp`` names no backend.
+    BackendUnavailableError
+        ``xp`` names a backend that is not installed.
+    DeviceError
+        ``device`` is not one of the backend's devices.
 
     Examples
     --------
