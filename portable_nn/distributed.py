@@ -75,7 +75,27 @@ LossFn = Callable[[Array, Array], tuple[Array, Array]]
 
 @dataclass(frozen=True)
 class EpochStats:
-    """What one epoch did: steps, samples, wall time, mean batch loss and throughput."""
+    """What one epoch did: steps, samples, wall time, mean batch loss and throughput.
+
+    Parameters
+    ----------
+    epoch : int
+        The epoch's index (0 for the first).
+    steps : int
+        Optimizer steps taken (batches).
+    samples : int
+        Rows of ``x`` seen.
+    seconds : float
+        Wall time of the epoch.
+    loss : float
+        Mean of the batch losses weighted by batch size (NaN for an empty epoch).
+
+    Examples
+    --------
+    >>> stats = EpochStats(epoch=0, steps=4, samples=64, seconds=0.5, loss=1.25)
+    >>> stats.samples_per_s
+    128.0
+    """
 
     epoch: int
     steps: int
@@ -85,6 +105,7 @@ class EpochStats:
 
     @property
     def samples_per_s(self) -> float:
+        """Throughput: ``samples / seconds`` (``inf`` when no time was measured)."""
         return self.samples / self.seconds if self.seconds > 0 else math.inf
 
 
@@ -109,6 +130,51 @@ def dask_scheduler(
     ``"distributed"``: connect to ``address`` (an existing scheduler, left running) or start a
     ``LocalCluster`` of ``n_workers`` worker processes bound to 127.0.0.1 only, each limited to
     ``memory_limit``, closed on exit. The dashboard link is printed to ``out`` (stderr by default).
+
+    Parameters
+    ----------
+    scheduler : {"distributed", "threads", "processes"}
+        Which scheduler runs the block's computations (default ``"distributed"``).
+    address : str, optional
+        A running scheduler to connect to (``[scheme://]host:port``, see :func:`check_address`); only with
+        ``"distributed"``. None starts a ``LocalCluster``.
+    n_workers : int, optional
+        Threads or processes of a local scheduler, or worker processes of the ``LocalCluster`` (None: dask's
+        default, about one per core).
+    threads_per_worker : int
+        Threads of each ``LocalCluster`` worker (default 1).
+    memory_limit : str, int or None
+        Memory of each ``LocalCluster`` worker: bytes, a string such as ``"1GiB"``, ``"auto"`` (the default:
+        the machine's memory shared among the workers) or None (no limit).
+    dashboard_address : str or None
+        Where the ``LocalCluster`` serves its dashboard (default ``"127.0.0.1:8787"``; None: no dashboard).
+    out : text file, optional
+        Where the dashboard link is printed (default: ``sys.stderr``).
+    connect_timeout : float
+        Seconds to wait for the scheduler at ``address`` to answer (default :data:`DEFAULT_CONNECT_TIMEOUT_S`).
+
+    Yields
+    ------
+    distributed.Client or None
+        The client of the cluster (current inside the block), or None for ``"threads"`` and ``"processes"``.
+
+    Raises
+    ------
+    ArgumentError
+        An unknown ``scheduler``, an ``address`` without ``"distributed"``, a malformed ``address`` or a
+        ``connect_timeout`` that is not a positive finite number.
+    ArgumentTypeError
+        ``address`` is not a string.
+    ClusterError
+        Nothing at ``address`` answers within ``connect_timeout``, or what answers is not a Dask scheduler.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> with dask_scheduler("threads", n_workers=2) as client:
+    ...     total = int(da.ones(10, chunks=5).sum().compute())
+    >>> client is None, total
+    (True, 10)
     """
     out = sys.stderr if out is None else out
     if scheduler not in SCHEDULERS:
@@ -196,6 +262,43 @@ def synthetic_regression(
     from ``numpy.random.default_rng([seed, i])`` when a task needs it, so the set can be far
     larger than the workers' memory and is the same whatever the scheduler or worker count.
     Targets are ``x @ w.T + b + noise * N(0, 1)`` for a ``w``, ``b`` drawn from ``seed``.
+
+    Parameters
+    ----------
+    n_samples : int
+        Rows of the set, ``>= 0``.
+    in_features : int
+        Columns of ``x``, ``>= 1``.
+    out_features : int
+        Columns of ``y``, ``>= 1`` (default 1).
+    chunk_rows : int
+        Rows per chunk, ``>= 1`` (default 65536; the last chunk may be smaller).
+    seed : int
+        Seed of the weights and of every chunk's draw (default 0).
+    noise : float
+        Standard deviation of the Gaussian noise added to the targets (default 0.1).
+    dtype : str or dtype
+        Floating dtype of both arrays (default ``"float32"``; drawn in float64 for ``"float64"``).
+
+    Returns
+    -------
+    x : dask.array.Array
+        Inputs of shape (n_samples, in_features), chunked by ``chunk_rows`` along the batch axis.
+    y : dask.array.Array
+        Targets of shape (n_samples, out_features), chunked as ``x``.
+
+    Raises
+    ------
+    ArgumentError
+        ``n_samples < 0``, or ``in_features``, ``out_features`` or ``chunk_rows`` below 1.
+
+    Examples
+    --------
+    >>> x, y = synthetic_regression(100, 3, 2, chunk_rows=40, seed=0)
+    >>> x.shape, y.shape, x.chunks[0], str(x.dtype)
+    ((100, 3), (100, 2), (40, 40, 20), 'float32')
+    >>> bool((x[:40].compute() == synthetic_regression(40, 3, 2, chunk_rows=40, seed=0)[0].compute()).all())
+    True
     """
     if n_samples < 0 or in_features < 1 or out_features < 1 or chunk_rows < 1:
         raise ArgumentError(
@@ -225,7 +328,32 @@ def synthetic_regression(
 
 
 def mse_loss(prediction: Array, target: Array) -> tuple[Array, Array]:
-    """Mean squared error and its gradient w.r.t. ``prediction`` (both lazy on Dask), any shape."""
+    """Mean squared error and its gradient w.r.t. ``prediction`` (both lazy on Dask), any shape.
+
+    The default ``loss`` of :func:`train` and :func:`train_epoch`; the same numbers as
+    :class:`portable_nn.losses.MSELoss` with its default ``reduction="mean"``.
+
+    Parameters
+    ----------
+    prediction : array
+        The model's output, any shape (a Dask array, or any array-API array).
+    target : array
+        Of ``prediction``'s shape, namespace and dtype.
+
+    Returns
+    -------
+    loss : array
+        0-d: the mean over every element of ``(prediction - target) ** 2``.
+    grad : array
+        ``2 * (prediction - target) / prediction.size``, of ``prediction``'s shape.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> loss, grad = mse_loss(da.asarray([1.0, 2.0]), da.asarray([0.0, 0.0]))
+    >>> float(loss), grad.compute().tolist()
+    (2.5, [1.0, 2.0])
+    """
     diff = prediction - target
     size = math.prod(diff.shape)
     loss = namespace_of(diff).mean(diff * diff)
@@ -239,9 +367,34 @@ def checkpoint(
 
     Returns the host copies of the parameters. On the distributed scheduler this cuts their
     lineage (the scheduler would otherwise keep every past step's tasks, to be able to
-    recompute a lost parameter or momentum buffer); the values are unchanged. ``timeout``:
-    on a distributed cluster, raise :class:`~portable_nn.errors.ClusterError` (changing nothing)
-    when the values do not arrive within that many seconds (None: wait forever).
+    recompute a lost parameter or momentum buffer); the values are unchanged.
+
+    Parameters
+    ----------
+    model : Module
+        A model built with ``xp="dask"``; its parameters are rebound to host-rooted Dask arrays.
+    optimizer : Optimizer, optional
+        An optimizer of ``model``, whose buffers are re-rooted the same way (its step count is kept).
+    timeout : float, optional
+        On a distributed cluster, the seconds to wait for the values (None, the default: wait forever).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The parameters' values by name, copied to the host.
+
+    Raises
+    ------
+    ClusterError
+        The values did not arrive within ``timeout`` seconds; the model and the optimizer are unchanged.
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> model = pnn.Linear(3, 1, xp="dask", seed=0)
+    >>> host = checkpoint(model, pnn.SGD(model, lr=0.1, momentum=0.9))
+    >>> sorted(host), host["weight"].shape, type(host["weight"]).__name__
+    (['bias', 'weight'], (1, 3), 'ndarray')
     """
     params = model.named_parameters()
     state = optimizer.state_dict() if optimizer is not None else {"state": {}}
@@ -301,14 +454,15 @@ def train_epoch(
     call of :func:`portable_nn.train_step` (forward, loss, backward, the optimizer's step; the
     new parameters, the optimizer's buffers and the loss stored in one persist), looped by
     :func:`portable_nn.training.run_epoch`. ``on_step(step, loss)`` is called after every step.
-    Returns the epoch's :class:`EpochStats`.
 
     Parameters
     ----------
     model : Module
         Built with ``xp="dask"``, e.g. ``pnn.Linear(16, 1, xp="dask")``.
-    x, y : dask arrays
-        (N, in) inputs and (N, out) targets with the same N (e.g. from :func:`synthetic_regression`).
+    x : dask.array.Array
+        (N, in) inputs, chunked along the batch axis (e.g. from :func:`synthetic_regression`).
+    y : dask.array.Array
+        (N, out) targets, with ``x``'s N.
     batch_size : int
         Rows per step (the last batch may be smaller).
     lr : float, optional
@@ -320,13 +474,38 @@ def train_epoch(
         ``loss(prediction, target) -> (loss, dL/dprediction)``; default :func:`mse_loss`.
     checkpoint_every : int
         Steps between checkpoints (see :func:`checkpoint`; the last step is always one).
+    epoch : int
+        The epoch's index, for the progress bar and the returned stats (default 0).
+    progress : bool
+        Whether to show a ``tqdm`` progress bar (default True).
+    out : text file, optional
+        Where the progress bar is written (default: ``sys.stderr``).
+    on_step : callable, optional
+        ``on_step(step, loss)``, called after every step with the step's index in the epoch and its batch loss.
+    progress_timeout : float or None
+        On a distributed cluster, the seconds a step or a checkpoint may wait for a result (default
+        :data:`DEFAULT_PROGRESS_TIMEOUT_S`; None: wait forever).
 
-    On a distributed cluster, a step or checkpoint that gets no result for
-    ``progress_timeout`` seconds (e.g. every worker is gone; None: wait forever) raises
-    :class:`~portable_nn.errors.ClusterError`; the model's parameters (and the optimizer's
-    buffers and step count) are then reset to the last checkpoint of this epoch, whose host
-    copies of the parameters are the error's ``checkpoint`` (None when none was taken yet; the
-    parameters and the optimizer are then left as they are).
+    Returns
+    -------
+    EpochStats
+        The epoch's steps, samples, wall time and mean loss.
+
+    Raises
+    ------
+    ArgumentError
+        ``batch_size`` or ``checkpoint_every`` below 1, a ``progress_timeout`` that is not positive, both or
+        neither of ``lr`` and ``optimizer``, or an optimizer of another module.
+    ArgumentTypeError
+        ``optimizer`` is not a portable_nn ``Optimizer``.
+    ShapeError
+        ``x`` or ``y`` is not 2-D, or their numbers of rows differ.
+    ClusterError
+        On a distributed cluster, a step or checkpoint got no result for ``progress_timeout`` seconds (e.g.
+        every worker is gone). The model's parameters (and the optimizer's buffers and step count) are then
+        reset to the last checkpoint of this epoch, whose host copies of the parameters are the error's
+        ``checkpoint`` (None when none was taken yet; the parameters and the optimizer are then left as they
+        are).
 
     Examples
     --------
@@ -451,6 +630,75 @@ def train(
     default 0.01), one optimizer for all the epochs; giving both is an ``ArgumentError``. Every
     step goes through :func:`portable_nn.train_step` (see :func:`train_epoch`). Afterwards the
     parameters and the optimizer's buffers are host-rooted Dask arrays (no reference to the cluster).
+
+    Parameters
+    ----------
+    model : Module
+        Built with ``xp="dask"``, e.g. ``pnn.Linear(16, 1, xp="dask")``.
+    x : dask.array.Array
+        (N, in) inputs, chunked along the batch axis (e.g. from :func:`synthetic_regression`).
+    y : dask.array.Array
+        (N, out) targets, with ``x``'s N.
+    epochs : int
+        Passes over the data, ``>= 0`` (default 1).
+    batch_size : int
+        Rows per step (default 65536; the last batch of an epoch may be smaller).
+    lr : float, optional
+        Learning rate of plain SGD (default :data:`DEFAULT_LR` when ``optimizer`` is not given either).
+    optimizer : Optimizer, optional
+        Instead of ``lr``: an optimizer of ``model``, stepped through every epoch.
+    scheduler : {"distributed", "threads", "processes"}
+        The Dask scheduler (see :func:`dask_scheduler`; default ``"distributed"``).
+    address : str, optional
+        A running scheduler to connect to (with ``"distributed"``); None starts a ``LocalCluster``.
+    n_workers : int, optional
+        Workers of the local scheduler or ``LocalCluster`` (None: dask's default).
+    threads_per_worker : int
+        Threads of each ``LocalCluster`` worker (default 1).
+    memory_limit : str, int or None
+        Memory of each ``LocalCluster`` worker (default ``"auto"``; see :func:`dask_scheduler`).
+    dashboard_address : str or None
+        Where the ``LocalCluster`` serves its dashboard (default ``"127.0.0.1:8787"``).
+    loss : callable
+        ``loss(prediction, target) -> (loss, dL/dprediction)``; default :func:`mse_loss`.
+    checkpoint_every : int
+        Steps between checkpoints within an epoch (see :func:`checkpoint`; default 10).
+    progress : bool
+        Whether to show a ``tqdm`` progress bar per epoch (default True).
+    out : text file, optional
+        Where the dashboard link and the progress bars are written (default: ``sys.stderr``).
+    connect_timeout : float
+        Seconds to wait for the scheduler at ``address`` (default :data:`DEFAULT_CONNECT_TIMEOUT_S`).
+    progress_timeout : float or None
+        On a distributed cluster, the seconds a step or checkpoint may wait for a result (default
+        :data:`DEFAULT_PROGRESS_TIMEOUT_S`; None: wait forever).
+
+    Returns
+    -------
+    list of EpochStats
+        One per epoch, in order.
+
+    Raises
+    ------
+    ArgumentError
+        ``epochs < 0``; both ``lr`` and ``optimizer``, or an optimizer of another module; any other bad
+        argument of :func:`dask_scheduler` or :func:`train_epoch`.
+    ArgumentTypeError
+        ``optimizer`` is not a portable_nn ``Optimizer``.
+    ShapeError
+        ``x`` or ``y`` is not 2-D, or their numbers of rows differ.
+    ClusterError
+        The cluster cannot be reached or makes no progress (see :func:`train_epoch`: the model is left at
+        its last checkpoint).
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> x, y = synthetic_regression(64, 3, 1, chunk_rows=32, seed=0)
+    >>> model = pnn.Linear(3, 1, xp="dask", seed=0)
+    >>> stats = train(model, x, y, epochs=2, batch_size=32, lr=0.1, scheduler="threads", progress=False)
+    >>> [(s.epoch, s.steps, s.samples) for s in stats], stats[1].loss < stats[0].loss
+    ([(0, 2, 64), (1, 2, 64)], True)
     """
     if epochs < 0:
         raise ArgumentError(f"epochs must be >= 0, got {epochs}")

@@ -60,6 +60,8 @@ def save(
 ) -> None:
     """Write a model (or a state dict), and optionally its optimizer's state, to ``path`` as safetensors.
 
+    Everything is checked before the file is written, atomically: a failed save leaves ``path`` as it was.
+
     Parameters
     ----------
     model_or_state : Module or mapping of str to array
@@ -74,6 +76,21 @@ def save(
         Stored in ``__metadata__`` (the ``portable_nn.`` prefix is reserved; text must be valid UTF-8).
     optimizer : Optimizer, optional
         An optimizer of this model: its buffers, step count and hyperparameters, for :func:`load_optimizer`.
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``model_or_state`` is neither a ``Module`` nor a mapping; ``path`` is not a ``str`` or ``os.PathLike``;
+        ``metadata`` does not map ``str`` to ``str``.
+    ArgumentError
+        ``optimizer`` does not optimize this model (or a state dict was given), its class is not registered
+        (:func:`~portable_nn.register_optimizer`) or its state is not JSON-able; a ``metadata`` key starts
+        with the reserved ``portable_nn.`` prefix; a state dict's name is empty or ``"__metadata__"``.
+    SerializationError
+        ``path`` is a directory, FIFO or device; the model's ``get_config()`` is not JSON; the header or the
+        tensors exceed the format's limits.
+    DTypeError
+        An array is not of a floating dtype.
 
     Examples
     --------
@@ -174,6 +191,42 @@ def load(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: Any = 
     array is built: a bad file is a ``SerializationError`` naming it; an unknown class name is
     one too (define and ``@pnn.register`` the class first: no code is imported from a file).
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A regular file written by :func:`save` (or by the ``safetensors`` package: see above).
+    xp : str, namespace or array
+        Backend of the rebuilt model: a name (``"numpy"``, the default; ``"torch"``, ...), a namespace, or an
+        array whose namespace to use.
+    device : str, device or None
+        ``"cpu"``, ``"cuda:N"``, a native device, or None for the backend's default.
+    dtype : str, dtype or None
+        None (default) keeps the file's dtype; a floating dtype (``"float32"``, ...) casts explicitly.
+
+    Returns
+    -------
+    Module
+        The rebuilt model (its registered class, config and parameters) on ``xp``, ``device`` and ``dtype``.
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``path`` is not a ``str`` or ``os.PathLike``.
+    SerializationError
+        The file is not a valid checkpoint (header, config, parameter table), holds a state dict, names an
+        unregistered class, or holds parameters of several dtypes while ``dtype`` is None.
+    DTypeError
+        The backend has no dtype for the file's tensors (e.g. bfloat16 into NumPy) and ``dtype`` is None, or
+        ``dtype`` is not a floating dtype of the backend.
+    UnknownBackendError
+        ``xp`` names no backend.
+    BackendUnavailableError
+        ``xp`` names a backend that is not installed.
+    DeviceError
+        ``device`` is not one of the backend's devices.
+    FileNotFoundError
+        ``path`` does not exist (other ``OSError`` subclasses as the system reports them).
+
     Examples
     --------
     >>> import tempfile, os, portable_nn as pnn
@@ -238,6 +291,51 @@ def load_state(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: 
     """Name -> array of every tensor in a safetensors file, on ``xp``/``device``; for ``load_state_dict``.
 
     ``dtype`` None keeps each tensor's file dtype; a given ``dtype`` is an explicit cast.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A regular safetensors file (a whole model, a state dict, or any file the ``safetensors`` package wrote).
+    xp : str, namespace or array
+        Backend of the arrays: a name (``"numpy"``, the default; ``"torch"``, ...), a namespace, or an array
+        whose namespace to use.
+    device : str, device or None
+        ``"cpu"``, ``"cuda:N"``, a native device, or None for the backend's default.
+    dtype : str, dtype or None
+        None (default) keeps each tensor's dtype; a floating dtype (``"float32"``, ...) casts them all.
+
+    Returns
+    -------
+    dict of str to array
+        Every tensor of the file by name, each with its shape in the file (optimizer buffers included, as
+        ``optimizer/<parameter>/<buffer>``).
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``path`` is not a ``str`` or ``os.PathLike``.
+    SerializationError
+        The file is not valid safetensors (nothing is returned).
+    DTypeError
+        The backend has no dtype for a tensor of the file and ``dtype`` is None, or ``dtype`` is not a
+        floating dtype of the backend.
+    UnknownBackendError
+        ``xp`` names no backend.
+    BackendUnavailableError
+        ``xp`` names a backend that is not installed.
+    DeviceError
+        ``device`` is not one of the backend's devices.
+
+    Examples
+    --------
+    >>> import tempfile, os, portable_nn as pnn
+    >>> path = os.path.join(tempfile.mkdtemp(), "state.safetensors")
+    >>> pnn.save(pnn.Linear(3, 2, seed=0).state_dict(), path)
+    >>> state = pnn.load_state(path, dtype="float64")
+    >>> sorted((name, tuple(array.shape), str(array.dtype)) for name, array in state.items())
+    [('bias', (2,), 'float64'), ('weight', (2, 3), 'float64')]
+    >>> model = pnn.Linear(3, 2, dtype="float64")
+    >>> model.load_state_dict(state)
     """
     path = _checked_path(path)
     with open_regular(path) as fh:
@@ -255,7 +353,35 @@ def load_state(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: 
 
 
 def load_metadata(path: PathLike) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors file (the header is validated against the file; no tensor is read)."""
+    """The ``__metadata__`` of a safetensors file (the header is validated against the file; no tensor is read).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A regular safetensors file.
+
+    Returns
+    -------
+    dict of str to str
+        The user's ``metadata`` given to :func:`save` and portable_nn's own entries (``portable_nn.class``,
+        ``portable_nn.config``, ``portable_nn.version``, ...); empty for a file without ``__metadata__``.
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``path`` is not a ``str`` or ``os.PathLike``.
+    SerializationError
+        The header is not valid safetensors or does not match the file's size.
+
+    Examples
+    --------
+    >>> import tempfile, os, portable_nn as pnn
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> pnn.save(pnn.Linear(3, 2, seed=0), path, metadata={"run": "demo"})
+    >>> metadata = pnn.load_metadata(path)
+    >>> metadata["run"], metadata["portable_nn.class"]
+    ('demo', 'Linear')
+    """
     path = _checked_path(path)
     with open_regular(path) as fh:
         return read_header(path, fh).metadata
@@ -268,6 +394,31 @@ def load_optimizer(path: PathLike, model: Module, *, cast: bool = False) -> Opti
     model's unless ``cast=True``. Training then continues exactly as without the save: same
     step count, hyperparameters and buffers. A file without optimizer state, an unknown
     optimizer class or buffers that do not match the model's parameters: ``SerializationError``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``pnn.save(model, path, optimizer=opt)``.
+    model : Module
+        The model to optimize, with the parameters the optimizer was saved for (e.g. ``pnn.load(path)``).
+    cast : bool
+        Whether buffers whose dtype differs from the model's are cast to it (default False: a ``DTypeError``).
+
+    Returns
+    -------
+    Optimizer
+        A new optimizer of ``model``, of the registered class named in the file, with its saved hyperparameters,
+        parameter groups, step count and buffers (on ``model``'s backend, device and dtype).
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``model`` is not a ``Module``, or ``path`` is not a ``str`` or ``os.PathLike``.
+    SerializationError
+        The file is not valid, holds no optimizer state, names an unregistered optimizer class, or its state
+        does not load into ``model``'s parameters.
+    DTypeError
+        A buffer's dtype is not the model's and ``cast`` is False.
 
     Examples
     --------

@@ -33,7 +33,8 @@ RUN_PREFIXES = ("python -m portable_nn", "portable-nn")
 PYTEST_BACKENDS = "numpy,torch,array_api_strict"
 TIMEOUT_S = 180
 
-#: Modules whose docstrings the API reference renders: their ``>>>`` examples run too.
+#: Modules whose docstrings the API reference renders (and portable_nn.distributed, the API of the Dask guide):
+#: their ``>>>`` examples run too.
 REFERENCE_MODULES = [
     "portable_nn.activations",
     "portable_nn.backends",
@@ -42,6 +43,7 @@ REFERENCE_MODULES = [
     "portable_nn.backends.generic_backend",
     "portable_nn.backends.registry",
     "portable_nn.clip_grad",
+    "portable_nn.distributed",
     "portable_nn.errors",
     "portable_nn.functional",
     "portable_nn.functional_model",
@@ -66,6 +68,7 @@ REFERENCE_MODULES = [
     "portable_nn.optim.base",
     "portable_nn.optim.rmsprop",
     "portable_nn.optim.sgd",
+    "portable_nn.registry",
     "portable_nn.rng",
     "portable_nn.scatter",
     "portable_nn.sequential",

@@ -311,6 +311,14 @@ class NLLLoss(_ClassLoss):
     ``log_probs`` (C,), (N, C) or (N, C, d1, ..., dk); ``target`` integer class indices of
     shape (), (N,) or (N, d1, ..., dk). Loss per position ``-w[y] log_probs[y]``; gradient
     ``-w[y] onehot(y)``.
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> log_probs = xp.asarray([[-1.0, -2.0], [-0.5, -3.0]])
+    >>> loss, grad = NLLLoss(reduction="none")(log_probs, xp.asarray([1, 0]))
+    >>> loss.tolist(), grad.tolist()
+    ([2.0, 0.5], [[-0.0, -1.0], [-1.0, -0.0]])
     """
 
     def __call__(self, log_probs: Array, target: Array, *, grad_output: Array | None = None) -> tuple[Array, Array]:

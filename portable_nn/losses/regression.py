@@ -98,7 +98,14 @@ class L1Loss(_Elementwise):
     Parameters
     ----------
     reduction : {"mean", "sum", "none"}
-        How per-element losses combine.
+        How per-element losses combine (see :class:`~portable_nn.losses.Loss`).
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> loss, grad = L1Loss()(xp.asarray([0.5, -3.0]), xp.asarray([0.0, 0.0]))
+    >>> float(loss), grad.tolist()
+    (1.75, [0.5, -0.5])
     """
 
     def _pointwise(self, xp: ModuleType, diff: Array) -> tuple[Array, Array]:
@@ -114,6 +121,13 @@ class SmoothL1Loss(_Elementwise):
         How per-element losses combine.
     beta : float
         The threshold, ``>= 0`` (default 1.0); an ``ArgumentError`` otherwise.
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> loss, grad = SmoothL1Loss(reduction="none")(xp.asarray([0.5, -3.0]), xp.asarray([0.0, 0.0]))
+    >>> loss.tolist(), grad.tolist()
+    ([0.125, 2.5], [0.5, -1.0])
     """
 
     _options = {"beta": 1.0}  # noqa: RUF012
@@ -140,6 +154,13 @@ class HuberLoss(_Elementwise):
         How per-element losses combine.
     delta : float
         The threshold, ``> 0`` (default 1.0); an ``ArgumentError`` otherwise.
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> loss, grad = HuberLoss(reduction="none", delta=2.0)(xp.asarray([0.5, -3.0]), xp.asarray([0.0, 0.0]))
+    >>> loss.tolist(), grad.tolist()
+    ([0.125, 4.0], [0.5, -2.0])
     """
 
     _options = {"delta": 1.0}  # noqa: RUF012
