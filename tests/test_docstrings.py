@@ -199,12 +199,6 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "portable_nn.registered_name": {"EX01", "RT01"},
     "portable_nn.save": {"RAISES"},
     "portable_nn.synchronize": {"RT01"},
-    "portable_nn.testing.Combination": {"EX01", "PR01"},
-    "portable_nn.testing.Selection": {"EX01", "PR01"},
-    "portable_nn.testing.Selection.from_env": {"GL08"},
-    "portable_nn.testing.Selection.parse": {"GL08"},
-    "portable_nn.testing.Selection.wants_device": {"GL08"},
-    "portable_nn.testing.combinations": {"EX01", "PR01", "RT01"},
     "portable_nn.train_step": {"RAISES"},
     "portable_nn.training.make_step": {"RT01"},
 }
