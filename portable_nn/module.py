@@ -73,8 +73,8 @@ class Module(ModuleState):
     """Base class of layers: a layer writes :meth:`functional_forward` and :meth:`functional_backward`.
 
     A layer with parameters calls ``super().__init__(xp=..., device=..., dtype=..., seed=...)``
-    (its placement and a host RNG) and declares each parameter with :meth:`add_parameter` (or
-    :meth:`register_parameter` for an array it already has). Its pure pair reads parameters from
+    (its placement and a host RNG) and declares each parameter with :meth:`~portable_nn.Module.add_parameter` (or
+    :meth:`~portable_nn.Module.register_parameter` for an array it already has). Its pure pair reads parameters from
     ``params``, checks arguments with :meth:`check_input` when ``call.validate`` is set (see
     :class:`Call`), and returns ``(y, saved)`` and ``(dL/dx, {name: dL/dparam})``. ``forward``,
     ``__call__``, ``backward``, grads, ``step``, ``state_dict``, ``to``, optimizers,
@@ -94,7 +94,7 @@ class Module(ModuleState):
     dtype : str or backend dtype
         The floating dtype of the parameters (``"float32"``, ``"float64"``... or a backend dtype).
     seed : int, numpy.random.Generator or None
-        The host random generator :meth:`add_parameter` draws initial values from.
+        The host random generator :meth:`~portable_nn.Module.add_parameter` draws initial values from.
 
     Examples
     --------
@@ -145,7 +145,8 @@ class Module(ModuleState):
     def __init__(self, *, xp: Any = "numpy", device: Any = None, dtype: Any = "float32", seed: Seed = None) -> None:
         """Place the module: ``xp`` (backend name, namespace or array), ``device`` (``"cpu"``, ``"cuda:N"``, a native
         device or None = the backend's default), ``dtype`` (``"float32"``... or a backend dtype), and a host
-        ``numpy.random.Generator`` from ``seed`` (int, Generator or None) that :meth:`add_parameter` draws from.
+        ``numpy.random.Generator`` from ``seed`` (int, Generator or None) that
+        :meth:`~portable_nn.Module.add_parameter` draws from.
         """
         namespace = resolve_namespace(xp)
         where = resolve_device(namespace, device)
