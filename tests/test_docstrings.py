@@ -142,7 +142,6 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "portable_nn.Optimizer.zero_grad": {"EX01"},
     "portable_nn.SmoothL1Loss": {"EX01"},
     "portable_nn.TrainStep": {"EX01", "PR01"},
-    "portable_nn.clip_grad_value_": {"PR01"},
     "portable_nn.distributed.EpochStats": {"EX01", "PR01"},
     "portable_nn.distributed.checkpoint": {"EX01", "PR01", "RT01"},
     "portable_nn.distributed.dask_scheduler": {"EX01", "PR01", "RAISES"},
@@ -181,7 +180,6 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "portable_nn.register_optimizer": {"EX01", "PR01", "RT01"},
     "portable_nn.registered_name": {"EX01", "RT01"},
     "portable_nn.save": {"RAISES"},
-    "portable_nn.synchronize": {"RT01"},
     "portable_nn.train_step": {"RAISES"},
     "portable_nn.training.make_step": {"RT01"},
 }
