@@ -149,8 +149,6 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "portable_nn.distributed.synthetic_regression": {"EX01", "PR01", "RAISES", "RT01"},
     "portable_nn.distributed.train": {"EX01", "PR01", "RAISES", "RT01"},
     "portable_nn.distributed.train_epoch": {"PR01", "PR02", "PR07", "RAISES", "RT01"},
-    "portable_nn.functional.linear": {"EX01", "PR01", "RT01"},
-    "portable_nn.functional.linear_backward": {"EX01", "PR01", "RAISES", "RT01"},
     "portable_nn.load": {"PR01", "RAISES", "RT01"},
     "portable_nn.load_metadata": {"EX01", "PR01", "RT01"},
     "portable_nn.load_optimizer": {"PR01", "RAISES", "RT01"},
