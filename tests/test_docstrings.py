@@ -153,7 +153,6 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "portable_nn.load_metadata": {"EX01", "PR01", "RT01"},
     "portable_nn.load_optimizer": {"PR01", "RAISES", "RT01"},
     "portable_nn.load_state": {"EX01", "PR01", "RT01"},
-    "portable_nn.lr_scheduler.OneCycleLR": {"EX01", "PR01", "RAISES"},
     "portable_nn.register": {"EX01", "PR01", "RT01"},
     "portable_nn.register_optimizer": {"EX01", "PR01", "RT01"},
     "portable_nn.registered_name": {"EX01", "RT01"},
