@@ -182,6 +182,11 @@ def synchronize(xp: Any, device: Any = None, out: Any = None) -> Any:
     out : array or pytree of arrays, optional
         Results to wait for.
 
+    Returns
+    -------
+    array, pytree of arrays or None
+        ``out`` itself, once its work is done.
+
     Examples
     --------
     >>> import numpy as np

@@ -160,6 +160,13 @@ class ReLU(_Activation):
 
     Both choices are PyTorch's: the gradient at 0 is 0, and where ``x`` is NaN the gradient
     passes (``x = [nan, 1, -1]`` gives ``[g, g, 0]``).
+
+    Examples
+    --------
+    >>> import numpy as np, portable_nn as pnn
+    >>> relu = pnn.ReLU()
+    >>> relu(np.asarray([-1.0, 0.0, 2.0])).tolist(), relu.backward(np.ones(3)).tolist()
+    ([0.0, 0.0, 2.0], [0.0, 0.0, 1.0])
     """
 
     def _apply(self, xp: ModuleType, x: Array) -> tuple[Array, Array]:
@@ -170,7 +177,15 @@ class ReLU(_Activation):
 
 
 class Tanh(_Activation):
-    """``y = tanh(x)``; ``dL/dx = dL/dy * (1 - y²)``. Keeps ``y``."""
+    """``y = tanh(x)``; ``dL/dx = dL/dy * (1 - y²)``. Keeps ``y``.
+
+    Examples
+    --------
+    >>> import numpy as np, portable_nn as pnn
+    >>> tanh = pnn.Tanh()
+    >>> np.round(tanh(np.asarray([-1.0, 0.0, 2.0])), 4).tolist(), np.round(tanh.backward(np.ones(3)), 4).tolist()
+    ([-0.7616, 0.0, 0.964], [0.42, 1.0, 0.0707])
+    """
 
     def _apply(self, xp: ModuleType, x: Array) -> tuple[Array, Array]:
         y = xp.tanh(x)
@@ -183,7 +198,15 @@ class Tanh(_Activation):
 
 
 class Sigmoid(_Activation):
-    """``y = 1 / (1 + exp(-x))`` without overflow for large ``|x|``; ``dL/dx = dL/dy * y (1 - y)``. Keeps ``y``."""
+    """``y = 1 / (1 + exp(-x))`` without overflow for large ``|x|``; ``dL/dx = dL/dy * y (1 - y)``. Keeps ``y``.
+
+    Examples
+    --------
+    >>> import numpy as np, portable_nn as pnn
+    >>> sigmoid = pnn.Sigmoid()
+    >>> np.round(sigmoid(np.asarray([-1.0, 0.0, 1000.0])), 4).tolist(), sigmoid.backward(np.ones(3))[1:].tolist()
+    ([0.2689, 0.5, 1.0], [0.25, 0.0])
+    """
 
     def _apply(self, xp: ModuleType, x: Array) -> tuple[Array, Array]:
         e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows

@@ -140,6 +140,21 @@ def clip_grad_value_(module: Module, clip_value: float) -> None:
     ``clip_value`` is a finite number ``>= 0``. NaN entries stay NaN, as in PyTorch. A module
     without parameters (e.g. an activation) is an ``ArgumentError``, as in ``clip_grad_norm_``.
 
+    Parameters
+    ----------
+    module : Module
+        The model whose gradients (``grad_<name>``, each its parameter's shape) are replaced by
+        clipped copies (rebound, never changed in place); gradients still None are skipped.
+    clip_value : float
+        The bound, finite and ``>= 0``.
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``module`` is not a portable_nn Module.
+    ArgumentError
+        ``module`` has no parameters, or ``clip_value`` is negative or not finite; nothing is changed.
+
     Examples
     --------
     >>> import portable_nn as pnn

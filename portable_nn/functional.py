@@ -59,6 +59,35 @@ def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
     """``y = x @ weight.T + bias``.
 
     Shapes: ``x`` ``(*, in)``, ``weight`` ``(out, in)``, ``bias`` ``(out,)`` or None -> ``y`` ``(*, out)``.
+
+    Parameters
+    ----------
+    x : array
+        The input, shape ``(*, in)`` (any number of leading axes, batch size 0 included).
+    weight : array
+        Shape ``(out, in)``, PyTorch's layout; ``x`` and ``bias`` share its namespace, device and dtype.
+    bias : array or None
+        Shape ``(out,)``, or None for no bias.
+
+    Returns
+    -------
+    array
+        ``y``, shape ``(*, out)``, ``weight``'s dtype and device.
+
+    Raises
+    ------
+    NamespaceError, DeviceError, DTypeError
+        An operand of another namespace, device or dtype than ``weight``.
+    ShapeError
+        ``weight`` not 2-D, ``x``'s last axis not ``in``, or ``bias`` not ``(out,)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from portable_nn.functional import linear
+    >>> weight = np.asarray([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])
+    >>> linear(np.ones((4, 3)), weight, np.asarray([0.5, -1.0])).tolist()[0]
+    [6.5, 0.0]
     """
     _check_operands(x, weight, bias)
     return _linear(x, weight, bias)
@@ -91,6 +120,42 @@ def linear_backward(
     Shapes: ``grad_output`` ``(*, out)``, ``x`` ``(*, in)``, ``weight`` ``(out, in)``. Leading axes are
     flattened to rows: ``grad_x = g @ weight`` (shape of x), ``grad_weight = g.T @ x``
     (out, in), ``grad_bias = sum(g, axis=0)`` (out,) or None when ``has_bias`` is False.
+
+    Parameters
+    ----------
+    grad_output : array
+        ``dL/dy``, shape ``(*, out)``.
+    x : array
+        The forward's input, shape ``(*, in)``.
+    weight : array
+        Shape ``(out, in)``; the other operands share its namespace, device and dtype.
+    has_bias : bool
+        Whether the forward had a bias (False: ``grad_bias`` is None).
+
+    Returns
+    -------
+    grad_x : array
+        ``dL/dx``, the shape of ``x``.
+    grad_weight : array
+        ``dL/dweight``, shape ``(out, in)``.
+    grad_bias : array or None
+        ``dL/dbias``, shape ``(out,)``, or None without a bias.
+
+    Raises
+    ------
+    NamespaceError, DeviceError, DTypeError
+        An operand of another namespace, device or dtype than ``weight``.
+    ShapeError
+        ``weight`` not 2-D, ``x``'s last axis not ``in``, or ``grad_output`` not ``(*, out)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from portable_nn.functional import linear_backward
+    >>> weight = np.asarray([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])
+    >>> grad_x, grad_weight, grad_bias = linear_backward(np.ones((4, 2)), np.ones((4, 3)), weight)
+    >>> grad_x[0].tolist(), grad_weight.tolist(), grad_bias.tolist()
+    ([1.0, 3.0, 3.0], [[4.0, 4.0, 4.0], [4.0, 4.0, 4.0]], [4.0, 4.0])
     """
     _check_operands(x, weight, None)
     if namespace_of(grad_output) is not namespace_of(weight):

@@ -73,6 +73,14 @@ class Linear(Module):
         ``init(rng, shape, *, fan_in, fan_out)``) overriding the preset; the bias uses the
         weight's fans, as in PyTorch.
 
+    Raises
+    ------
+    ArgumentTypeError
+        ``in_features``/``out_features`` is not an int, ``bias`` not a bool, or ``init`` neither a
+        preset name nor a callable.
+    ArgumentError
+        A negative size, an unknown preset, or both ``init`` and ``weight_init``/``bias_init``.
+
     Examples
     --------
     >>> import portable_nn as pnn
@@ -221,6 +229,47 @@ class Linear(Module):
         (out_features,) or None. ``xp``/``device``/``dtype`` default to the weight's (device by
         portable string); a given ``dtype`` is an explicit cast, without it weight and bias
         must share one floating dtype.
+
+        Parameters
+        ----------
+        weight : array
+            2-D floating array, shape (out_features, in_features) or, with ``layout="in_out"``,
+            (in_features, out_features).
+        bias : array or None
+            Shape (out_features,), or None for a layer without bias.
+        layout : {"out_in", "in_out"}
+            The axis order of ``weight``.
+        xp : str, namespace, array or None
+            The layer's backend; None: the weight's.
+        device : str, device or None
+            The layer's device; None: the weight's.
+        dtype : str, dtype or None
+            The layer's dtype (an explicit cast); None: the weight's.
+
+        Returns
+        -------
+        Linear
+            A new layer; later changes to ``weight`` or ``bias`` do not reach it.
+
+        Raises
+        ------
+        ArgumentError
+            ``layout`` is neither ``"out_in"`` nor ``"in_out"``.
+        ShapeError
+            ``weight`` is not 2-D, or ``bias`` is not (out_features,).
+        DTypeError
+            An array is not floating, or ``bias``'s dtype differs from ``weight``'s without ``dtype``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import portable_nn as pnn
+        >>> kernel = np.arange(6.0).reshape(3, 2)  # (in_features, out_features)
+        >>> layer = pnn.Linear.from_arrays(kernel, np.zeros(2), layout="in_out")
+        >>> layer.weight.shape, layer.weight.dtype
+        ((2, 3), dtype('float64'))
+        >>> layer(np.ones((1, 3))).tolist()
+        [[6.0, 9.0]]
         """
         if layout not in ("out_in", "in_out"):
             raise ArgumentError(f"layout must be 'out_in' (out, in) or 'in_out' (in, out), got {layout!r}")
@@ -258,6 +307,35 @@ class Linear(Module):
 
         ``xp``/``device``/``dtype`` default to the torch module's (torch, its device, its dtype);
         later in-place updates of the torch module (optimizer steps) do not reach the copy.
+
+        Parameters
+        ----------
+        module : torch.nn.Linear
+            The torch layer.
+        xp : str, namespace, array or None
+            The layer's backend; None: torch.
+        device : str, device or None
+            The layer's device; None: the torch module's.
+        dtype : str, dtype or None
+            The layer's dtype; None: the torch module's.
+
+        Returns
+        -------
+        Linear
+            A new layer with copies of ``module``'s parameters.
+
+        Raises
+        ------
+        ArgumentTypeError
+            ``module`` is not a torch module with a ``weight``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> import portable_nn as pnn
+        >>> layer = pnn.Linear.from_torch(torch.nn.Linear(3, 2), xp="numpy")
+        >>> layer
+        Linear(in_features=3, out_features=2, bias=True, backend=numpy, device=cpu, dtype=float32)
         """
         weight = getattr(module, "weight", None)
         if not is_torch_module(module) or weight is None:
@@ -265,13 +343,39 @@ class Linear(Module):
         return cls.from_arrays(weight, getattr(module, "bias", None), xp=xp, device=device, dtype=dtype)
 
     def to_torch(self) -> Any:
-        """A ``torch.nn.Linear`` holding copies of the parameters, same dtype and device (else torch's default)."""
+        """A ``torch.nn.Linear`` holding copies of the parameters, same dtype and device (else torch's default).
+
+        Returns
+        -------
+        torch.nn.Linear
+            A new torch layer; its parameters are copies.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> module = pnn.Linear(3, 2, seed=0).to_torch()
+        >>> type(module).__name__, tuple(module.weight.shape)
+        ('Linear', (2, 3))
+        """
         weight = convert(self.weight, "torch", copy=True)
         return torch_linear(weight, None if self.bias is None else convert(self.bias, "torch", copy=True))
 
     # ---------------------------------------------------------------- display
 
     def extra_repr(self) -> str:
+        """The layer's sizes, as ``repr`` shows them before the placement.
+
+        Returns
+        -------
+        str
+            ``"in_features=..., out_features=..., bias=..."``.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> pnn.Linear(3, 2, bias=False).extra_repr()
+        'in_features=3, out_features=2, bias=False'
+        """
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
     def __repr__(self) -> str:
@@ -280,14 +384,55 @@ class Linear(Module):
     # ---------------------------------------------------------------- architecture config
 
     def get_config(self) -> dict[str, Any]:
-        """``{"in_features": int, "out_features": int, "bias": bool}`` (see :meth:`Module.get_config`)."""
+        """The constructor arguments that define the architecture (see :meth:`Module.get_config`).
+
+        Returns
+        -------
+        dict
+            ``{"in_features": int, "out_features": int, "bias": bool}``.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> pnn.Linear(3, 2).get_config()
+        {'in_features': 3, 'out_features': 2, 'bias': True}
+        """
         return {"in_features": self.in_features, "out_features": self.out_features, "bias": self.bias is not None}
 
     @classmethod
     def from_config(
         cls, config: Mapping[str, Any], *, xp: Any = "numpy", device: Any = None, dtype: Any = "float32"
     ) -> Linear:
-        """A zero-initialized layer from :meth:`get_config`'s dict (unknown or missing keys: ``ArgumentError``)."""
+        """A zero-initialized layer from :meth:`get_config`'s dict.
+
+        Parameters
+        ----------
+        config : mapping
+            Exactly the keys ``in_features``, ``out_features`` and ``bias``.
+        xp : str, namespace or array
+            The backend.
+        device : str, device or None
+            The device; None: the backend's default.
+        dtype : str or dtype
+            The floating dtype.
+
+        Returns
+        -------
+        Linear
+            A new layer, parameters all zero (load a state dict into it).
+
+        Raises
+        ------
+        ArgumentError
+            ``config`` is no mapping, or has unknown or missing keys.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> layer = pnn.Linear.from_config({"in_features": 3, "out_features": 2, "bias": True})
+        >>> layer.bias.tolist()
+        [0.0, 0.0]
+        """
         keys = {"in_features", "out_features", "bias"}
         if not isinstance(config, Mapping) or set(config) != keys:
             given = sorted(config) if isinstance(config, Mapping) else type(config).__name__

@@ -73,8 +73,8 @@ class Module(ModuleState):
     """Base class of layers: a layer writes :meth:`functional_forward` and :meth:`functional_backward`.
 
     A layer with parameters calls ``super().__init__(xp=..., device=..., dtype=..., seed=...)``
-    (its placement and a host RNG) and declares each parameter with :meth:`add_parameter` (or
-    :meth:`register_parameter` for an array it already has). Its pure pair reads parameters from
+    (its placement and a host RNG) and declares each parameter with :meth:`~portable_nn.Module.add_parameter` (or
+    :meth:`~portable_nn.Module.register_parameter` for an array it already has). Its pure pair reads parameters from
     ``params``, checks arguments with :meth:`check_input` when ``call.validate`` is set (see
     :class:`Call`), and returns ``(y, saved)`` and ``(dL/dx, {name: dL/dparam})``. ``forward``,
     ``__call__``, ``backward``, grads, ``step``, ``state_dict``, ``to``, optimizers,
@@ -83,6 +83,39 @@ class Module(ModuleState):
 
     Defining ``forward``, ``backward`` or ``__call__`` in a subclass is a ``TypeError`` (they are
     derived from the pure pair, so a layer has one path through the library).
+
+    Parameters
+    ----------
+    xp : str, namespace or array
+        The backend: a name (``"numpy"``, ``"torch"``...), an array namespace, or an array whose
+        namespace is taken.
+    device : str, native device or None
+        ``"cpu"``, ``"cuda:N"``, a backend's own device object, or None for the backend's default.
+    dtype : str or backend dtype
+        The floating dtype of the parameters (``"float32"``, ``"float64"``... or a backend dtype).
+    seed : int, numpy.random.Generator or None
+        The host random generator :meth:`~portable_nn.Module.add_parameter` draws initial values from.
+
+    Examples
+    --------
+    A layer with one parameter, ``y = x * scale`` (``x`` of shape ``(..., n)``):
+
+    >>> import portable_nn as pnn
+    >>> class Scale(pnn.Module):
+    ...     def __init__(self, n, **placement):
+    ...         super().__init__(**placement)
+    ...         self.add_parameter("scale", (n,), init="ones")
+    ...     def functional_forward(self, params, x, call):
+    ...         return x * params["scale"], x
+    ...     def functional_backward(self, params, x, grad_output, need_input_grad, call):
+    ...         rows = self.xp.reshape(grad_output * x, (-1, x.shape[-1]))
+    ...         return grad_output * params["scale"], {"scale": self.xp.sum(rows, axis=0)}
+    >>> layer = Scale(3)
+    >>> x = layer.xp.ones((2, 3), dtype=layer.dtype)
+    >>> layer(x).shape, layer.backward(layer.xp.ones((2, 3), dtype=layer.dtype)).shape
+    ((2, 3), (2, 3))
+    >>> layer.grad_scale.tolist()
+    [2.0, 2.0, 2.0]
     """
 
     xp: ModuleType
@@ -112,7 +145,8 @@ class Module(ModuleState):
     def __init__(self, *, xp: Any = "numpy", device: Any = None, dtype: Any = "float32", seed: Seed = None) -> None:
         """Place the module: ``xp`` (backend name, namespace or array), ``device`` (``"cpu"``, ``"cuda:N"``, a native
         device or None = the backend's default), ``dtype`` (``"float32"``... or a backend dtype), and a host
-        ``numpy.random.Generator`` from ``seed`` (int, Generator or None) that :meth:`add_parameter` draws from.
+        ``numpy.random.Generator`` from ``seed`` (int, Generator or None) that
+        :meth:`~portable_nn.Module.add_parameter` draws from.
         """
         namespace = resolve_namespace(xp)
         where = resolve_device(namespace, device)
@@ -232,6 +266,19 @@ class Module(ModuleState):
         saved : any
             What :meth:`functional_backward` needs (arrays, shapes...), kept by :meth:`forward` on the
             module or handed back by the functional API.
+
+        Raises
+        ------
+        NotImplementedError
+            The layer does not define it (this base method is abstract).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> layer = pnn.Linear(3, 2, seed=0)
+        >>> y, saved = layer.functional_forward(layer.named_parameters(), layer.xp.ones((4, 3), dtype=layer.dtype))
+        >>> y.shape
+        (4, 2)
         """
         raise NotImplementedError(f"{type(self).__name__} must define functional_forward(params, x, call)")
 
@@ -265,6 +312,21 @@ class Module(ModuleState):
             ``dL/dx`` (the input's shape), or None when not needed.
         grads : dict of str to array
             One gradient per parameter name of ``params``, each with its parameter's shape.
+
+        Raises
+        ------
+        NotImplementedError
+            The layer does not define it (this base method is abstract).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> layer = pnn.Linear(3, 2, seed=0)
+        >>> params = layer.named_parameters()
+        >>> y, saved = layer.functional_forward(params, layer.xp.ones((4, 3), dtype=layer.dtype))
+        >>> grad_x, grads = layer.functional_backward(params, saved, layer.xp.ones_like(y))
+        >>> grad_x.shape, sorted(grads), grads["weight"].shape
+        ((4, 3), ['bias', 'weight'], (2, 3))
         """
         raise NotImplementedError(f"{type(self).__name__} must define functional_backward(...)")
 
@@ -399,6 +461,11 @@ class Module(ModuleState):
     def named_parameters(self) -> dict[str, Array]:
         """Name -> live parameter array (parameters that are ``None``, e.g. no bias, are left out).
 
+        Returns
+        -------
+        dict of str to array
+            The parameters in declaration order, the arrays themselves (not copies).
+
         Examples
         --------
         >>> import portable_nn as pnn
@@ -413,11 +480,39 @@ class Module(ModuleState):
         return params
 
     def parameters(self) -> list[Array]:
-        """The live parameter arrays, in declaration order."""
+        """The live parameter arrays, in declaration order.
+
+        Returns
+        -------
+        list of array
+            The values of :meth:`named_parameters`, the arrays themselves (not copies).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> [p.shape for p in pnn.Linear(2, 1, seed=0).parameters()]
+        [(1, 2), (1,)]
+        """
         return list(self.named_parameters().values())
 
     def named_grads(self) -> dict[str, Array | None]:
-        """Name -> accumulated gradient (``None`` before any backward) for each parameter."""
+        """Name -> accumulated gradient (``None`` before any backward) for each parameter.
+
+        Returns
+        -------
+        dict of str to array or None
+            One entry per name of :meth:`named_parameters`: its gradient, the parameter's shape.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> layer = pnn.Linear(2, 1, seed=0)
+        >>> layer.named_grads()
+        {'weight': None, 'bias': None}
+        >>> _ = layer.backward(layer.xp.ones_like(layer(layer.xp.ones((3, 2), dtype=layer.dtype))))
+        >>> layer.named_grads()["bias"].tolist()
+        [3.0]
+        """
         return {n: getattr(self, f"grad_{n}") for n in self.named_parameters()}
 
     def _require_grads(self) -> dict[str, Array]:
@@ -496,6 +591,26 @@ class Module(ModuleState):
 
         Every new parameter is computed before any is rebound, through :meth:`set_parameters`
         (all or nothing, never in place; composite modules route the names to their layers).
+
+        Parameters
+        ----------
+        lr : float
+            The learning rate, finite and non-negative.
+
+        Raises
+        ------
+        CallOrderError
+            A parameter has no gradient yet (call :meth:`backward` first); nothing changes.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> layer = pnn.Linear(2, 1, seed=0)
+        >>> layer.set_parameters({"bias": layer.xp.zeros((1,), dtype=layer.dtype)})
+        >>> _ = layer.backward(layer.xp.ones_like(layer(layer.xp.ones((3, 2), dtype=layer.dtype))))
+        >>> layer.step(lr=0.5)
+        >>> layer.bias.tolist()
+        [-1.5]
         """
         lr = check_lr(lr)
         params, grads = self.named_parameters(), self._require_grads()

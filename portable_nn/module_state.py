@@ -136,7 +136,7 @@ class ModuleState:
         """Declare parameter ``name`` holding ``value``: an array of the module's backend, device and dtype.
 
         ``None`` declares an absent optional parameter (e.g. ``bias=False``): it is left out of
-        :meth:`named_parameters`. The array is held, never copied or mutated.
+        :meth:`~portable_nn.Module.named_parameters`. The array is held, never copied or mutated.
         """
         self._check_new_parameter_name(name)
         if value is not None:
@@ -166,7 +166,7 @@ class ModuleState:
     def state_dict(self) -> dict[str, Array]:
         """Name -> live parameter array (no copy: portable_nn never mutates arrays in place).
 
-        Names come from :meth:`named_parameters`, so a container that prefixes them
+        Names come from :meth:`~portable_nn.Module.named_parameters`, so a container that prefixes them
         (``"0.weight"``) gets the prefixed names. Grads and the saved input are not state.
 
         Returns
@@ -272,7 +272,7 @@ class ModuleState:
     def set_grads(self, values: Mapping[str, Array]) -> None:
         """Rebind accumulated gradients to new arrays, all or nothing (e.g. after clipping).
 
-        Names are parameter names (as :meth:`named_grads` gives them); every value must be a
+        Names are parameter names (as :meth:`~portable_nn.Module.named_grads` gives them); every value must be a
         ``self.xp`` array on ``self.device`` with ``self.dtype`` and its parameter's shape, checked
         before anything changes: an unknown name is an ``UnknownParameterError``, a mismatch a
         ``NamespaceError``/``DeviceError``/``DTypeError``/``ShapeError``. Arrays are held, never copied.

@@ -35,7 +35,28 @@ class Sequential(Module):
     model's ``xp``, ``device`` and ``dtype``). A call that raises in any layer leaves every
     layer as it was before the call.
 
-    Example: ``Sequential(Linear(2, 64, seed=0), ReLU(), Linear(64, 3, seed=1))``.
+    Parameters
+    ----------
+    *layers : Module
+        The layers, in order (at least one; sub-models nest at most ``MAX_NESTING`` deep).
+
+    Raises
+    ------
+    ArgumentError
+        No layer, or nesting deeper than ``MAX_NESTING``.
+    ArgumentTypeError
+        A layer is not a :class:`~portable_nn.Module`.
+    NamespaceError, DeviceError, DTypeError
+        Layers with parameters differ in backend, device or dtype.
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.ReLU(), pnn.Linear(3, 1, seed=1))
+    >>> x = model.xp.ones((4, 2), dtype=model.dtype)
+    >>> y = model(x)
+    >>> y.shape, model.backward(model.xp.ones_like(y)).shape, model.layers[0].grad_weight.shape
+    ((4, 1), (4, 2), (3, 2))
     """
 
     def __init__(self, *layers: Module) -> None:
@@ -255,7 +276,20 @@ class Sequential(Module):
     # ---------------------------------------------------------------- parameters and grads
 
     def named_parameters(self) -> dict[str, Array]:
-        """``"<index>.<name>"`` -> live parameter array, layer by layer."""
+        """``"<index>.<name>"`` -> live parameter array, layer by layer.
+
+        Returns
+        -------
+        dict of str to array
+            Each layer's :meth:`~portable_nn.Module.named_parameters`, prefixed by its index.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.ReLU(), pnn.Linear(3, 1, seed=1))
+        >>> list(model.named_parameters())
+        ['0.weight', '0.bias', '2.weight', '2.bias']
+        """
         return {
             _join_name(i, name): p
             for i, layer in enumerate(self.layers)
@@ -263,11 +297,37 @@ class Sequential(Module):
         }
 
     def named_grads(self) -> dict[str, Array | None]:
-        """``"<index>.<name>"`` -> accumulated gradient (``None`` before any backward)."""
+        """``"<index>.<name>"`` -> accumulated gradient (``None`` before any backward).
+
+        Returns
+        -------
+        dict of str to array or None
+            One entry per name of :meth:`named_parameters`.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.ReLU(), pnn.Linear(3, 1, seed=1))
+        >>> model.named_grads()["2.bias"] is None
+        True
+        >>> _ = model.backward(model.xp.ones_like(model(model.xp.ones((4, 2), dtype=model.dtype))))
+        >>> model.named_grads()["2.bias"].tolist()
+        [4.0]
+        """
         return {f"{i}.{name}": g for i, layer in enumerate(self.layers) for name, g in layer.named_grads().items()}
 
     def zero_grad(self) -> None:
-        """Forget every layer's accumulated gradients."""
+        """Forget every layer's accumulated gradients.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.ReLU(), pnn.Linear(3, 1, seed=1))
+        >>> _ = model.backward(model.xp.ones_like(model(model.xp.ones((4, 2), dtype=model.dtype))))
+        >>> model.zero_grad()
+        >>> set(model.named_grads().values())
+        {None}
+        """
         for layer in self.layers:
             layer.zero_grad()
 
@@ -367,7 +427,27 @@ class Sequential(Module):
     # ---------------------------------------------------------------- gradients (rebinding)
 
     def set_grads(self, values: Mapping[str, Array]) -> None:
-        """Rebind gradients named ``"<index>.<name>"`` in the layers, all or nothing (see :meth:`Module.set_grads`)."""
+        """Rebind gradients named ``"<index>.<name>"`` in the layers, all or nothing (see :meth:`Module.set_grads`).
+
+        Parameters
+        ----------
+        values : mapping of str to array
+            Gradient name (a key of :meth:`named_parameters`) -> array shaped and placed like that
+            parameter. Names not given keep their gradient.
+
+        Raises
+        ------
+        UnknownParameterError
+            A name is no parameter of the model (nothing changes).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.ReLU(), pnn.Linear(3, 1, seed=1))
+        >>> model.set_grads({"2.bias": model.xp.ones((1,), dtype=model.dtype)})
+        >>> model.layers[2].grad_bias.tolist()
+        [1.0]
+        """
         routed = self._route_known(values)
 
         def apply() -> None:
@@ -379,9 +459,26 @@ class Sequential(Module):
     # ---------------------------------------------------------------- architecture config
 
     def get_config(self) -> dict[str, Any]:
-        """``{"layers": [{"class": registered name, "config": layer.get_config()}, ...]}``, nested for sub-models.
+        """The architecture as JSON values, nested for sub-models.
 
-        Every layer's class must be registered (:func:`portable_nn.register`): else ``ArgumentError``.
+        Every layer's class must be registered (:func:`portable_nn.register`).
+
+        Returns
+        -------
+        dict
+            ``{"layers": [{"class": registered name, "config": layer.get_config()}, ...]}``.
+
+        Raises
+        ------
+        ArgumentError
+            A layer's class is not registered.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.ReLU(), pnn.Linear(3, 1, seed=1))
+        >>> [layer["class"] for layer in model.get_config()["layers"]]
+        ['Linear', 'ReLU', 'Linear']
         """
         from .registry import registered_name
 
@@ -402,7 +499,36 @@ class Sequential(Module):
     ) -> Sequential:
         """The model of :meth:`get_config`'s dict: each layer built by its registered class's ``from_config``.
 
-        An unknown class name is a ``SerializationError`` naming it; a malformed config an ``ArgumentError``.
+        Parameters
+        ----------
+        config : mapping
+            ``{"layers": [{"class": name, "config": {...}}, ...]}``, as :meth:`get_config` gives.
+        xp : str, namespace or array
+            The backend of every layer.
+        device : str, device or None
+            The device; None: the backend's default.
+        dtype : str or dtype
+            The floating dtype.
+
+        Returns
+        -------
+        Sequential
+            A new model (parameters as each class's ``from_config`` makes them: zeros for ``Linear``).
+
+        Raises
+        ------
+        ArgumentError
+            A malformed config.
+        SerializationError
+            An unknown class name.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.ReLU(), pnn.Linear(3, 1, seed=1))
+        >>> copy = pnn.Sequential.from_config(model.get_config())
+        >>> len(copy), list(copy.named_parameters()) == list(model.named_parameters())
+        (3, True)
         """
         from .registry import lookup
 

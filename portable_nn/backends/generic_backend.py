@@ -70,15 +70,69 @@ class GenericAdapter(BackendAdapter):
         self.lazy = _namespace_is_lazy(xp)  # type: ignore[misc]
 
     def is_namespace(self, module: ModuleType) -> bool:
+        """Whether ``module`` is this adapter's namespace: the very module, or one of the same ``__name__``.
+
+        Parameters
+        ----------
+        module : module
+            A namespace module.
+
+        Returns
+        -------
+        bool
+            True when ``module`` stands for this adapter's namespace.
+
+        Examples
+        --------
+        >>> import array_api_strict
+        >>> adapter = GenericAdapter(array_api_strict, name="strict-generic")
+        >>> adapter.is_namespace(array_api_strict), adapter.is_namespace(re)
+        (True, False)
+        """
         same = self._xp is not None and module is self._xp
         return same or getattr(module, "__name__", None) == self.namespace_module
 
     def has_values(self, x: Any) -> bool:
-        """Eager namespaces: True; lazy ones (``array_api_compat.is_lazy_array``): False, nothing is read back."""
+        """Eager namespaces: True; lazy ones (``array_api_compat.is_lazy_array``): False, nothing is read back.
+
+        Parameters
+        ----------
+        x : array
+            An array of this adapter's namespace.
+
+        Returns
+        -------
+        bool
+            ``not self.lazy``.
+
+        Examples
+        --------
+        >>> import array_api_strict
+        >>> GenericAdapter(array_api_strict).has_values(array_api_strict.ones(2))
+        True
+        """
         return not self.lazy
 
     def device_str(self, device: Any) -> str:
-        """``str(device)``, or ``"<name>:<index>"`` where that is an object's default repr (``<Device at 0x..>``)."""
+        """``str(device)``, or ``"<name>:<index>"`` where that is an object's default repr (``<Device at 0x..>``).
+
+        Parameters
+        ----------
+        device : object
+            A native device of this adapter's namespace.
+
+        Returns
+        -------
+        str
+            The portable device string.
+
+        Examples
+        --------
+        >>> import array_api_strict
+        >>> adapter = GenericAdapter(array_api_strict)
+        >>> adapter.device_str(array_api_strict.Device("device1"))
+        "array_api_strict.Device('device1')"
+        """
         text = str(device)
         if not _OBJECT_REPR.match(text):
             return text
@@ -87,7 +141,33 @@ class GenericAdapter(BackendAdapter):
         return f"{self.name}:{index}"
 
     def from_host(self, host: np.ndarray, device: Any) -> Any:
-        """``xp.asarray(host, device=device)``; where ``asarray`` refuses a NumPy array, ``xp.from_dlpack``."""
+        """``xp.asarray(host, device=device)``; where ``asarray`` refuses a NumPy array, ``xp.from_dlpack``.
+
+        Parameters
+        ----------
+        host : numpy.ndarray
+            The values, any shape, already of the target dtype.
+        device : object
+            The native target device.
+
+        Returns
+        -------
+        array
+            An array of the namespace with ``host``'s shape, dtype and values.
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``asarray`` refuses ``host`` and the namespace has no ``from_dlpack``.
+
+        Examples
+        --------
+        >>> import array_api_strict
+        >>> import numpy as np
+        >>> adapter = GenericAdapter(array_api_strict)
+        >>> adapter.from_host(np.ones(2), adapter.default_device()).shape
+        (2,)
+        """
         xp = self.namespace()
         try:
             return xp.asarray(host, device=device)

@@ -171,6 +171,15 @@ for _adapter in THIRD_PARTY:
 def all_adapters() -> tuple[BackendAdapter, ...]:
     """Every adapter known by name: the built-in ones, the third-party tier, then the registered ones.
 
+    Adapters of the ``portable_nn.backends`` entry-point group are registered first (once).
+
+    Returns
+    -------
+    tuple of BackendAdapter
+        In that order.
+
+    Examples
+    --------
     >>> names = [a.name for a in all_adapters()]
     >>> names[0], "ndonnx" in names
     ('numpy', True)
@@ -208,6 +217,23 @@ def get_adapter(name: str) -> BackendAdapter:
     Besides the known adapters' names, the name of an importable module that is an array API
     namespace (``"array_api_strict"``, ``"ndonnx"``...) gives that namespace's adapter.
 
+    Parameters
+    ----------
+    name : str
+        A backend name or alias, or an importable namespace module's name.
+
+    Returns
+    -------
+    BackendAdapter
+        The registered adapter, or a generic one for a namespace module.
+
+    Raises
+    ------
+    UnknownBackendError
+        No adapter has that name and no importable namespace module does.
+
+    Examples
+    --------
     >>> get_adapter("jnp").name
     'jax'
     """
@@ -242,6 +268,26 @@ def _module_adapter(name: str) -> BackendAdapter | None:
 def adapter_for_namespace(module: ModuleType) -> BackendAdapter:
     """The adapter of a namespace module, raw (``torch``) or compliant (``array_api_compat.torch``).
 
+    A namespace no adapter recognises that has ``asarray`` and ``__array_namespace_info__`` gets a
+    :class:`GenericAdapter` (one per module name, cached).
+
+    Parameters
+    ----------
+    module : module
+        The namespace module.
+
+    Returns
+    -------
+    BackendAdapter
+        Its adapter.
+
+    Raises
+    ------
+    UnknownBackendError
+        ``module`` is no module, or no array API namespace.
+
+    Examples
+    --------
     >>> import numpy
     >>> adapter_for_namespace(numpy).name
     'numpy'
@@ -268,8 +314,26 @@ def adapter_for_namespace(module: ModuleType) -> BackendAdapter:
 
 
 def adapter_for_array(x: Any) -> BackendAdapter:
-    """The adapter of array ``x`` (cached per array type); a NamespaceError for lists, scalars and unknown arrays.
+    """The adapter of array ``x`` (cached per array type).
 
+    Parameters
+    ----------
+    x : array
+        An array of any supported backend.
+
+    Returns
+    -------
+    BackendAdapter
+        The adapter of ``x``'s namespace.
+
+    Raises
+    ------
+    NamespaceError
+        ``x`` is a list, a scalar or no array API array, its namespace is unsupported, or its
+        adapter refuses its type (``numpy.matrix``, masked arrays).
+
+    Examples
+    --------
     >>> import numpy
     >>> adapter_for_array(numpy.zeros(2)).name
     'numpy'

@@ -103,13 +103,45 @@ class LRScheduler:
     :meth:`load_state_dict`) and may define ``_closed_form_lrs()`` (from ``base_lrs`` and ``last_epoch``), which
     :class:`~portable_nn.lr_scheduler.SequentialLR` uses when a milestone restarts a schedule.
 
+    Parameters
+    ----------
+    optimizer : optimizer
+        Any object with ``param_groups`` (a list of dicts with a float ``"lr"``): portable_nn's
+        optimizers or torch's.
+    last_epoch : int
+        ``-1`` to start; a later epoch to resume (the groups must then hold ``"initial_lr"``).
+
     Attributes
     ----------
     optimizer : object with ``param_groups``
+        The optimizer driven.
     base_lrs : list of float
         Each group's ``"initial_lr"``.
     last_epoch : int
         Epochs stepped (0 right after construction).
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``optimizer`` has no ``param_groups`` with an ``"lr"`` each.
+    ArgumentError
+        ``last_epoch`` is not an int ``>= -1``, or resuming (``last_epoch >= 0``) without
+        ``"initial_lr"`` in every group.
+
+    Examples
+    --------
+    A schedule halving the rate every epoch:
+
+    >>> import portable_nn as pnn
+    >>> from portable_nn.lr_scheduler import LRScheduler
+    >>> class Halving(LRScheduler):
+    ...     def _next_lrs(self):
+    ...         if self.last_epoch == 0:
+    ...             return self._current_lrs()
+    ...         return [lr / 2 for lr in self._current_lrs()]
+    >>> sched = Halving(pnn.SGD(pnn.Linear(2, 1), lr=1.0))
+    >>> sched.step(); sched.step(); sched.get_last_lr()
+    [0.25]
     """
 
     #: Attributes that are configuration or state (what ``state_dict`` holds), besides the common ones.
@@ -166,7 +198,17 @@ class LRScheduler:
         return [group["lr"] for group in param_groups(self.optimizer)]
 
     def step(self) -> None:
-        """Advance one epoch and write the new rates into the optimizer's groups (all or nothing)."""
+        """Advance one epoch and write the new rates into the optimizer's groups (all or nothing).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> from portable_nn.lr_scheduler import StepLR
+        >>> sched = StepLR(pnn.SGD(pnn.Linear(2, 1), lr=1.0), step_size=2, gamma=0.5)
+        >>> sched.step(); sched.step()
+        >>> sched.last_epoch, sched.optimizer.param_groups[0]["lr"]
+        (2, 0.5)
+        """
         self._step_count += 1
         try:
             self._update_lr(None)
@@ -199,13 +241,43 @@ class LRScheduler:
         self._last_lr = [group["lr"] for group in groups]
 
     def get_last_lr(self) -> list[float]:
-        """The rates the last ``step()`` (or the constructor) set, one per param group."""
+        """The rates the last ``step()`` (or the constructor) set, one per param group.
+
+        Returns
+        -------
+        list of float
+            A new list, one rate per param group.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> from portable_nn.lr_scheduler import StepLR
+        >>> sched = StepLR(pnn.SGD(pnn.Linear(2, 1), lr=1.0), step_size=2, gamma=0.5)
+        >>> sched.get_last_lr()
+        [1.0]
+        """
         return list(self._last_lr)
 
     # ---------------------------------------------------------------- state
 
     def state_dict(self) -> dict[str, Any]:
-        """The schedule's configuration and position (plain Python values; the optimizer is not included)."""
+        """The schedule's configuration and position (plain Python values; the optimizer is not included).
+
+        Returns
+        -------
+        dict
+            ``base_lrs``, ``last_epoch``, ``_step_count``, ``_last_lr`` and the schedule's own
+            configuration (``step_size``, ``gamma``...), copied.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> from portable_nn.lr_scheduler import StepLR
+        >>> sched = StepLR(pnn.SGD(pnn.Linear(2, 1), lr=1.0), step_size=2, gamma=0.5)
+        >>> state = sched.state_dict()
+        >>> state["last_epoch"], state["step_size"], state["gamma"]
+        (0, 2, 0.5)
+        """
         return {key: copy_state(getattr(self, key)) for key in (*self._common_keys, *self._state_keys)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -214,6 +286,22 @@ class LRScheduler:
         Every value is checked by the constructor's rules (``step_size >= 1``, finite ``gamma``,
         sorted milestones, one rate per param group...): a ``SerializationError`` naming the
         value otherwise, and nothing changes.
+
+        Parameters
+        ----------
+        state : mapping
+            What :meth:`state_dict` returned, with exactly its keys.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> from portable_nn.lr_scheduler import StepLR
+        >>> sched = StepLR(pnn.SGD(pnn.Linear(2, 1), lr=1.0), step_size=2, gamma=0.5)
+        >>> state = sched.state_dict()
+        >>> sched.step(); sched.step()
+        >>> sched.load_state_dict(state)
+        >>> sched.last_epoch, sched.get_last_lr()
+        (0, [1.0])
         """
         self._apply_state(self._check_state(state))
 

@@ -26,6 +26,21 @@ class LambdaLR(LRScheduler):
 
     ``state_dict`` holds the position only: functions are not state (pass the same ones again).
 
+    Parameters
+    ----------
+    optimizer : optimizer
+        Any object with ``param_groups`` (a list of dicts with a float ``"lr"``): portable_nn's
+        optimizers or torch's.
+    lr_lambda : callable or list of callable
+        ``lr_lambda(epoch) -> factor``: one for every group, or a list with one per group.
+    last_epoch : int
+        ``-1`` to start; a later epoch to resume (the groups must then hold ``"initial_lr"``).
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``lr_lambda`` is not a function or a list of one function per param group.
+
     Examples
     --------
     >>> import portable_nn as pnn
@@ -51,6 +66,24 @@ class LambdaLR(LRScheduler):
 
 class StepLR(LRScheduler):
     """Multiply the rate by ``gamma`` every ``step_size`` epochs: ``initial_lr * gamma ** (epoch // step_size)``.
+
+    Parameters
+    ----------
+    optimizer : optimizer
+        Any object with ``param_groups`` (a list of dicts with a float ``"lr"``): portable_nn's
+        optimizers or torch's.
+    step_size : int
+        The period, in epochs (``>= 1``).
+    gamma : float
+        The factor (finite).
+    last_epoch : int
+        ``-1`` to start; a later epoch to resume (the groups must then hold ``"initial_lr"``).
+
+    Raises
+    ------
+    ArgumentTypeError, ArgumentError
+        A configuration value of the wrong type or out of range, or an optimizer without
+        ``param_groups``.
 
     Examples
     --------
@@ -86,7 +119,34 @@ class StepLR(LRScheduler):
 
 
 class MultiStepLR(LRScheduler):
-    """Multiply the rate by ``gamma`` at each epoch in ``milestones`` (a repeated milestone multiplies again)."""
+    """Multiply the rate by ``gamma`` at each epoch in ``milestones`` (a repeated milestone multiplies again).
+
+    Parameters
+    ----------
+    optimizer : optimizer
+        Any object with ``param_groups`` (a list of dicts with a float ``"lr"``): portable_nn's
+        optimizers or torch's.
+    milestones : list of int
+        Epochs (``>= 0``, any order; stored sorted).
+    gamma : float
+        The factor (finite).
+    last_epoch : int
+        ``-1`` to start; a later epoch to resume (the groups must then hold ``"initial_lr"``).
+
+    Raises
+    ------
+    ArgumentTypeError, ArgumentError
+        A configuration value of the wrong type or out of range, or an optimizer without
+        ``param_groups``.
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> opt = pnn.SGD(pnn.Linear(2, 1), lr=1.0)
+    >>> sched = MultiStepLR(opt, milestones=[1, 3], gamma=0.5)
+    >>> [sched.get_last_lr()[0]] + [sched.step() or round(sched.get_last_lr()[0], 4) for _ in range(4)]
+    [1.0, 0.5, 0.5, 0.25, 0.25]
+    """
 
     _state_keys = ("milestones", "gamma")
     milestones: list[int]
@@ -118,7 +178,32 @@ class MultiStepLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
-    """Multiply the rate by ``gamma`` every epoch: ``initial_lr * gamma ** epoch``."""
+    """Multiply the rate by ``gamma`` every epoch: ``initial_lr * gamma ** epoch``.
+
+    Parameters
+    ----------
+    optimizer : optimizer
+        Any object with ``param_groups`` (a list of dicts with a float ``"lr"``): portable_nn's
+        optimizers or torch's.
+    gamma : float
+        The factor (finite).
+    last_epoch : int
+        ``-1`` to start; a later epoch to resume (the groups must then hold ``"initial_lr"``).
+
+    Raises
+    ------
+    ArgumentTypeError, ArgumentError
+        A configuration value of the wrong type or out of range, or an optimizer without
+        ``param_groups``.
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> opt = pnn.SGD(pnn.Linear(2, 1), lr=1.0)
+    >>> sched = ExponentialLR(opt, gamma=0.5)
+    >>> [sched.get_last_lr()[0]] + [sched.step() or round(sched.get_last_lr()[0], 4) for _ in range(4)]
+    [1.0, 0.5, 0.25, 0.125, 0.0625]
+    """
 
     _state_keys = ("gamma",)
     gamma: float
@@ -145,6 +230,32 @@ class CosineAnnealingLR(LRScheduler):
 
     ``lr = eta_min + (initial_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2``, computed in
     PyTorch's recursive form (so the numbers are PyTorch's, and another schedule may also drive the rate).
+
+    Parameters
+    ----------
+    optimizer : optimizer
+        Any object with ``param_groups`` (a list of dicts with a float ``"lr"``): portable_nn's
+        optimizers or torch's.
+    T_max : int
+        Epochs of the half period (``>= 1``).
+    eta_min : float
+        The lowest rate (finite).
+    last_epoch : int
+        ``-1`` to start; a later epoch to resume (the groups must then hold ``"initial_lr"``).
+
+    Raises
+    ------
+    ArgumentTypeError, ArgumentError
+        A configuration value of the wrong type or out of range, or an optimizer without
+        ``param_groups``.
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> opt = pnn.SGD(pnn.Linear(2, 1), lr=1.0)
+    >>> sched = CosineAnnealingLR(opt, T_max=4)
+    >>> [sched.get_last_lr()[0]] + [sched.step() or round(sched.get_last_lr()[0], 4) for _ in range(4)]
+    [1.0, 0.8536, 0.5, 0.1464, 0.0]
     """
 
     _state_keys = ("T_max", "eta_min")
@@ -186,6 +297,34 @@ class LinearLR(LRScheduler):
 
     ``start_factor`` in (0, 1], ``end_factor`` in [0, 1], ``total_iters`` >= 1 (an
     ``ArgumentError`` otherwise). Note that the constructor already applies ``start_factor``.
+
+    Parameters
+    ----------
+    optimizer : optimizer
+        Any object with ``param_groups`` (a list of dicts with a float ``"lr"``): portable_nn's
+        optimizers or torch's.
+    start_factor : float
+        The factor at epoch 0, in (0, 1].
+    end_factor : float
+        The factor from epoch ``total_iters`` on, in [0, 1].
+    total_iters : int
+        Epochs of the ramp (``>= 1``).
+    last_epoch : int
+        ``-1`` to start; a later epoch to resume (the groups must then hold ``"initial_lr"``).
+
+    Raises
+    ------
+    ArgumentTypeError, ArgumentError
+        A configuration value of the wrong type or out of range, or an optimizer without
+        ``param_groups``.
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> opt = pnn.SGD(pnn.Linear(2, 1), lr=1.0)
+    >>> sched = LinearLR(opt, start_factor=0.5, total_iters=2)
+    >>> [sched.get_last_lr()[0]] + [sched.step() or round(sched.get_last_lr()[0], 4) for _ in range(4)]
+    [0.5, 0.75, 1.0, 1.0, 1.0]
     """
 
     _state_keys = ("start_factor", "end_factor", "total_iters")

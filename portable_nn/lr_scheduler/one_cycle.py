@@ -96,16 +96,66 @@ def _anneal_linear(start: float, end: float, fraction: float) -> float:
 class OneCycleLR(LRScheduler):
     """Per batch: lr from ``max_lr / div_factor`` up to ``max_lr``, then down to ``initial_lr / final_div_factor``.
 
-    Parameters follow ``torch.optim.lr_scheduler.OneCycleLR``: ``max_lr`` (float or one per
-    group), ``total_steps`` or ``epochs`` and ``steps_per_epoch``, ``pct_start=0.3``,
-    ``anneal_strategy="cos" | "linear"``, ``cycle_momentum=True``, ``base_momentum=0.85``,
-    ``max_momentum=0.95``, ``div_factor=25.0``, ``final_div_factor=1e4``, ``three_phase=False``.
-    With ``cycle_momentum`` the optimizer's groups must have ``"momentum"`` (SGD) or ``"betas"``
-    (Adam: ``beta1`` cycles), else an ``ArgumentError``; momentum moves opposite to the rate.
-    Stepping past ``total_steps`` is a ``CallOrderError`` (nothing changes). A layout with an
-    empty phase that the schedule reaches (``pct_start * total_steps == 1``, or a last phase that
-    starts at step ``total_steps - 1``, e.g. ``pct_start=1.0``) is an ``ArgumentError`` at
-    construction, where PyTorch raises ``ZeroDivisionError`` when it gets there.
+    Parameters follow ``torch.optim.lr_scheduler.OneCycleLR``. With ``cycle_momentum`` the
+    optimizer's groups must have ``"momentum"`` (SGD) or ``"betas"`` (Adam: ``beta1`` cycles), else
+    an ``ArgumentError``; momentum moves opposite to the rate. Stepping past ``total_steps`` is a
+    ``CallOrderError`` (nothing changes). A layout with an empty phase that the schedule reaches
+    (``pct_start * total_steps == 1``, or a last phase that starts at step ``total_steps - 1``, e.g.
+    ``pct_start=1.0``) is an ``ArgumentError`` at construction, where PyTorch raises
+    ``ZeroDivisionError`` when it gets there.
+
+    Parameters
+    ----------
+    optimizer : optimizer
+        Any object with ``param_groups`` (a list of dicts with a float ``"lr"``): portable_nn's
+        optimizers or torch's.
+    max_lr : float or list of float
+        The peak rate, for every group or one per group.
+    total_steps : int or None
+        The number of ``step()`` calls of the cycle (``>= 1``); None: ``epochs * steps_per_epoch``.
+    epochs : int or None
+        With ``steps_per_epoch``, gives ``total_steps`` when it is None.
+    steps_per_epoch : int or None
+        Batches per epoch.
+    pct_start : float
+        The fraction of the cycle spent warming up, in [0, 1].
+    anneal_strategy : {"cos", "linear"}
+        The shape of each phase.
+    cycle_momentum : bool
+        Whether momentum (or Adam's ``beta1``) cycles opposite to the rate.
+    base_momentum : float or list of float
+        The momentum at the peak rate.
+    max_momentum : float or list of float
+        The momentum at the lowest rates.
+    div_factor : float
+        ``initial_lr = max_lr / div_factor``.
+    final_div_factor : float
+        ``min_lr = initial_lr / final_div_factor``.
+    three_phase : bool
+        Whether a third phase anneals from ``initial_lr`` to ``min_lr`` (else the second goes
+        straight from ``max_lr`` to ``min_lr``).
+    last_epoch : int
+        ``-1`` to start, or the step to resume from.
+
+    Raises
+    ------
+    ArgumentError
+        Neither ``total_steps`` nor ``epochs`` and ``steps_per_epoch``, a value out of range, an
+        empty phase the schedule reaches, or groups without ``"momentum"``/``"betas"`` under
+        ``cycle_momentum``.
+    ArgumentTypeError
+        A value of the wrong type.
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> from portable_nn.lr_scheduler import OneCycleLR
+    >>> opt = pnn.SGD(pnn.Linear(2, 1), lr=0.1, momentum=0.9)
+    >>> sched = OneCycleLR(opt, max_lr=1.0, total_steps=4, pct_start=0.5, anneal_strategy="linear")
+    >>> [sched.get_last_lr()[0]] + [sched.step() or round(sched.get_last_lr()[0], 5) for _ in range(3)]
+    [0.04, 1.0, 0.5, 0.0]
+    >>> opt.param_groups[0]["momentum"]
+    0.95
     """
 
     _state_keys = (

@@ -16,9 +16,29 @@ __all__ = ["ReduceLROnPlateau"]
 class ReduceLROnPlateau:
     """``step(metric)`` each epoch; after ``patience`` epochs without improvement, ``lr = max(lr * factor, min_lr)``.
 
-    Parameters follow ``torch.optim.lr_scheduler.ReduceLROnPlateau``: ``mode="min" | "max"``,
-    ``factor=0.1`` (in [0, 1)), ``patience=10``, ``threshold=1e-4``, ``threshold_mode="rel" | "abs"``,
-    ``cooldown=0``, ``min_lr=0`` (or one per group), ``eps=1e-8`` (smaller changes are skipped).
+    Parameters follow ``torch.optim.lr_scheduler.ReduceLROnPlateau``.
+
+    Parameters
+    ----------
+    optimizer : optimizer
+        Any object with ``param_groups`` (a list of dicts with a float ``"lr"``): portable_nn's
+        optimizers or torch's.
+    mode : {"min", "max"}
+        Whether the metric improves by going down or up.
+    factor : float
+        The multiplier of a reduction, in [0, 1).
+    patience : int
+        Epochs without improvement tolerated before a reduction (``>= 0``).
+    threshold : float
+        The least change that counts as an improvement (finite).
+    threshold_mode : {"rel", "abs"}
+        Whether ``threshold`` is relative to the best value or absolute.
+    cooldown : int
+        Epochs after a reduction during which bad epochs are not counted (``>= 0``).
+    min_lr : float or list of float
+        The lowest rate, for every group or one per group (``>= 0``).
+    eps : float
+        Reductions smaller than this are skipped (``>= 0``).
 
     Examples
     --------
@@ -158,7 +178,31 @@ class ReduceLROnPlateau:
         return value > best * (self.threshold + 1.0) if self.threshold_mode == "rel" else value > best + self.threshold
 
     def step(self, metrics: Any) -> None:
-        """Record this epoch's ``metrics`` (a number or 0-d array; NaN counts as no improvement)."""
+        """Record this epoch's ``metrics`` (a number or 0-d array; NaN counts as no improvement).
+
+        Parameters
+        ----------
+        metrics : float or 0-d array
+            The epoch's value of the monitored quantity (e.g. the validation loss).
+
+        Raises
+        ------
+        ArgumentTypeError
+            ``metrics`` is not a real number or a 0-d array.
+        ArgumentError
+            ``metrics`` does not fit a float, or the optimizer's group count no longer matches a
+            per-group ``min_lr``.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> from portable_nn.lr_scheduler import ReduceLROnPlateau
+        >>> sched = ReduceLROnPlateau(pnn.SGD(pnn.Linear(2, 1), lr=1.0), patience=1)
+        >>> sched.step(1.0); sched.step(1.0); sched.num_bad_epochs
+        1
+        >>> sched.step(1.0); sched.get_last_lr()
+        [0.1]
+        """
         if isinstance(metrics, (bool, str, bytes)) or tuple(getattr(metrics, "shape", ())) != ():
             raise ArgumentTypeError(f"metrics must be a real number or a 0-d array, got {type(metrics).__name__}")
         try:
@@ -197,11 +241,42 @@ class ReduceLROnPlateau:
         return self.cooldown_counter > 0
 
     def get_last_lr(self) -> list[float]:
-        """The rates after the last ``step`` (or at construction), one per param group."""
+        """The rates after the last ``step`` (or at construction), one per param group.
+
+        Returns
+        -------
+        list of float
+            A new list, one rate per param group.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> from portable_nn.lr_scheduler import ReduceLROnPlateau
+        >>> sched = ReduceLROnPlateau(pnn.SGD(pnn.Linear(2, 1), lr=1.0), patience=1)
+        >>> sched.get_last_lr()
+        [1.0]
+        """
         return list(self._last_lr)
 
     def state_dict(self) -> dict[str, Any]:
-        """Configuration and position (plain Python values)."""
+        """Configuration and position (plain Python values).
+
+        Returns
+        -------
+        dict
+            The settings (``mode``, ``factor``, ``patience``...) and the position (``best``,
+            ``num_bad_epochs``, ``cooldown_counter``, ``last_epoch``...); lists are copies.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> from portable_nn.lr_scheduler import ReduceLROnPlateau
+        >>> sched = ReduceLROnPlateau(pnn.SGD(pnn.Linear(2, 1), lr=1.0), patience=1)
+        >>> sched.step(2.0)
+        >>> state = sched.state_dict()
+        >>> state["best"], state["patience"], state["last_epoch"]
+        (2.0, 1, 1)
+        """
         return {key: (list(v) if isinstance(v := getattr(self, key), list) else v) for key in self._state_keys}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -209,6 +284,22 @@ class ReduceLROnPlateau:
 
         A ``SerializationError`` naming the first bad key or value (``mode='nonsense'``,
         ``factor=nan``, a negative counter, one ``min_lrs`` per group...); nothing changes then.
+
+        Parameters
+        ----------
+        state : mapping
+            What :meth:`state_dict` returned, with exactly its keys.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> from portable_nn.lr_scheduler import ReduceLROnPlateau
+        >>> sched = ReduceLROnPlateau(pnn.SGD(pnn.Linear(2, 1), lr=1.0), patience=1)
+        >>> state = sched.state_dict()
+        >>> sched.step(2.0)
+        >>> sched.load_state_dict(state)
+        >>> sched.last_epoch
+        0
         """
         groups = param_groups(self.optimizer)
         values = load_checked(

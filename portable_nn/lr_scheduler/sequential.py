@@ -23,6 +23,16 @@ class SequentialLR(LRScheduler):
         At least one; not :class:`ReduceLROnPlateau` (it needs a metric).
     milestones : list of int
         Increasing epochs, one fewer than ``schedulers``.
+    last_epoch : int
+        ``-1`` to start, or the epoch to resume from.
+
+    Raises
+    ------
+    ArgumentError
+        No scheduler, a scheduler of another optimizer, milestones not increasing or not one fewer
+        than the schedulers, or ``last_epoch`` not an int ``>= -1``.
+    ArgumentTypeError
+        A scheduler is not an epoch scheduler of :mod:`portable_nn.lr_scheduler`.
 
     Examples
     --------
@@ -85,7 +95,18 @@ class SequentialLR(LRScheduler):
         self._schedulers[bisect_right(self._milestones, 0)]._initial_step()
 
     def step(self) -> None:
-        """Advance one epoch: the current schedule steps, or the next one restarts at its milestone."""
+        """Advance one epoch: the current schedule steps, or the next one restarts at its milestone.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> from portable_nn.lr_scheduler import ExponentialLR, LinearLR, SequentialLR
+        >>> opt = pnn.SGD(pnn.Linear(2, 1), lr=1.0)
+        >>> warm = LinearLR(opt, start_factor=0.5, total_iters=2)
+        >>> sched = SequentialLR(opt, [warm, ExponentialLR(opt, gamma=0.5)], milestones=[2])
+        >>> sched.step(); sched.step(); sched.last_epoch, sched.get_last_lr()  # ExponentialLR restarts at 1.0
+        (2, [1.0])
+        """
         self.last_epoch += 1
         index = bisect_right(self._milestones, self.last_epoch)
         scheduler = self._schedulers[index]
@@ -100,7 +121,24 @@ class SequentialLR(LRScheduler):
         self._last_lr = scheduler.get_last_lr()
 
     def state_dict(self) -> dict[str, Any]:
-        """Position, milestones and each inner scheduler's :meth:`~LRScheduler.state_dict`."""
+        """Position, milestones and each inner scheduler's :meth:`~LRScheduler.state_dict`.
+
+        Returns
+        -------
+        dict
+            ``last_epoch``, ``_milestones``, ``_last_lr`` and ``_schedulers`` (one state dict each).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> from portable_nn.lr_scheduler import ExponentialLR, LinearLR, SequentialLR
+        >>> opt = pnn.SGD(pnn.Linear(2, 1), lr=1.0)
+        >>> warm = LinearLR(opt, start_factor=0.5, total_iters=2)
+        >>> sched = SequentialLR(opt, [warm, ExponentialLR(opt, gamma=0.5)], milestones=[2])
+        >>> state = sched.state_dict()
+        >>> state["_milestones"], len(state["_schedulers"])
+        ([2], 2)
+        """
         return {
             "last_epoch": self.last_epoch,
             "_milestones": list(self._milestones),
@@ -111,7 +149,26 @@ class SequentialLR(LRScheduler):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict` (the same number of inner schedulers, of the same kinds).
 
-        All or nothing: every inner state is checked before any scheduler changes.
+        All or nothing: every inner state is checked before any scheduler changes (a
+        ``SerializationError`` naming the bad value otherwise).
+
+        Parameters
+        ----------
+        state : mapping
+            What :meth:`state_dict` returned, with exactly its keys.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> from portable_nn.lr_scheduler import ExponentialLR, LinearLR, SequentialLR
+        >>> opt = pnn.SGD(pnn.Linear(2, 1), lr=1.0)
+        >>> warm = LinearLR(opt, start_factor=0.5, total_iters=2)
+        >>> sched = SequentialLR(opt, [warm, ExponentialLR(opt, gamma=0.5)], milestones=[2])
+        >>> state = sched.state_dict()
+        >>> sched.step(); sched.step(); sched.step()
+        >>> sched.load_state_dict(state)
+        >>> sched.last_epoch, sched.get_last_lr()
+        (0, [0.5])
         """
         self._apply_state(self._check_state(state))
 

@@ -35,7 +35,25 @@ def device_matches(wanted: str, device: str) -> bool:
 
 @dataclass(frozen=True)
 class Combination:
-    """One cell of the test matrix; ``reason`` says why it cannot run here (None = it can)."""
+    """One cell of the test matrix; ``reason`` says why it cannot run here (None = it can).
+
+    Parameters
+    ----------
+    backend : str
+        The backend's name (``"numpy"``, ``"torch"``...).
+    device : str
+        The portable device string (``"cpu"``, ``"cuda:0"``, ``"device1"``...).
+    dtype : str or None
+        The dtype's name, or None where the matrix has no dtype axis.
+    reason : str or None
+        Why this cell cannot run on this machine (the skip reason), or None when it can.
+
+    Examples
+    --------
+    >>> cell = Combination("numpy", "cpu", "float32")
+    >>> cell.id, cell.reason
+    ('numpy-cpu-float32', None)
+    """
 
     backend: str
     device: str
@@ -62,7 +80,23 @@ def _split(text: str | None) -> list[str] | None:
 
 @dataclass(frozen=True)
 class Selection:
-    """What the user asked for: backends (``torch`` or ``torch:cuda``), devices and dtypes (None = default)."""
+    """What the user asked for: backends (``torch`` or ``torch:cuda``), devices and dtypes (None = default).
+
+    Parameters
+    ----------
+    backends : tuple of str or None
+        Backend names, each optionally pinned to a device (``"torch:cuda"``); None = the built-in ones.
+    devices : tuple of str or None
+        Requested devices (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"device1"``); None = each backend's
+        default set.
+    dtypes : tuple of str or None
+        Dtype names; None = ``DEFAULT_DTYPES``.
+
+    Examples
+    --------
+    >>> Selection.parse("numpy,torch:cpu", None, "float64")
+    Selection(backends=('numpy', 'torch:cpu'), devices=None, dtypes=('float64',))
+    """
 
     backends: tuple[str, ...] | None = None
     devices: tuple[str, ...] | None = None
@@ -70,6 +104,37 @@ class Selection:
 
     @classmethod
     def parse(cls, backends: str | None, devices: str | None, dtypes: str | None) -> Selection:
+        """The selection of the ``--backends``/``--devices``/``--dtypes`` texts (comma-separated).
+
+        An empty text, None or ``"all"`` means the default; a name given twice is kept once.
+
+        Parameters
+        ----------
+        backends : str or None
+            ``"numpy,torch:cuda"``...: names of :data:`BACKENDS` or third-party backends, optionally
+            ``:device``.
+        devices : str or None
+            ``"cpu,cuda:1"``...
+        dtypes : str or None
+            ``"float32,float64"``...: names of ``FLOAT_DTYPES``.
+
+        Returns
+        -------
+        Selection
+            The parsed selection.
+
+        Raises
+        ------
+        PortableNNError
+            An unknown backend or dtype name.
+
+        Examples
+        --------
+        >>> Selection.parse("numpy", "cpu", "float32,float32")
+        Selection(backends=('numpy',), devices=('cpu',), dtypes=('float32',))
+        >>> Selection.parse("all", None, "")
+        Selection(backends=None, devices=None, dtypes=None)
+        """
         b, d, t = _split(backends), _split(devices), _split(dtypes)
         for name in b or []:
             if name.split(":", 1)[0] not in BACKENDS + third_party_backends():
@@ -83,6 +148,19 @@ class Selection:
 
     @classmethod
     def from_env(cls) -> Selection:
+        """The selection of the ``PORTABLE_NN_BACKENDS``/``_DEVICES``/``_DTYPES`` environment variables.
+
+        Returns
+        -------
+        Selection
+            :meth:`parse` of the three variables (unset = the default).
+
+        Examples
+        --------
+        >>> selection = Selection.from_env()
+        >>> selection.backends is None or isinstance(selection.backends, tuple)
+        True
+        """
         return cls.parse(
             os.environ.get("PORTABLE_NN_BACKENDS"),
             os.environ.get("PORTABLE_NN_DEVICES"),
@@ -90,7 +168,23 @@ class Selection:
         )
 
     def third_party(self) -> Selection:
-        """The selection for a test marked ``third_party``: the named third-party backends, or all of them."""
+        """The selection for a test marked ``third_party``: the named third-party backends, or all of them.
+
+        Returns
+        -------
+        Selection
+            The third-party backends this selection names (all of them when it names no backend,
+            none when it names only built-in ones), with the same devices and dtypes.
+
+        Examples
+        --------
+        >>> Selection.parse("numpy,marray", None, None).third_party().backends
+        ('marray',)
+        >>> Selection.parse("numpy", None, None).third_party().backends
+        ()
+        >>> "marray" in Selection().third_party().backends
+        True
+        """
         tier = third_party_backends()
         named = tuple(b for b in self.backends or () if b.partition(":")[0] in tier)
         return Selection(named or (tier if self.backends is None else ()), self.devices, self.dtypes)
@@ -107,6 +201,32 @@ class Selection:
         return {k: (tuple(v) if v is not None else None) for k, v in chosen.items()}
 
     def wants_device(self, backend: str, device: str, pinned: tuple[str, ...] | None) -> bool:
+        """Whether this selection runs ``backend`` on ``device``.
+
+        With no device requested: every device except array-api-strict's extra ones (only ``cpu``,
+        ``device1`` and CUDA devices run by default).
+
+        Parameters
+        ----------
+        backend : str
+            The backend's name.
+        device : str
+            A portable device string of that backend.
+        pinned : tuple of str or None
+            The devices a ``backend:device`` entry pinned it to (they replace ``devices``), or None.
+
+        Returns
+        -------
+        bool
+            True when the combination is selected.
+
+        Examples
+        --------
+        >>> Selection().wants_device("array_api_strict", "device2", None)
+        False
+        >>> Selection.parse(None, "cuda", None).wants_device("torch", "cuda:1", None)
+        True
+        """
         wanted = pinned or self.devices
         if wanted is None:
             return backend != "array_api_strict" or device in _STRICT_DEFAULT_DEVICES or device.startswith("cuda")
@@ -116,8 +236,24 @@ class Selection:
 def combinations(selection: Selection, *, with_dtype: bool, with_device: bool) -> list[Combination]:
     """Every combination the selection asks for, the ones that cannot run carrying their reason.
 
-    ``with_device=False`` keeps one (the default) device per backend; ``with_dtype=False``
-    leaves the dtype axis out.
+    Parameters
+    ----------
+    selection : Selection
+        What to test.
+    with_dtype : bool
+        Whether to expand the dtype axis (False: each cell's ``dtype`` is None).
+    with_device : bool
+        Whether to expand the device axis (False: one, the default, device per backend).
+
+    Returns
+    -------
+    list of Combination
+        Backend by backend, then device, then dtype.
+
+    Examples
+    --------
+    >>> combinations(Selection.parse("numpy", None, "float64"), with_dtype=True, with_device=True)
+    [Combination(backend='numpy', device='cpu', dtype='float64', reason=None)]
     """
     found: list[Combination] = []
     for backend, pinned in selection._backend_devices().items():
