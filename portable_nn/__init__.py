@@ -8,6 +8,11 @@ from __future__ import annotations
 from . import functional, init, losses, lr_scheduler, optim, registry, rng, scatter
 from ._backend import synchronize
 from .activations import ReLU, Sigmoid, Tanh
+from .batchnorm import BatchNorm1d
+from .buffers import BufferUpdate
+from .dropout import Dropout
+from .embedding import Embedding
+from .layernorm import LayerNorm
 from .backends.arrays import backend_of, place_on, to_numpy
 from .clip_grad import clip_grad_norm_, clip_grad_value_
 from .errors import (
@@ -50,13 +55,18 @@ from .training import run_epoch
 __version__ = "0.1.0"
 
 # The built-in classes a checkpoint may name (see portable_nn.registry).
-for _module in (Linear, ReLU, Tanh, Sigmoid, Sequential):
+for _module in (Linear, ReLU, Tanh, Sigmoid, Sequential, Dropout, BatchNorm1d, LayerNorm, Embedding):
     register(_module)
 for _optimizer in (SGD, Adam, AdamW, RMSprop, Adagrad):
     register_optimizer(_optimizer)
 del _module, _optimizer
 
 __all__ = [
+    "BatchNorm1d",
+    "BufferUpdate",
+    "Dropout",
+    "Embedding",
+    "LayerNorm",
     "export_onnx",
     "lr_scheduler",
     "losses",

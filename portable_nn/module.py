@@ -28,6 +28,7 @@ mutated in place: every update rebinds the attribute, so immutable JAX arrays wo
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -52,18 +53,24 @@ from ._trusted import is_trusted
 from .errors import (
     ArgumentError,
     CallOrderError,
+    DTypeError,
     ShapeError,
     UnknownParameterError,
 )
+from .buffers import BufferUpdate, split_saved
 from .grad_mode import CHECKED, UNCHECKED, Call, _grad_enabled
 from .init import Seed, make_rng
 from .module_state import ModuleState
+from .rng import RandomStream
 
-__all__ = ["CHECKED", "UNCHECKED", "Call", "Module"]
+__all__ = ["CHECKED", "UNCHECKED", "BufferUpdate", "Call", "Module"]
 
 Array = Any
 M = TypeVar("M", bound="Module")
 
+
+#: The call of a public entry point in eval mode.
+_CHECKED_EVAL = Call(validate=True, training=False)
 
 #: Why a forward kept nothing: it ran under a compiler's trace (see Module.forward).
 _TRACED = object()
@@ -159,7 +166,13 @@ class Module(ModuleState):
     # ---------------------------------------------------------------- authoring: checks
 
     def check_input(
-        self, x: Array, what: str = "input", *, shape: tuple[int, ...] | None = None, last_axis: int | None = None
+        self,
+        x: Array,
+        what: str = "input",
+        *,
+        shape: tuple[int, ...] | None = None,
+        last_axis: int | None = None,
+        kind: str | None = None,
     ) -> None:
         """Raise a typed error unless ``x`` is an array of this module's backend, device and dtype.
 
@@ -175,6 +188,9 @@ class Module(ModuleState):
             The exact shape ``x`` must have (e.g. a ``grad_output`` against the last output's shape).
         last_axis : int, optional
             The size its last axis must have (e.g. ``in_features``).
+        kind : str, optional
+            An array API dtype kind (``"integral"``, ``"bool"``...): ``x`` may have any dtype of that
+            kind instead of the module's dtype (an embedding's indices). Namespace and device are checked.
 
         Raises
         ------
@@ -192,7 +208,11 @@ class Module(ModuleState):
         portable_nn.errors.ShapeError: input: expected shape (*, 3) (the last axis), got (4, 2)
         """
         xp = self.xp
-        if namespace_of(x) is not xp or x.dtype != self.dtype:  # check_array inlined: run on every forward
+        if kind is not None:
+            check_array(x, what, xp, self.device)
+            if not xp.isdtype(x.dtype, kind):
+                raise DTypeError(f"{what}: expected a dtype of kind {kind!r}, got {dtype_name(xp, x.dtype)}")
+        elif namespace_of(x) is not xp or x.dtype != self.dtype:  # check_array inlined: run on every forward
             check_array(x, what, xp, self.device, self.dtype)
         device = device_of(x)  # None: a traced JAX array (inside jax.jit or jax.vmap) has no device; it passes
         if device is not None and device != self.device and self.device is not None:
@@ -362,7 +382,27 @@ class Module(ModuleState):
         (4, 2)
         """
         params = self.named_parameters()
-        y, saved = self.functional_forward(params, x, CHECKED)
+        buffers = self.named_buffers()
+        if buffers:
+            params = {**params, **buffers}
+        training, stream, call = self.training, None, CHECKED
+        if training and self._uses_randomness():
+            stream = self._random_stream()
+            call = Call(validate=True, training=True, key=stream.key(xp=namespace_of(x), device=device_of(x)))
+        elif not training:
+            call = _CHECKED_EVAL
+        y, saved = self.functional_forward(params, x, call)
+        saved, new_buffers = split_saved(saved)
+        if (new_buffers or stream is not None) and is_traced(y):
+            raise CallOrderError(
+                f"{type(self).__name__}.forward under a compiler's trace would bake a random key or buffer update "
+                "into the program: run the pure form instead (functional_forward with buffers in params and "
+                "Call(training=..., key=...)), or call model.eval() first"
+            )
+        if new_buffers:
+            self._set_buffers(new_buffers)  # rebinding: arrays a user holds are never mutated
+        if stream is not None:
+            self._stream = stream.advanced()
         if not _grad_enabled.get():
             self._saved, self._saved_params, self._nothing_saved_because = None, None, True
         elif is_traced(y):
@@ -372,6 +412,15 @@ class Module(ModuleState):
         return y
 
     __call__ = forward
+
+    def _random_stream(self) -> RandomStream:
+        """The stream whose next key ``forward`` passes in train mode (a container's: seeded by its first random layer)."""
+        stream = self.__dict__.get("_stream")
+        if stream is None:
+            seed = next((m._random_stream().seed for _, m in self._child_modules() if m._uses_randomness()), None)
+            stream = RandomStream(secrets.randbits(63) if seed is None else seed)
+            self._stream = stream
+        return stream
 
     def __getstate__(self) -> dict[str, Any]:  # pickle/deepcopy: arrays as host copies, namespace by name
         return get_state(self)

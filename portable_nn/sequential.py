@@ -15,6 +15,7 @@ from typing import Any
 from ._backend import backend_name, device_str, dtype_name
 from ._trusted import is_trusted
 from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError, UnknownParameterError
+from .buffers import BufferUpdate, layer_call_for, split_saved
 from .module import CHECKED, Call, Module
 
 __all__ = ["MAX_NESTING", "Sequential"]
@@ -128,6 +129,9 @@ class Sequential(Module):
 
     # ---------------------------------------------------------------- container
 
+    def _child_modules(self) -> list[tuple[str, Any]]:
+        return [(str(index), layer) for index, layer in enumerate(self.layers)]
+
     def __len__(self) -> int:
         return len(self.layers)
 
@@ -197,10 +201,15 @@ class Sequential(Module):
         """
         routed = self._route(params)
         kept = []
-        for layer, layer_params in zip(self.layers, routed, strict=True):
-            x, saved = layer.functional_forward(layer_params, x, call)
+        updates: dict[str, Array] = {}
+        for index, (layer, layer_params) in enumerate(zip(self.layers, routed, strict=True)):
+            layer_call = call if call.key is None else layer_call_for(call, index, layer)
+            x, saved = layer.functional_forward(layer_params, x, layer_call)
+            saved, layer_updates = split_saved(saved)
+            for name, value in layer_updates.items():
+                updates[_join_name(index, name)] = value
             kept.append(saved)
-        return x, kept
+        return x, (BufferUpdate(kept, updates) if updates else kept)
 
     def functional_backward(
         self,
@@ -255,7 +264,7 @@ class Sequential(Module):
             )
             for name, grad in layer_grads.items():
                 grads[_join_name(index, name)] = grad
-        return grad_output, {name: grads[name] for name in params}
+        return grad_output, {name: grads[name] for name in params if name in grads}  # buffers have none
 
     def _add_grads(self, grads: Mapping[str, Array]) -> None:
         routed: list[dict[str, Array]] = [{} for _ in self.layers]

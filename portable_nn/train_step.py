@@ -100,6 +100,12 @@ class TrainStep:
     """The callable :func:`train_step` returns: ``step(x, y) -> loss``. ``compiled`` tells whether it compiles."""
 
     def __init__(self, model: Module, loss_fn: LossFn, optimizer: Optimizer, compiler: Any) -> None:
+        if isinstance(model, Module) and (model.named_buffers() or model._uses_randomness()):
+            raise ArgumentError(
+                f"train_step does not carry buffers, train/eval mode or random keys yet, and {type(model).__name__} "
+                "has buffers or draws random numbers (BatchNorm, Dropout): a compiled step would bake them in. "
+                "Train it with model(x), loss, model.backward and optimizer.step() instead"
+            )
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.compiled = compiler is not None
         self._compiler = compiler
