@@ -8,13 +8,12 @@ from __future__ import annotations
 from . import functional, init, losses, lr_scheduler, optim, registry, rng, scatter
 from ._backend import synchronize
 from .activations import ReLU, Sigmoid, Tanh
+from .backends.arrays import backend_of, place_on, to_numpy
 from .batchnorm import BatchNorm1d
 from .buffers import BufferUpdate
+from .clip_grad import clip_grad_norm_, clip_grad_value_
 from .dropout import Dropout
 from .embedding import Embedding
-from .layernorm import LayerNorm
-from .backends.arrays import backend_of, place_on, to_numpy
-from .clip_grad import clip_grad_norm_, clip_grad_value_
 from .errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -34,6 +33,7 @@ from .errors import (
 from .functional_model import functional_call, value_and_grad
 from .grad_mode import is_grad_enabled, no_grad
 from .io import load, load_metadata, load_optimizer, load_state, save
+from .layernorm import LayerNorm
 from .linear import Linear
 from .losses import (
     BCEWithLogitsLoss,

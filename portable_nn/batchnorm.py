@@ -105,7 +105,7 @@ class BatchNorm1d(Module):
             )
 
     def functional_forward(self, params: Mapping[str, Array], x: Array, call: Call = CHECKED) -> tuple[Array, Any]:
-        """``(y, saved)``; in train mode with tracked statistics ``saved`` is a :class:`~portable_nn.buffers.BufferUpdate`.
+        """``(y, saved)``; in train mode with tracked statistics ``saved`` is a ``BufferUpdate``.
 
         Parameters
         ----------
@@ -151,7 +151,8 @@ class BatchNorm1d(Module):
             count = x.shape[0] * (1 if x.ndim == 2 else x.shape[2])
             if call.training and count <= 1:
                 raise ArgumentError(
-                    f"BatchNorm1d: expected more than 1 value per channel when training, got input shape {tuple(x.shape)}"
+                    "BatchNorm1d: expected more than 1 value per channel when training, "
+                    f"got input shape {tuple(x.shape)}"
                 )
             mean = xp.mean(x, axis=axes, keepdims=True)
             centered = x - mean

@@ -107,7 +107,8 @@ class Dropout(Module):
             return x, None
         if call.key is None:
             raise ArgumentError(
-                "Dropout in train mode needs a random key: call.key is None (pass Call(training=True, key=rng.key(...)) "
+                "Dropout in train mode needs a random key: call.key is None "
+                "(pass Call(training=True, key=rng.key(...)) "
                 "to the pure form, or call model.eval())"
             )
         keep = bernoulli(call.key, 1.0 - self.p, tuple(x.shape))

@@ -18,8 +18,8 @@ from dataclasses import replace
 from typing import Any
 
 from ._checks import check_like
-from .errors import ArgumentError, ArgumentTypeError, UnknownParameterError
 from .buffers import split_saved
+from .errors import ArgumentError, ArgumentTypeError, UnknownParameterError
 from .module import CHECKED, Call, Module
 
 __all__ = ["functional_call", "value_and_grad"]

@@ -124,8 +124,9 @@ class LayerNorm(Module):
         if call.validate:
             self.check_input(x)
             if tuple(x.shape[x.ndim - k :]) != self.normalized_shape or x.ndim < k:
-                raise ShapeError(f"input: expected shape (*, {', '.join(map(str, self.normalized_shape))}), "
-                                 f"got {tuple(x.shape)}")
+                raise ShapeError(
+                    f"input: expected shape (*, {', '.join(map(str, self.normalized_shape))}), got {tuple(x.shape)}"
+                )
         xp, axes = self.xp, self._axes()
         centered = x - xp.mean(x, axis=axes, keepdims=True)
         inv_std = 1.0 / xp.sqrt(xp.mean(centered * centered, axis=axes, keepdims=True) + self.eps)

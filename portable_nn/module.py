@@ -50,6 +50,7 @@ from ._backend import (
 from ._checks import check_array, check_like, check_lr, shape_str
 from ._pickling import get_state, set_state
 from ._trusted import is_trusted
+from .buffers import BufferUpdate, split_saved
 from .errors import (
     ArgumentError,
     CallOrderError,
@@ -57,7 +58,6 @@ from .errors import (
     ShapeError,
     UnknownParameterError,
 )
-from .buffers import BufferUpdate, split_saved
 from .grad_mode import CHECKED, UNCHECKED, Call, _grad_enabled
 from .init import Seed, make_rng
 from .module_state import ModuleState
@@ -414,7 +414,8 @@ class Module(ModuleState):
     __call__ = forward
 
     def _random_stream(self) -> RandomStream:
-        """The stream whose next key ``forward`` passes in train mode (a container's: seeded by its first random layer)."""
+        """The stream whose next key ``forward`` passes in train mode (a container's: seeded by its first random
+        layer)."""
         stream = self.__dict__.get("_stream")
         if stream is None:
             seed = next((m._random_stream().seed for _, m in self._child_modules() if m._uses_randomness()), None)

@@ -201,8 +201,10 @@ class ModuleState:
         floating = namespace_of_arg(name, value).isdtype(value.dtype, "real floating")
         check_array(value, name, self.xp, self.device, self.dtype if floating else None)
         if not floating and not self.xp.isdtype(value.dtype, "integral"):
-            raise DTypeError(f"{name}: a buffer is floating ({dtype_name(self.xp, self.dtype)}) or integer, "
-                             f"got dtype {dtype_name(self.xp, value.dtype)}")
+            raise DTypeError(
+                f"{name}: a buffer is floating ({dtype_name(self.xp, self.dtype)}) or integer, "
+                f"got dtype {dtype_name(self.xp, value.dtype)}"
+            )
         setattr(self, name, value)
         self._buffer_names = (*self._buffer_names, name)
 
@@ -322,7 +324,8 @@ class ModuleState:
     def state_dict(self) -> dict[str, Array]:
         """Name -> live parameter and buffer array (no copy: portable_nn never mutates arrays in place).
 
-        Buffers follow each module's parameters, as in PyTorch. Names come from :meth:`~portable_nn.Module.named_parameters`, so a container that prefixes them
+        Buffers follow each module's parameters, as in PyTorch. Names come from
+        :meth:`~portable_nn.Module.named_parameters`, so a container that prefixes them
         (``"0.weight"``) gets the prefixed names. Grads and the saved input are not state.
 
         Returns
@@ -519,7 +522,8 @@ class ModuleState:
 
 
 def _move_buffer(source_xp: ModuleType, value: Array, target: tuple[ModuleType, Any, Any]) -> Array:
-    """A buffer moved to ``target`` (xp, device, dtype): floating ones cast, integer ones the target's int64 (or int32)."""
+    """A buffer moved to ``target`` (xp, device, dtype): floating ones cast, integer ones the target's default
+    integer dtype (int64, or int32 on JAX without x64)."""
     if source_xp.isdtype(value.dtype, "real floating"):
         return convert(value, *target)
     xp, device, _ = target

@@ -14,8 +14,8 @@ from typing import Any
 
 from ._backend import backend_name, device_str, dtype_name
 from ._trusted import is_trusted
-from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError, UnknownParameterError
 from .buffers import BufferUpdate, layer_call_for, split_saved
+from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError, UnknownParameterError
 from .module import CHECKED, Call, Module
 
 __all__ = ["MAX_NESTING", "Sequential"]
