@@ -61,8 +61,10 @@ class BatchNorm1d(Module):
     >>> import portable_nn as pnn
     >>> norm = pnn.BatchNorm1d(2)
     >>> y = norm(norm.xp.asarray([[1.0, 2.0], [3.0, 6.0]], dtype=norm.dtype))
-    >>> y.tolist(), norm.running_mean.tolist(), int(norm.num_batches_tracked)
-    ([[-1.0, -1.0], [1.0, 1.0]], [0.20000000298023224, 0.4000000059604645], 1)
+    >>> [[round(v, 3) for v in row] for row in y.tolist()], [round(v, 3) for v in norm.running_mean.tolist()]
+    ([[-1.0, -1.0], [1.0, 1.0]], [0.2, 0.4])
+    >>> int(norm.num_batches_tracked), list(norm.named_buffers())
+    (1, ['running_mean', 'running_var', 'num_batches_tracked'])
     """
 
     def __init__(
@@ -253,6 +255,12 @@ class BatchNorm1d(Module):
         -------
         dict
             ``num_features``, ``eps``, ``momentum``, ``affine``, ``track_running_stats``.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> pnn.BatchNorm1d(3).get_config()["num_features"]
+        3
         """
         return {
             "num_features": self.num_features,

@@ -146,6 +146,11 @@ class Dropout(Module):
         grads : dict
             Empty.
 
+        Raises
+        ------
+        DTypeError, ArgumentError
+            ``grad_output`` is not real floating or not shaped like the mask.
+
         Examples
         --------
         >>> import numpy as np, portable_nn as pnn
@@ -176,6 +181,13 @@ class Dropout(Module):
         -------
         Dropout
             ``self``.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> drop = pnn.Dropout(0.5)
+        >>> drop.to(xp="numpy") is drop
+        True
         """
         self._forget_kept()
         return self
@@ -190,6 +202,12 @@ class Dropout(Module):
         -------
         dict
             The constructor arguments.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> pnn.Dropout(0.25).get_config()
+        {'p': 0.25}
         """
         return {"p": self.p}
 
@@ -210,6 +228,17 @@ class Dropout(Module):
         -------
         Dropout
             A new layer with a fresh seed.
+
+        Raises
+        ------
+        ArgumentError
+            A malformed config.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> pnn.Dropout.from_config({"p": 0.25})
+        Dropout(p=0.25)
         """
         if not isinstance(config, Mapping) or set(config) != {"p"}:
             raise ArgumentError(f"Dropout's config is {{'p': float}}, got {config!r}")

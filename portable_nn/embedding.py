@@ -183,6 +183,12 @@ class Embedding(Module):
         -------
         dict
             ``num_embeddings``, ``embedding_dim``, ``padding_idx``.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> pnn.Embedding(5, 2).get_config()["padding_idx"] is None
+        True
         """
         return {
             "num_embeddings": self.num_embeddings,

@@ -208,6 +208,12 @@ class LayerNorm(Module):
         -------
         dict
             ``normalized_shape``, ``eps``, ``elementwise_affine``, ``bias``.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> pnn.LayerNorm((2, 3)).get_config()["normalized_shape"]
+        [2, 3]
         """
         return {
             "normalized_shape": list(self.normalized_shape),

@@ -78,6 +78,12 @@ def train_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, *, compile:
         raise ArgumentTypeError(
             f"expected a portable_nn Module, got {type(model).__module__}.{type(model).__qualname__}"
         )
+    if model.named_buffers() or model._uses_randomness():
+        raise ArgumentError(
+            f"train_step does not carry buffers, train/eval mode or random keys yet, and {type(model).__name__} "
+            "has buffers or draws random numbers (BatchNorm, Dropout): a compiled step would bake them in. "
+            "Train it with model(x), loss, model.backward and optimizer.step() instead"
+        )
     if not isinstance(optimizer, Optimizer):
         raise ArgumentTypeError(f"expected a portable_nn Optimizer, got {type(optimizer).__name__}")
     if optimizer.module is not model:
@@ -100,12 +106,6 @@ class TrainStep:
     """The callable :func:`train_step` returns: ``step(x, y) -> loss``. ``compiled`` tells whether it compiles."""
 
     def __init__(self, model: Module, loss_fn: LossFn, optimizer: Optimizer, compiler: Any) -> None:
-        if isinstance(model, Module) and (model.named_buffers() or model._uses_randomness()):
-            raise ArgumentError(
-                f"train_step does not carry buffers, train/eval mode or random keys yet, and {type(model).__name__} "
-                "has buffers or draws random numbers (BatchNorm, Dropout): a compiled step would bake them in. "
-                "Train it with model(x), loss, model.backward and optimizer.step() instead"
-            )
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.compiled = compiler is not None
         self._compiler = compiler
