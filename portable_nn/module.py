@@ -88,6 +88,16 @@ class Module(ModuleState):
     ``Sequential``, ``no_grad``, ``functional_call``, ``value_and_grad`` and ``train_step`` then work
     with no further code. Parameter-free layers (activations) need not call ``__init__``.
 
+    Buffers, modes and randomness: a layer declares non-trainable state with
+    :meth:`~portable_nn.Module.register_buffer`; its pure forward reads buffers from ``params`` (beside
+    the parameters, under their own names) and, when it changes them, returns
+    ``(y, BufferUpdate(saved, {name: new}))`` (:class:`~portable_nn.BufferUpdate`); layers without buffers
+    are unchanged. The mode and the random key are fields of ``call`` (``call.training``, ``call.key``).
+    ``forward`` passes ``self.training`` (set by :meth:`~portable_nn.Module.train` /
+    :meth:`~portable_nn.Module.eval` through every container), in train mode the next key of the
+    module's :class:`~portable_nn.rng.RandomStream` when a layer has ``needs_random_key = True``
+    (advancing the stream), and rebinds the returned buffers.
+
     Defining ``forward``, ``backward`` or ``__call__`` in a subclass is a ``TypeError`` (they are
     derived from the pure pair, so a layer has one path through the library).
 
