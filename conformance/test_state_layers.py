@@ -240,3 +240,22 @@ def test_to_casts_floating_buffers_and_keeps_integer_ones(xp, device, dtype):
     assert norm.running_mean.dtype == dtype and norm.running_var.dtype == dtype
     assert xp.isdtype(norm.num_batches_tracked.dtype, "integral")
     assert pnn.backend_of(norm.num_batches_tracked) == pnn.backend_of(norm.weight)
+
+
+@pytest.mark.parametrize("target", ["numpy", "torch"])
+def test_whole_model_checkpoints_round_trip_buffers_to_other_backends(xp, device, dtype, target, tmp_path):
+    model = _model(xp, device, dtype)
+    index = xp.asarray([1, 2, 3, 3], device=device)
+    model(index)
+    model(index)
+    path = tmp_path / "model.safetensors"
+    pnn.save(model, path)
+    loaded = pnn.load(path, xp=target)
+    assert [type(layer) for layer in loaded] == [type(layer) for layer in model]
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(to_numpy(loaded.state_dict()[name]), to_numpy(value))
+    assert loaded.xp.isdtype(loaded[1].num_batches_tracked.dtype, "integral")
+    state = pnn.load_state(path, xp=target)
+    assert int(to_numpy(state["1.num_batches_tracked"])) == 2
+    with pytest.raises(pnn.DTypeError):  # a bare state dict stays floating-only
+        pnn.save(model.state_dict(), tmp_path / "state.safetensors")
