@@ -259,3 +259,31 @@ def test_whole_model_checkpoints_round_trip_buffers_to_other_backends(xp, device
     assert int(to_numpy(state["1.num_batches_tracked"])) == 2
     with pytest.raises(pnn.DTypeError):  # a bare state dict stays floating-only
         pnn.save(model.state_dict(), tmp_path / "state.safetensors")
+
+
+def test_the_pure_form_under_a_users_jax_jit_and_vmap(xp, device, dtype):
+    if "jax" not in str(xp.__name__):
+        pytest.skip("jax.jit and jax.vmap apply to the JAX backend only")
+    import jax
+
+    drop, norm = pnn.Dropout(0.5), pnn.BatchNorm1d(3, xp=xp, device=device, dtype=dtype)
+    x, _ = random_array(xp, (4, 3), device=device, dtype=dtype, seed=0)
+
+    @jax.jit
+    def step(state, x, key):
+        y, saved = norm.functional_forward(state, x, Call(validate=False, training=True))
+        y, mask = drop.functional_forward({}, y, Call(validate=False, training=True, key=key))
+        return y, split_saved(saved)[1]
+
+    state = {**norm.named_parameters(), **norm.named_buffers()}
+    for position in range(2):  # a new key per step: a new mask per step, never one baked into the program
+        key = rng.fold_in(rng.key(0, xp=xp, device=device), position)
+        y, updates = step(state, x, key)
+        eager_y, eager_saved = norm.functional_forward(state, x, Call(training=True))
+        eager_y, _ = drop.functional_forward({}, eager_y, Call(training=True, key=key))
+        np.testing.assert_allclose(to_numpy(y), to_numpy(eager_y), rtol=1e-6)
+        state = {**state, **updates}
+    assert int(to_numpy(state["num_batches_tracked"])) == 2
+    keys = rng.split(rng.key(1, xp=xp, device=device), 8)
+    masks = jax.vmap(lambda k: drop.functional_forward({}, x, Call(validate=False, key=k))[1])(keys)
+    assert masks.shape == (8, 4, 3) and bool((masks[0] != masks[1]).any())  # independent masks per example
