@@ -272,14 +272,14 @@ def test_the_pure_form_under_a_users_jax_jit_and_vmap(xp, device, dtype):
     @jax.jit
     def step(state, x, key):
         y, saved = norm.functional_forward(state, x, Call(validate=False, training=True))
-        y, mask = drop.functional_forward({}, y, Call(validate=False, training=True, key=key))
+        y, _ = drop.functional_forward({}, y, Call(validate=False, training=True, key=key))
         return y, split_saved(saved)[1]
 
     state = {**norm.named_parameters(), **norm.named_buffers()}
     for position in range(2):  # a new key per step: a new mask per step, never one baked into the program
         key = rng.fold_in(rng.key(0, xp=xp, device=device), position)
         y, updates = step(state, x, key)
-        eager_y, eager_saved = norm.functional_forward(state, x, Call(training=True))
+        eager_y, _ = norm.functional_forward(state, x, Call(training=True))
         eager_y, _ = drop.functional_forward({}, eager_y, Call(training=True, key=key))
         np.testing.assert_allclose(to_numpy(y), to_numpy(eager_y), rtol=1e-6)
         state = {**state, **updates}
