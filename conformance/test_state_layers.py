@@ -255,6 +255,11 @@ def test_whole_model_checkpoints_round_trip_buffers_to_other_backends(xp, device
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(to_numpy(loaded.state_dict()[name]), to_numpy(value))
     assert loaded.xp.isdtype(loaded[1].num_batches_tracked.dtype, "integral")
+    assert (
+        loaded.random_streams()
+        == model.random_streams()
+        == {"": {"seed": 1, "position": 2}, "3": model[3].random_streams()[""]}
+    )
     state = pnn.load_state(path, xp=target)
     assert int(to_numpy(state["1.num_batches_tracked"])) == 2
     with pytest.raises(pnn.DTypeError):  # a bare state dict stays floating-only

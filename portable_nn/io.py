@@ -122,6 +122,9 @@ def save(
         info[f"{_PREFIX}class"] = kind
         if config is not None:
             info[f"{_PREFIX}config"] = config
+        streams = model_or_state.random_streams()
+        if streams:  # where Dropout's masks stand: training resumes bit for bit
+            info[f"{_PREFIX}random_streams"] = json.dumps(streams)
     elif isinstance(model_or_state, Mapping):
         state, info[f"{_PREFIX}class"] = dict(model_or_state), "state_dict"
     else:
@@ -294,6 +297,12 @@ def load(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: Any = 
                     buffer_values[name] = from_host(host, model.xp, model.device, target.dtype)
             model.set_parameters(values)
             model._set_buffers(buffer_values)
+        streams = metadata.get(f"{_PREFIX}random_streams")
+        if streams is not None:
+            try:
+                model.set_random_streams(json.loads(streams))
+            except (ValueError, PortableNNError) as exc:
+                raise SerializationError(f"{path}: invalid random stream positions: {exc}") from None
     return model
 
 

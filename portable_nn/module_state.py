@@ -253,6 +253,69 @@ class ModuleState:
             child._uses_randomness() for _, child in self._child_modules()
         )
 
+    def random_streams(self) -> dict[str, dict[str, int]]:
+        """Where each random stream of this model stands: ``{module path: {"seed": ..., "position": ...}}``.
+
+        The path is ``""`` for this module and ``"<index>"`` (``"0.3"``...) for a child's. ``pnn.save``
+        stores it with a model and ``pnn.load`` restores it, so a training run resumes bit for bit.
+
+        Returns
+        -------
+        dict of str to dict
+            One :meth:`portable_nn.rng.RandomStream.state_dict` per module holding a stream.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> pnn.Sequential(pnn.Linear(2, 2, seed=0), pnn.Dropout(0.5, seed=4)).random_streams()
+        {'1': {'seed': 4, 'position': 0}}
+        """
+        streams: dict[str, dict[str, int]] = {}
+        own = self.__dict__.get("_stream")
+        if own is not None:
+            streams[""] = own.state_dict()
+        for prefix, child in self._child_modules():
+            for path, state in child.random_streams().items():
+                streams[f"{prefix}.{path}" if path else prefix] = state
+        return streams
+
+    def set_random_streams(self, streams: Mapping[str, Any]) -> None:
+        """Restore :meth:`random_streams`'s positions (all or nothing).
+
+        Parameters
+        ----------
+        streams : mapping
+            ``{module path: {"seed": int, "position": int}}``.
+
+        Raises
+        ------
+        ArgumentError
+            A path names no module, or a state is malformed (nothing changes).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 2, seed=0), pnn.Dropout(0.5, seed=4))
+        >>> model.set_random_streams({"1": {"seed": 4, "position": 7}})
+        >>> model[1].random_streams()
+        {'': {'seed': 4, 'position': 7}}
+        """
+        from .rng import RandomStream
+
+        if not isinstance(streams, Mapping):
+            raise ArgumentError(f"random streams: expected a mapping of module path -> state, got {streams!r:.100}")
+        resolved = []
+        for path, state in streams.items():
+            module: Any = self
+            for part in str(path).split(".") if path else []:
+                children = dict(module._child_modules())
+                if part not in children:
+                    raise ArgumentError(f"random streams: {path!r} names no module of {type(self).__name__}")
+                module = children[part]
+            resolved.append((module, RandomStream.from_state_dict(state)))
+        for module, stream in resolved:
+            module._stream = stream
+
     def train(self: S, mode: bool = True) -> S:
         """Set train mode (``mode=True``) or eval mode on this module and every child; returns ``self``.
 
