@@ -227,8 +227,11 @@ class ModuleState:
         >>> list(model.named_buffers())
         ['1.running_mean', '1.running_var', '1.num_batches_tracked']
         """
+        names = self._buffer_names
+        if not names and type(self)._child_modules is ModuleState._child_modules:
+            return {}  # a layer without buffers: the common case, on every forward
         attributes = self.__dict__
-        buffers = {name: attributes[name] for name in self._buffer_names}
+        buffers = {name: attributes[name] for name in names}
         for prefix, child in self._child_modules():
             for name, value in child.named_buffers().items():
                 buffers[f"{prefix}.{name}"] = value
@@ -249,9 +252,11 @@ class ModuleState:
 
     def _uses_randomness(self) -> bool:
         """Whether this module or a child draws random numbers in train mode (needs ``call.key``)."""
-        return bool(getattr(self, "needs_random_key", False)) or any(
-            child._uses_randomness() for _, child in self._child_modules()
-        )
+        if getattr(self, "needs_random_key", False):
+            return True
+        if type(self)._child_modules is ModuleState._child_modules:
+            return False
+        return any(child._uses_randomness() for _, child in self._child_modules())
 
     def random_streams(self) -> dict[str, dict[str, int]]:
         """Where each random stream of this model stands: ``{module path: {"seed": ..., "position": ...}}``.

@@ -132,6 +132,33 @@ class Sequential(Module):
     def _child_modules(self) -> list[tuple[str, Any]]:
         return [(str(index), layer) for index, layer in enumerate(self.layers)]
 
+    def named_buffers(self) -> dict[str, Array]:
+        """``"<index>.<name>"`` -> live buffer array, layer by layer (see :meth:`Module.named_buffers`).
+
+        Returns
+        -------
+        dict of str to array
+            Each layer's buffers, prefixed by its index.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> list(pnn.Sequential(pnn.Linear(2, 2, seed=0), pnn.BatchNorm1d(2)).named_buffers())
+        ['1.running_mean', '1.running_var', '1.num_batches_tracked']
+        """
+        buffers: dict[str, Array] = {}
+        for index, layer in enumerate(self.layers):  # a plain loop: run on every forward
+            layer_buffers = layer.named_buffers()
+            for name in layer_buffers:
+                buffers[_join_name(index, name)] = layer_buffers[name]
+        return buffers
+
+    def _uses_randomness(self) -> bool:
+        uses = self.__dict__.get("_random_layers")  # the layers are fixed, and so is whether a class draws
+        if uses is None:
+            uses = self.__dict__["_random_layers"] = any(layer._uses_randomness() for layer in self.layers)
+        return bool(uses)
+
     def __len__(self) -> int:
         return len(self.layers)
 
