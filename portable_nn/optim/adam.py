@@ -110,11 +110,19 @@ class Adam(Optimizer):
         hyper: dict[str, Any],
         *,
         inplace: bool = False,
+        values: Mapping[str, Any] | None = None,
     ) -> tuple[Array, dict[str, Array]]:
-        (beta1, beta2), eps, decay = hyper["betas"], hyper["eps"], hyper["weight_decay"]
+        if values is None:
+            (beta1, beta2), eps, decay = hyper["betas"], hyper["eps"], hyper["weight_decay"]
+            step_size = lr / bias_correction(xp, beta1, step, p)
+            correction2 = bias_correction(xp, beta2, step, p)
+            correction2_sqrt = math.sqrt(correction2) if isinstance(correction2, float) else xp.sqrt(correction2)
+        else:  # step_scalars: the bias corrections computed on the host in float64
+            beta1, beta2, eps, decay = values["beta1"], values["beta2"], values["eps"], values["weight_decay"]
+            step_size, correction2_sqrt = values["step_size"], values["bias_correction2_sqrt"]
         if hyper["maximize"]:
             g = -g
-        if decay != 0:
+        if hyper["weight_decay"] != 0:
             if hyper["decoupled"]:
                 p = p * (1 - lr * decay)
             else:
@@ -131,9 +139,6 @@ class Adam(Optimizer):
         new = {"exp_avg": m, "exp_avg_sq": v}
         if hyper["amsgrad"]:
             v = new["max_exp_avg_sq"] = xp.maximum(buffers["max_exp_avg_sq"], v)
-        step_size = lr / bias_correction(xp, beta1, step, p)
-        correction2 = bias_correction(xp, beta2, step, p)
-        correction2_sqrt = math.sqrt(correction2) if isinstance(correction2, float) else xp.sqrt(correction2)
         denom = xp.sqrt(v)  # fresh: the rest of the formula is computed in it
         denom /= correction2_sqrt
         denom += eps
@@ -141,6 +146,18 @@ class Adam(Optimizer):
         update *= -step_size  # p - step_size * (m / denom), exactly: p + (-(step_size * u))
         update += p
         return update, new
+
+    def _scalars(self, hyper: Mapping[str, Any], count: int) -> dict[str, float]:
+        (beta1, beta2), lr = hyper["betas"], float(hyper["lr"])
+        return {
+            "lr": lr,
+            "beta1": float(beta1),
+            "beta2": float(beta2),
+            "eps": float(hyper["eps"]),
+            "weight_decay": float(hyper["weight_decay"]),
+            "step_size": lr / (1 - beta1**count),
+            "bias_correction2_sqrt": math.sqrt(1 - beta2**count),
+        }
 
 
 class AdamW(Adam):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._arrays import as_array
@@ -174,8 +174,87 @@ class Optimizer:
         hyper: Hyper,
         *,
         inplace: bool = False,
+        values: Mapping[str, Any] | None = None,
     ) -> tuple[Array, dict[str, Array]]:  # pragma: no cover - abstract
+        """One parameter's update; ``hyper`` decides the structure (flags, which values are 0), ``values``
+        (from :meth:`step_scalars`, possibly traced 0-d arrays) the numbers when given, else ``hyper``/``step``."""
         raise NotImplementedError
+
+    # ---------------------------------------------------------------- host numbers (compiled steps)
+
+    def structure(self) -> tuple[Any, ...]:
+        """What a compiled update depends on besides numbers: per group, each flag and which values are 0.
+
+        Two calls that return equal structures run the same program: every other change between
+        steps (lr, momentum, betas, eps, weight_decay...) is a number, passed by :meth:`step_scalars`.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> opt = pnn.SGD(pnn.Linear(2, 1, seed=0), lr=0.1, momentum=0.9)
+        >>> before = opt.structure()
+        >>> opt.param_groups[0]["momentum"] = 0.5
+        >>> opt.structure() == before
+        True
+        """
+        return tuple(tuple((key, _static(value)) for key, value in hyper.items()) for hyper in self._groups())
+
+    def step_scalars(self, count: int) -> list[dict[str, float]]:
+        """Per group, every number step ``count`` (1, 2, ...) uses, computed on the host in float64.
+
+        The group's real hyperparameters and what the step count derives from them (Adam's bias
+        corrections, Adagrad's decayed lr), from the Python integer ``count`` (no counter to overflow).
+        The keys depend only on :meth:`structure`; :meth:`apply` takes these numbers (or 0-d arrays
+        of them, e.g. traced by ``jax.jit``).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> opt = pnn.Adam(pnn.Linear(2, 1, seed=0), lr=0.1)
+        >>> round(opt.step_scalars(1)[0]["step_size"], 6)
+        1.0
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ArgumentError(f"count must be an int >= 1, got {count!r}")
+        return [self._scalars(hyper, count) for hyper in self._groups()]
+
+    def _scalars(self, hyper: Mapping[str, Any], count: int) -> dict[str, float]:
+        """The numbers of one group at step ``count``: its real hyperparameters (subclasses add derived ones)."""
+        return {key: float(value) for key, value in hyper.items() if type(value) is not bool}
+
+    def apply(
+        self,
+        params: Mapping[str, Array],
+        grads: Mapping[str, Array],
+        buffers: Mapping[str, Mapping[str, Array]],
+        scalars: Sequence[Mapping[str, Any]],
+        *,
+        inplace: bool = False,
+    ) -> tuple[dict[str, Array], Buffers]:
+        """One update with the numbers given (``scalars``, from :meth:`step_scalars`): ``(new_params, new_buffers)``.
+
+        Pure unless ``inplace`` (the caller owns ``buffers``); unchecked (callers validate); traceable
+        with every argument traced: the structure (flags, which values are 0) comes from ``param_groups``.
+        """
+        groups = self._groups()
+        xp = namespace_of(params[self._names[0]])
+        new_params: dict[str, Array] = {}
+        new_buffers: Buffers = {}
+        update = self._update_one
+        for hyper, numbers, members in zip(groups, scalars, self._members, strict=True):
+            for name in members:
+                new_params[name], new_buffers[name] = update(
+                    xp,
+                    params[name],
+                    grads[name],
+                    dict(buffers[name]),
+                    0,
+                    numbers["lr"],
+                    hyper,
+                    inplace=inplace,
+                    values=numbers,
+                )
+        return new_params, new_buffers
 
     def init(self, params: Mapping[str, Array]) -> dict[str, Any]:
         """The optimizer state for ``params`` (name -> array): every buffer allocated, step count 0.
@@ -271,21 +350,72 @@ class Optimizer:
         self.module.zero_grad()
 
     def step(self) -> None:
-        """Update every parameter from its gradient (all or nothing)."""
+        """Update every parameter from its gradient (all or nothing): :meth:`step_with` the module's own."""
         params = self.module.named_parameters()
         grads = self.module._require_grads()
         if not is_trusted():
-            xp, device, dtype = self.module.xp, self.module.device, self.module.dtype
-            for name, grad in grads.items():
-                check_like(grad, f"gradient of {name}", params[name], xp, device, dtype)
-        self._apply(params, grads)
+            self.check_gradients(params, grads)
+        self.step_with(params, grads)
 
-    def _apply(self, params: dict[str, Array], grads: Mapping[str, Array], *extra: Array) -> tuple[Array, ...]:
-        """Step with checked ``grads``; store parameters, buffers and ``extra`` arrays in one materialize.
+    def check_gradients(self, params: Mapping[str, Array], grads: Mapping[str, Any]) -> None:
+        """A typed error unless each of ``grads`` is placed, typed and shaped like the parameter of its name.
 
-        Inside :func:`portable_nn.train_step` (trusted) buffers this optimizer alone holds (see
-        ``_private``) are updated in place: no copy per step, and nobody else can see the change.
+        Parameters
+        ----------
+        params : mapping of str to array
+            The module's parameters (``module.named_parameters()``).
+        grads : mapping of str to array or shape-like
+            Gradients, or abstract arrays with ``shape`` and ``dtype`` (a trace's): for those only
+            dtype and shape are compared.
+
+        Raises
+        ------
+        NamespaceError, DeviceError, DTypeError, ShapeError
+            Naming the parameter, what was expected and what was given.
         """
+        xp, device, dtype = self.module.xp, self.module.device, self.module.dtype
+        for name, grad in grads.items():
+            like = params[name]
+            if hasattr(grad, "__array_namespace__") or not hasattr(grad, "shape"):
+                check_like(grad, f"gradient of {name}", like, xp, device, dtype)
+                continue
+            if grad.dtype != like.dtype:
+                raise DTypeError(f"gradient of {name}: expected dtype {like.dtype}, got {grad.dtype}")
+            if tuple(grad.shape) != tuple(like.shape):
+                raise ShapeError(
+                    f"gradient of {name}: expected shape {shape_str(like.shape)}, got {shape_str(grad.shape)} "
+                    f"(is parameter {name} of the shape its layer declares?)"
+                )
+
+    def step_with(self, params: dict[str, Array], grads: Mapping[str, Array], *keep: Array) -> tuple[Array, ...]:
+        """:meth:`step` with the module's parameters and their gradients given (checked by the caller).
+
+        Stores the new parameters and buffers, counts the step; on a lazy backend (Dask) the
+        arrays ``keep`` (e.g. the loss) are materialized with them, and returned. Inside
+        :func:`portable_nn.train_step` (trusted) buffers this optimizer alone holds
+        (:attr:`owns_buffers`) are updated in place: no copy per step, and nobody else can see
+        the change.
+
+        Parameters
+        ----------
+        params : dict of str to array
+            ``module.named_parameters()``.
+        grads : mapping of str to array
+            A gradient per parameter.
+        *keep : array
+            Arrays to store along with the parameters.
+
+        Returns
+        -------
+        (dict of str to array, tuple of array)
+            The new parameters (now the module's) and ``keep``, materialized where the backend is lazy.
+
+        Raises
+        ------
+        CallOrderError
+            If the module's parameters are no longer the optimizer's.
+        """
+        extra = keep
         names = self._names
         if len(params) != len(names) or params.keys() != self._name_set:
             raise CallOrderError(
@@ -336,7 +466,30 @@ class Optimizer:
             for buffer in group.values()
         )
         self._state, self._step, self._private = new_state, step, private
-        return extra
+        return new_params, extra
+
+    # ---------------------------------------------------------------- for compiled steps (train_step)
+
+    def current_buffers(self, like: Array | None = None) -> Buffers:
+        """The live buffers (``{param: {buffer: array}}``, empty before the first step), placed like the module.
+
+        ``like``: one of the module's parameters, when the caller has it (cheaper placement check).
+        Not a copy: a caller that hands them out calls :meth:`state_dict` instead (which marks them shared).
+        """
+        return self._state_on_module(like)
+
+    @property
+    def owns_buffers(self) -> bool:
+        """Whether no one else holds the buffers (never handed out by ``state_dict()``, no gradient among them):
+        a compiled step may then donate them, an eager one update them in place."""
+        return self._private
+
+    def commit(self, new_params: Mapping[str, Array], new_buffers: Buffers, *, owned: bool) -> None:
+        """Store one step computed elsewhere (e.g. by :meth:`apply` in a compiled program): count it, keep
+        ``new_buffers`` (``owned``: no one else holds them), rebind the module's parameters (validated unless
+        trusted; nothing changes if that raises)."""
+        self.module.set_parameters(new_params)
+        self._state, self._step, self._private = new_buffers, self._step + 1, owned
 
     def _lazy(self, xp: Any) -> bool:
         """Whether ``xp`` is a lazy backend (Dask); cached per namespace."""
@@ -432,6 +585,15 @@ class Optimizer:
         args = ", ".join(f"{k}={v!r}" for k, v in groups[0].items())
         extra = f", param_groups={len(groups) - 1}" if len(groups) > 1 else ""
         return f"{type(self).__name__}({args}{extra})"
+
+
+def _static(value: Any) -> Any:
+    """A hyperparameter as a compiled program sees it: flags as they are, numbers only as zero or not."""
+    if type(value) is bool:
+        return value
+    if isinstance(value, tuple):
+        return tuple(_static(v) for v in value)
+    return value != 0
 
 
 def _check_traced(what: str, x: Any, like: Any) -> None:

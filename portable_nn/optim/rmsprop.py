@@ -104,11 +104,13 @@ class RMSprop(Optimizer):
         hyper: dict[str, Any],
         *,
         inplace: bool = False,
+        values: Mapping[str, Any] | None = None,
     ) -> tuple[Array, dict[str, Array]]:
-        alpha, eps, decay, momentum = hyper["alpha"], hyper["eps"], hyper["weight_decay"], hyper["momentum"]
+        numbers = hyper if values is None else values
+        alpha, eps, decay, momentum = numbers["alpha"], numbers["eps"], numbers["weight_decay"], numbers["momentum"]
         if hyper["maximize"]:
             g = -g
-        if decay != 0:
+        if hyper["weight_decay"] != 0:
             g = g + decay * p
         if inplace:  # the optimizer's private buffer (JAX/Dask rebind): the same numbers, no copy
             square_avg = buffers["square_avg"]
@@ -122,7 +124,7 @@ class RMSprop(Optimizer):
             denom = xp.sqrt(square_avg - grad_avg * grad_avg) + eps
         else:
             denom = xp.sqrt(square_avg) + eps
-        if momentum > 0:
+        if hyper["momentum"] > 0:
             buf = new["momentum_buffer"] = momentum * buffers["momentum_buffer"] + g / denom
             return p - lr * buf, new
         return p - lr * (g / denom), new
