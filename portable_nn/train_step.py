@@ -55,8 +55,10 @@ def train_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, *, compile:
     loss_fn : callable
         ``loss_fn(prediction, y) -> (loss, dL/dprediction)``, e.g. :class:`~portable_nn.CrossEntropyLoss`.
     optimizer : Optimizer
-        E.g. ``pnn.SGD(model, lr=0.04, momentum=0.9)``; its ``param_groups`` lrs are read each step
-        (schedulers work), changing another hyperparameter recompiles.
+        E.g. ``pnn.SGD(model, lr=0.04, momentum=0.9)``; its ``param_groups`` are read each step
+        (schedulers work): a compiled step takes every number as an argument
+        (:meth:`~portable_nn.optim.Optimizer.step_scalars`) and compiles once per
+        :meth:`~portable_nn.optim.Optimizer.structure` (flags, which numbers are 0) and input signature.
     compile : {"auto", True, False}
         ``"auto"``: compile where the backend has a compiler that pays (JAX), else eager;
         ``True``: compile, an ``ArgumentError`` where there is no compiler; ``False``: eager.
@@ -65,7 +67,15 @@ def train_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, *, compile:
     -------
     TrainStep
         ``step(x, y)`` returns the batch's loss (a 0-d array of the backend, computed before the
-        update) and clears the model's gradients.
+        update) and clears the model's gradients. Calls from several threads take turns (a lock).
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``model``, ``optimizer`` or ``loss_fn`` of the wrong kind; later, from ``step(x, y)``, a
+        ``loss_fn`` that does not return a pair.
+    ArgumentError
+        An optimizer of another module, a bad ``compile``, ``compile=True`` without a compiler.
 
     Examples
     --------

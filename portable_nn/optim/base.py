@@ -535,7 +535,8 @@ class Optimizer:
             name: {key: convert(buffer, xp, device, dtype) for key, buffer in buffers.items()}
             for name, buffers in self._state.items()
         }
-        self._state = moved
+        # converted arrays may share memory with the old ones (DLPack; read-only from JAX): not ours to write
+        self._state, self._private = moved, False
         return moved
 
     # ---------------------------------------------------------------- state

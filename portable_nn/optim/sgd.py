@@ -106,7 +106,9 @@ class SGD(Optimizer):
         values: Mapping[str, Any] | None = None,
     ) -> tuple[Array, dict[str, Array]]:
         numbers = hyper if values is None else values
-        momentum, dampening, decay = numbers["momentum"], numbers["dampening"], numbers["weight_decay"]
+        momentum, decay = numbers["momentum"], numbers["weight_decay"]
+        # 1 - dampening computed in float64 (on the host, for compiled steps): the eager loop's rounding
+        undamped = 1 - hyper["dampening"] if values is None else values["undamped"]
         if hyper["maximize"]:
             g = -g
         if hyper["weight_decay"] != 0:
@@ -114,9 +116,9 @@ class SGD(Optimizer):
         if hyper["momentum"] != 0:
             # None: momentum was 0 until now (torch then starts from g); `in` rather than .get(): no call per step
             previous = buffers["momentum_buffer"] if "momentum_buffer" in buffers else None  # noqa: SIM401
-            scaled = g if hyper["dampening"] == 0 else (1 - dampening) * g
-            if values is not None:  # step_scalars: dampening is 0 at step 1, where the buffer holds zeros
-                buf = scaled if previous is None else momentum * previous + scaled
+            scaled = g if hyper["dampening"] == 0 else undamped * g
+            if values is not None:  # step_scalars: undamped is 1 at step 1, where the buffer holds zeros
+                buf = g if previous is None else momentum * previous + scaled
             elif isinstance(step, int):  # the stateful step: a Python int
                 if step == 1 or previous is None:
                     buf = g
@@ -137,7 +139,6 @@ class SGD(Optimizer):
         return new, buffers
 
     def _scalars(self, hyper: Mapping[str, Any], count: int) -> dict[str, float]:
-        scalars = super()._scalars(hyper, count)
-        if count == 1:  # the first buffer is the gradient itself (torch): no dampening
-            scalars["dampening"] = 0.0
-        return scalars
+        # the first buffer is the gradient itself (torch): no dampening at step 1
+        undamped = 1.0 if count == 1 else 1.0 - hyper["dampening"]
+        return {**super()._scalars(hyper, count), "undamped": undamped}
