@@ -189,7 +189,7 @@ def test_compiled_step_donates_only_private_buffers_and_follows_lr_changes(xp, d
         assert_close(model.named_parameters()[n], p, xp=xp, msg=n)
     assert len({structure for structure, *_ in step._programs}) == 1  # lr is an argument, not a constant
     # fresh buffers (init, or made by the last compiled step) are donated; those state_dict() handed out never
-    assert {donated for _, _, donated, _ in step._programs} == {False, True}
+    assert {donated for _, _, donated, *_ in step._programs} == {False, True}
 
 
 def _case(name, xp, device, dtype):

@@ -123,6 +123,8 @@ class TrainStep:
         self._seen: set[Hashable] = set()
         self._programs: OrderedDict[Hashable, Callable[..., Any]] = OrderedDict()
         self._written: dict[str, Array] | None = None  # the parameters the last step stored
+        self._written_count = 0
+        self._placement: Hashable = None  # type, dtype and device of the parameters (checked when they change)
         self._follow(model.xp)
 
     def _follow(self, xp: Any) -> None:
@@ -142,57 +144,41 @@ class TrainStep:
     def __call__(self, x: Array, y: Array) -> Array:
         with self._lock:
             model = self.model
-            if model.xp is not self._xp:
-                self._follow(model.xp)
             params = model.named_parameters()
-            signature = self._signature(x, y, params)
+            try:  # attributes only (no call): the hot path's signature
+                signature: Hashable | None = (type(x), x.shape, x.dtype, x.device, type(y), y.shape, y.dtype, y.device)
+                known = signature in self._seen
+            except Exception:  # no .device (Dask), not arrays, unhashable parts
+                signature = _signature(x, y)
+                known = signature is not None and signature in self._seen
             written = self._written
             checked = None
             if (
-                signature is None
-                or signature not in self._seen
+                not known
                 or written is None
-                or len(written) != len(params)
+                or len(params) != self._written_count
                 or not all(map(operator.is_, params.values(), written.values()))  # replaced since our last step
             ):
+                if model.xp is not self._xp:  # moved to another backend (its parameters are new: we are here)
+                    self._follow(model.xp)
                 if self._checker is not None:
                     grads = self._check_abstractly(params, x, y)  # the same typed errors, without device ops
                 else:
                     checked = self._checked_loss_and_grads(params, x, y)  # untrusted: the eager loop's errors
                     grads = checked[1]
                 self.optimizer.check_gradients(params, grads)  # every parameter, as the eager loop's step()
+                first = next(iter(params.values()))
+                self._placement = (type(first), first.dtype, _device(first))
                 if signature is not None:
                     self._seen.add(signature)
             if self.compiled:
                 return self._compiled_step(params, x, y, signature)
             with trusted():
                 loss, grads = checked if checked is not None else self._loss_and_grads(params, x, y)
-                self._written, (loss,) = self.optimizer.step_with(params, grads, loss)
+                written, (loss,) = self.optimizer.step_with(params, grads, loss)
+            self._written, self._written_count = written, len(params)
             model.zero_grad()
             return loss
-
-    def _signature(self, x: Array, y: Array, params: dict[str, Array]) -> Hashable | None:
-        """Types, shapes, dtypes and devices of ``x``, ``y`` and the parameters (all placed alike: one stands in)."""
-        first = next(iter(params.values()))
-        try:
-            signature = (
-                type(x),
-                tuple(x.shape),
-                x.dtype,
-                _device(x),
-                type(y),
-                tuple(y.shape),
-                y.dtype,
-                _device(y),
-                type(first),
-                first.dtype,
-                _device(first),
-                len(params),
-            )
-            hash(signature)
-        except Exception:  # not arrays, or unhashable parts: validate every call
-            return None
-        return signature
 
     # ---------------------------------------------------------------- compiled (JAX)
 
@@ -241,7 +227,7 @@ class TrainStep:
             buffers, owned = optimizer.init(params)["buffers"], True
         numbers = optimizer.step_scalars(optimizer.step_count + 1)
         names = tuple(tuple(group) for group in numbers)
-        key = (optimizer.structure(), names, owned, signature)
+        key = (optimizer.structure(), names, owned, signature, self._placement)
         programs = self._programs
         program = programs.get(key)
         if program is None:
@@ -255,7 +241,7 @@ class TrainStep:
         loss, new_params, new_buffers = program(params, buffers, flat, x, y)
         with trusted():
             optimizer.commit(new_params, new_buffers, owned=True)
-        self._written = new_params
+        self._written, self._written_count = new_params, len(params)
         self.model.zero_grad()
         return loss
 
@@ -294,6 +280,16 @@ def _returns_a_pair(loss_fn: LossFn) -> LossFn:
         return out[0], out[1]
 
     return checked
+
+
+def _signature(x: Array, y: Array) -> Hashable | None:
+    """Types, shapes, dtypes and devices of ``x`` and ``y``, or None (not arrays, unhashable parts)."""
+    try:
+        signature = (type(x), tuple(x.shape), x.dtype, _device(x), type(y), tuple(y.shape), y.dtype, _device(y))
+        hash(signature)
+    except Exception:  # not arrays, or unhashable parts: validate every call
+        return None
+    return signature
 
 
 def _placed_like(a: Any, xp: Any, device: Any) -> bool:

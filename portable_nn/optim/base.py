@@ -21,9 +21,7 @@ has no gradient, instead of silently skipping it.
 
 from __future__ import annotations
 
-import itertools
 import math
-import operator
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -98,7 +96,11 @@ class Optimizer:
         self._name_set = frozenset(self._names)
         self._fast_cache: tuple[Any, Any] | None = None
         self._lazy_cache: tuple[Any, bool] | None = None
-        self._checked: tuple[list[tuple[Any, ...]], list[Hyper]] | None = None
+        self._checked: tuple[tuple[Any, ...], list[Hyper]] | None = None
+        self._several_groups = len(self._members) > 1
+        self._backend: tuple[Any, ...] = (None,)  # (array type, foreach, namespace, fast path, lazy): step_with
+        self._stored_first: Any = None  # the first parameter and the buffers step_with stored last
+        self._stored_state: Any = None
 
     # ---------------------------------------------------------------- hyperparameters
 
@@ -126,18 +128,20 @@ class Optimizer:
 
     def _groups(self) -> list[Hyper]:
         """Each group's hyperparameters, validated (cached while ``param_groups`` holds the same plain values)."""
+        keys, checked_before = self._keys, self._checked
+        if checked_before is not None:  # the hot path: one flat tuple, compared by identity first, then by value
+            try:
+                flat = tuple([group[key] for group in self.param_groups for key in keys])
+            except (KeyError, TypeError):
+                flat = None
+            try:  # identical objects compare equal without a call; an array among them may refuse to compare
+                same = flat is not None and flat == checked_before[0]
+            except Exception:
+                same = False
+            if same:
+                return checked_before[1]
         if len(self.param_groups) != len(self._members):
             raise ArgumentError(f"param_groups: expected {len(self._members)} groups, got {len(self.param_groups)}")
-        keys, checked_before = self._keys, self._checked
-        snapshot = [tuple(map(group.get, keys)) for group in self.param_groups]
-        if checked_before is not None and all(  # the same objects as last time (the hot path): nothing to compare
-            map(operator.is_, itertools.chain.from_iterable(snapshot), itertools.chain.from_iterable(checked_before[0]))
-        ):
-            return checked_before[1]
-        plain = all(type(v) in _PLAIN for values in snapshot for v in values)
-        if plain and checked_before is not None and checked_before[0] == snapshot:
-            self._checked = (snapshot, checked_before[1])
-            return checked_before[1]
         checked = []
         for index, (group, members) in enumerate(zip(self.param_groups, self._members, strict=True)):
             if not isinstance(group, dict) or not {"params", *self._keys} <= set(group):  # extra keys: as torch
@@ -148,6 +152,8 @@ class Optimizer:
                     f"param_groups[{index}]['params']: the members of a group are fixed at construction"
                 )
             checked.append(self._validate_group(f"param_groups[{index}]", {key: group[key] for key in self._keys}))
+        snapshot = tuple(group[key] for group in self.param_groups for key in keys)
+        plain = all(type(v) in _PLAIN for v in snapshot)  # arrays (0-d hyperparameters) are validated every step
         self._checked = (snapshot, checked) if plain else None
         return checked
 
@@ -417,21 +423,27 @@ class Optimizer:
         """
         extra = keep
         names = self._names
-        if len(params) != len(names) or params.keys() != self._name_set:
+        if params.keys() != self._name_set:
             raise CallOrderError(
                 f"the module's parameters {sorted(params)} no longer match the optimizer's {sorted(names)}"
             )
         groups = self._groups()
         first = params[names[0]]
-        buffers = self._state_on_module(first)
+        if first is self._stored_first and self._state is self._stored_state:  # nothing moved since our last step
+            buffers = self._state
+        else:
+            buffers = self._state_on_module(first)
         if not buffers:
             buffers = self.init(params)["buffers"]
         step = self._step + 1
-        xp = namespace_of(first)
+        backend = self._backend
+        if backend[0] is not type(first) or backend[1] is not self.foreach:  # cached per array type
+            xp = namespace_of(first)
+            backend = self._backend = (type(first), self.foreach, xp, self._fast_path(xp), self._lazy(xp))
+        _, _, xp, fast, lazy = backend
         inplace = self._private and is_trusted()
         new_params: dict[str, Array] = {}
         new_state: Buffers = {}
-        fast = self._fast_path(xp)
         update = self._update_one
         for hyper, members in zip(groups, self._members, strict=True):
             if fast is not None:
@@ -446,9 +458,9 @@ class Optimizer:
                 if p.ndim == 0:  # NumPy returns scalars from operations on 0-d arrays: keep arrays
                     new_params[name] = as_array(xp, new_params[name])
                     new_state[name] = {key: as_array(xp, value) for key, value in new_state[name].items()}
-        if len(groups) > 1:
+        if self._several_groups:
             new_params = {name: new_params[name] for name in params}  # the module's order
-        if self._lazy(xp):
+        if lazy:
             # Lazy backends (Dask): parameters, buffers and extras are stored together, so their shared work
             # runs once and no graph grows with the number of steps.
             keys = [(name, key) for name, group in new_state.items() for key in group]
@@ -466,6 +478,7 @@ class Optimizer:
             for buffer in group.values()
         )
         self._state, self._step, self._private = new_state, step, private
+        self._stored_first, self._stored_state = new_params[names[0]], new_state
         return new_params, extra
 
     # ---------------------------------------------------------------- for compiled steps (train_step)

@@ -119,7 +119,7 @@ class SGD(Optimizer):
             scaled = g if hyper["dampening"] == 0 else undamped * g
             if values is not None:  # step_scalars: undamped is 1 at step 1, where the buffer holds zeros
                 buf = g if previous is None else momentum * previous + scaled
-            elif isinstance(step, int):  # the stateful step: a Python int
+            elif type(step) is int:  # the stateful step: a Python int (type(), not isinstance: no call per step)
                 if step == 1 or previous is None:
                     buf = g
                 elif inplace:  # the optimizer's private buffer (JAX/Dask rebind): the same numbers, no copy
