@@ -240,3 +240,22 @@ def test_many_batch_sizes_keep_a_bounded_number_of_programs(xp, device, dtype):
     gc.collect()
     assert first_program() is None
     assert math.isfinite(float(step(x[:1, :], _from_host_int(np.zeros(1, np.int64), xp, device))))
+
+
+def test_a_step_validates_once_per_signature(xp, device, dtype):
+    """Validation (which checks every gradient against its parameter) runs for a new signature or replaced
+    parameters only, not on every step (on JAX the stored parameters come back in another key order)."""
+    model = _model(xp, device, dtype)
+    opt = pnn.Adam(model, lr=0.01, param_groups=[{"params": lambda n: n.endswith("bias"), "lr": 0.02}])
+    step = pnn.train_step(model, pnn.CrossEntropyLoss(), opt)
+    validations = []
+    check = opt.check_gradients
+    opt.check_gradients = lambda params, grads: validations.append(1) or check(params, grads)
+    x, y = _batch(xp, device, dtype, 0)
+    for _ in range(3):
+        step(x, y)
+    assert len(validations) == 1
+    model.load_state_dict(model.state_dict())  # replaced (same values): validated again, once
+    for _ in range(2):
+        step(x, y)
+    assert len(validations) == 2

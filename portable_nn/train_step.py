@@ -241,7 +241,8 @@ class TrainStep:
         loss, new_params, new_buffers = program(params, buffers, flat, x, y)
         with trusted():
             optimizer.commit(new_params, new_buffers, owned=True)
-        self._written, self._written_count = new_params, len(params)
+        # jax returns dicts in sorted key order: kept in the module's order for the identity check
+        self._written, self._written_count = {name: new_params[name] for name in params}, len(params)
         self.model.zero_grad()
         return loss
 
