@@ -100,7 +100,8 @@ class Optimizer:
         self._several_groups = len(self._members) > 1
         self._backend: tuple[Any, ...] = (None,)  # (array type, foreach, namespace, fast path, lazy): step_with
         self._stored_first: Any = None  # the first parameter and the buffers step_with stored last
-        self._stored_state: Any = None
+        self._stored_state: Buffers | None = None
+        self._structure: tuple[Any, Any] = (None, None)  # (the _groups() list, its structure())
 
     # ---------------------------------------------------------------- hyperparameters
 
@@ -203,7 +204,12 @@ class Optimizer:
         >>> opt.structure() == before
         True
         """
-        return tuple(tuple((key, _static(value)) for key, value in hyper.items()) for hyper in self._groups())
+        groups = self._groups()
+        cached = self._structure
+        if cached[0] is not groups:  # _groups() returns the same list while nothing changed
+            structure = tuple(tuple((key, _static(value)) for key, value in hyper.items()) for hyper in groups)
+            cached = self._structure = (groups, structure)
+        return cached[1]  # type: ignore[no-any-return]
 
     def step_scalars(self, count: int) -> list[dict[str, float]]:
         """Per group, every number step ``count`` (1, 2, ...) uses, computed on the host in float64.
@@ -489,6 +495,8 @@ class Optimizer:
         ``like``: one of the module's parameters, when the caller has it (cheaper placement check).
         Not a copy: a caller that hands them out calls :meth:`state_dict` instead (which marks them shared).
         """
+        if like is not None and like is self._stored_first and self._state is self._stored_state:
+            return self._state  # stored by our last step with this parameter: placed like it
         return self._state_on_module(like)
 
     @property
@@ -503,6 +511,7 @@ class Optimizer:
         trusted; nothing changes if that raises)."""
         self.module.set_parameters(new_params)
         self._state, self._step, self._private = new_buffers, self._step + 1, owned
+        self._stored_first, self._stored_state = new_params[self._names[0]], new_buffers
 
     def _lazy(self, xp: Any) -> bool:
         """Whether ``xp`` is a lazy backend (Dask); cached per namespace."""
