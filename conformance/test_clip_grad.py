@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import portable_nn as pnn
 from portable_nn._backend import namespace_of
@@ -106,3 +108,77 @@ def test_set_grads_validates_all_or_nothing(xp, device, dtype):
     assert all(after[name] is before[name] for name in before)
     model.set_grads({"0.weight": good})
     assert model[0].grad_weight is good
+
+
+@pytest.mark.parametrize("grad_dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf, 3.0], ids=lambda p: f"p{p}")
+def test_clip_grad_norm_matches_torch_in_every_dtype(xp, device, grad_dtype, norm_type):
+    """Half-precision gradients whose sum of squares overflows float16 (norm 316): torch's norm and scaled grads."""
+    from portable_nn._backend import from_host, resolve_dtype, supported_dtypes
+
+    if grad_dtype not in supported_dtypes(xp, device):
+        pytest.skip(f"{xp.__name__} on {device} has no {grad_dtype}")
+    dtype = resolve_dtype(xp, grad_dtype)
+    layer = pnn.Linear(10, 10, xp=xp, device=device, dtype=dtype, seed=0)
+    host = np.linspace(20.0, 40.0, 100).reshape(10, 10)  # float16 sum of squares: inf
+    host_bias = np.linspace(-3.0, 3.0, 10)
+    layer.set_grads({"weight": from_host(host, xp, device, dtype), "bias": from_host(host_bias, xp, device, dtype)})
+    torch_dtype = getattr(torch, grad_dtype)
+    params = []
+    for values in (host, host_bias):
+        p = torch.nn.Parameter(torch.zeros(values.shape, dtype=torch_dtype))
+        p.grad = torch.tensor(values).to(torch_dtype)  # a copy: torch clips in place
+        params.append(p)
+    expected = torch.nn.utils.clip_grad_norm_(params, 1.0, norm_type=norm_type)
+    total = pnn.clip_grad_norm_(layer, 1.0, norm_type=norm_type)
+    assert total.dtype == dtype and math.isfinite(float(to_numpy(total)))
+    assert_close(total, expected.double().numpy(), xp=xp)
+    for grad, p in zip((layer.grad_weight, layer.grad_bias), params, strict=True):
+        assert_close(grad, p.grad.double().numpy(), xp=xp)
+        assert float(np.abs(to_numpy(grad)).max()) > 0.0
+
+
+@pytest.mark.parametrize("clip", ["norm", "value"])
+def test_clip_module_without_parameters_is_a_typed_error(clip):
+    for module in (pnn.Tanh(), pnn.Sequential(pnn.ReLU(), pnn.Tanh())):
+        with pytest.raises(pnn.ArgumentError, match="has no parameters"):
+            if clip == "norm":
+                pnn.clip_grad_norm_(module, 1.0)
+            else:
+                pnn.clip_grad_value_(module, 1.0)
+
+
+@pytest.mark.parametrize("grad_dtype", ["float16", "bfloat16"])
+def test_half_precision_clip_matches_torch_over_magnitudes(xp, device, grad_dtype):
+    """Gradients from 1e-3 to 3e3 in float16/bfloat16 (sums of squares far past float16's 65504): torch's numbers."""
+    from portable_nn._backend import from_host, resolve_dtype, supported_dtypes
+
+    if grad_dtype not in supported_dtypes(xp, device):
+        pytest.skip(f"{xp.__name__} on {device} has no {grad_dtype}")
+    dtype = resolve_dtype(xp, grad_dtype)
+    torch_dtype = getattr(torch, grad_dtype)
+
+    @settings(max_examples=8, deadline=None)
+    @given(
+        scale=st.floats(1e-3, 3e3),
+        max_norm=st.floats(0.01, 1e3),
+        norm_type=st.sampled_from([2.0, 1.0, math.inf, 3.0]),
+    )
+    def clips_like_torch(scale, max_norm, norm_type):
+        layer = pnn.Linear(8, 6, xp=xp, device=device, dtype=dtype, seed=0)
+        host = np.sin(np.arange(48.0)).reshape(6, 8) * scale
+        host_bias = np.cos(np.arange(6.0)) * scale
+        params = []
+        for values in (host, host_bias):
+            p = torch.nn.Parameter(torch.zeros(values.shape, dtype=torch_dtype))
+            p.grad = torch.tensor(values).to(torch_dtype)
+            params.append(p)
+        grads = {"weight": from_host(host, xp, device, dtype), "bias": from_host(host_bias, xp, device, dtype)}
+        layer.set_grads(grads)  # both sides start from the same half-precision rounding of the values
+        expected = torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type=norm_type)
+        total = pnn.clip_grad_norm_(layer, max_norm, norm_type=norm_type)
+        assert_close(total, expected.double().numpy(), xp=xp)
+        for grad, p in zip((layer.grad_weight, layer.grad_bias), params, strict=True):
+            assert_close(grad, p.grad.double().numpy(), xp=xp)
+
+    clips_like_torch()

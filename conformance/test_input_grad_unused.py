@@ -1,9 +1,8 @@
-"""value_and_grad drops the model's dL/dx: the first Linear skips computing it, every gradient stays the same."""
+"""need_input_grad=False (value_and_grad drops the model's dL/dx): the first Linear skips it, every gradient stays."""
 
 from __future__ import annotations
 
 import portable_nn as pnn
-from portable_nn._trusted import input_grad_unused
 from portable_nn.testing import assert_close, random_array
 
 
@@ -22,8 +21,7 @@ def test_first_linear_skips_input_grad_and_gradients_are_unchanged(xp, device, d
     g, _ = random_array(xp, (6, 3), device=device, dtype=dtype, seed=4)
     _, ctx = model.functional_forward(params, x)
     grad_x, grads = model.functional_backward(params, ctx, g)
-    with input_grad_unused(True):
-        skipped_x, skipped = model.functional_backward(params, ctx, g)
+    skipped_x, skipped = model.functional_backward(params, ctx, g, need_input_grad=False)
     assert grad_x is not None and skipped_x is None  # the first Linear did not compute dL/dx
     assert list(skipped) == list(grads)
     for name in grads:  # later layers still got their dL/dx: every gradient is the same

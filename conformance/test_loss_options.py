@@ -151,14 +151,11 @@ class _Scale(pnn.Module):
         super().__init__(xp=xp, device=device, dtype=dtype)
         self.add_parameter("s", (), init="ones")
 
-    def forward(self, x):
-        self.save_for_backward(x)
-        return self.xp.asarray(x * self.s)  # NumPy: a 0-d product is a scalar
+    def functional_forward(self, params, x, call):
+        return self.xp.asarray(x * params["s"]), x  # NumPy: a 0-d product is a scalar
 
-    def backward(self, grad_output):
-        (x,) = self.saved_for_backward()
-        self.accumulate_grad("s", self.xp.asarray(self.xp.sum(grad_output * x)))
-        return self.xp.asarray(grad_output * self.s)
+    def functional_backward(self, params, x, grad_output, need_input_grad, call):
+        return self.xp.asarray(grad_output * params["s"]), {"s": self.xp.asarray(self.xp.sum(grad_output * x))}
 
 
 def test_zero_dim_parameters_stay_arrays(xp, device, dtype):

@@ -28,18 +28,17 @@ class Scale(pnn.Module):
         if shift:
             self.add_parameter("offset", (features,), init="normal")
 
-    def forward(self, x):
-        self.check_input(x, last_axis=self.features)
-        self.save_for_backward(x)
-        return x * self.scale + (self.offset if self.shift else 0)
+    def functional_forward(self, params, x, call):
+        if call.validate:
+            self.check_input(x, last_axis=self.features)
+        return x * params["scale"] + (params["offset"] if self.shift else 0), x
 
-    def backward(self, grad_output):
-        (x,) = self.saved_for_backward()
+    def functional_backward(self, params, x, grad_output, need_input_grad, call):
         flat = self.xp.reshape(grad_output, (-1, self.features))
-        self.accumulate_grad("scale", self.xp.sum(self.xp.reshape(grad_output * x, (-1, self.features)), axis=0))
+        grads = {"scale": self.xp.sum(self.xp.reshape(grad_output * x, (-1, self.features)), axis=0)}
         if self.shift:
-            self.accumulate_grad("offset", self.xp.sum(flat, axis=0))
-        return grad_output * self.scale
+            grads["offset"] = self.xp.sum(flat, axis=0)
+        return grad_output * params["scale"], grads
 
     def get_config(self):
         return {"features": self.features, "shift": self.shift}

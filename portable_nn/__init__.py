@@ -5,9 +5,10 @@ The same source runs on NumPy, CuPy, PyTorch, JAX, array-api-strict and Dask, on
 
 from __future__ import annotations
 
-from . import functional, init, losses, lr_scheduler, optim, registry
+from . import functional, init, losses, lr_scheduler, optim, registry, rng, scatter
 from ._backend import synchronize
 from .activations import ReLU, Sigmoid, Tanh
+from .backends.arrays import backend_of, place_on, to_numpy
 from .clip_grad import clip_grad_norm_, clip_grad_value_
 from .errors import (
     ArgumentError,
@@ -17,6 +18,7 @@ from .errors import (
     ClusterError,
     DeviceError,
     DTypeError,
+    IndexOutOfRangeError,
     NamespaceError,
     PortableNNError,
     SerializationError,
@@ -38,6 +40,7 @@ from .losses import (
     SmoothL1Loss,
 )
 from .module import Module
+from .onnx_export import export_onnx
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .registry import register, register_optimizer, registered_name
 from .sequential import Sequential
@@ -54,6 +57,7 @@ for _optimizer in (SGD, Adam, AdamW, RMSprop, Adagrad):
 del _module, _optimizer
 
 __all__ = [
+    "export_onnx",
     "lr_scheduler",
     "losses",
     "clip_grad_value_",
@@ -75,6 +79,7 @@ __all__ = [
     "CrossEntropyLoss",
     "DTypeError",
     "DeviceError",
+    "IndexOutOfRangeError",
     "Linear",
     "MSELoss",
     "Module",
@@ -92,6 +97,9 @@ __all__ = [
     "UnknownBackendError",
     "UnknownParameterError",
     "__version__",
+    "backend_of",
+    "place_on",
+    "to_numpy",
     "functional",
     "functional_call",
     "init",
@@ -106,8 +114,10 @@ __all__ = [
     "register_optimizer",
     "registered_name",
     "registry",
+    "rng",
     "run_epoch",
     "save",
+    "scatter",
     "synchronize",
     "train_step",
     "value_and_grad",

@@ -34,6 +34,7 @@ __all__ = [
     "device_str",
     "dtype_name",
     "from_host",
+    "has_values",
     "installed_backends",
     "is_lazy",
     "is_torch_module",
@@ -103,6 +104,12 @@ def namespace_of(x: Any) -> ModuleType:
 _traced_by_type: dict[type, bool] = {}
 
 
+def forget_types() -> None:
+    """Forget the per-type caches (after :func:`portable_nn.backends.register` changes which adapter serves a type)."""
+    for cache in (_namespace_by_type, _device_getter_by_type, _lazy_by_type, _traced_by_type):
+        cache.clear()
+
+
 def is_traced(x: Any) -> bool:
     """Whether ``x`` is a compiler's stand-in for an array (a JAX tracer inside ``jax.jit``); False for anything else.
 
@@ -117,6 +124,15 @@ def is_traced(x: Any) -> bool:
             traced = False
         _traced_by_type[kind] = traced
     return traced
+
+
+def has_values(x: Any) -> bool:
+    """Whether portable_nn may read ``x``'s values for a check: False for symbolic or lazy arrays without values
+    (ndonnx inputs, the generic adapter's lazy namespaces), inside ``torch.compile`` and ``torch.func`` transforms.
+
+    Value-dependent checks (the class range of a loss's targets) are skipped where this is False.
+    """
+    return adapter_for_array(x).has_values(x)
 
 
 def backend_name(xp: ModuleType) -> str:

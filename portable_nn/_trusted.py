@@ -1,10 +1,13 @@
-"""``trusted()``: a context in which per-layer argument checks are skipped (the validated hot path).
+"""``trusted()``: a context in which the losses' and the optimizer's argument checks are skipped.
 
-:func:`portable_nn.train_step` validates namespace, device, dtype and shapes once per new input
-signature, then runs its steps inside ``trusted()``: ``Module.check_input``, Sequential's
-transaction snapshot, ``set_parameters``' checks and the losses' checks consult
-:func:`is_trusted` and return early. Nothing else should enter it: an unchecked bad array there
-gives backend errors or wrong numbers instead of portable_nn's typed errors.
+Layers never read it: whether a layer validates is the explicit ``call.validate`` of its pure pair
+(:class:`portable_nn.grad_mode.Call`), and ``train_step`` calls the unchecked pair directly once an
+input signature was validated. :func:`portable_nn.train_step` also runs those steps inside
+``trusted()`` because the loss protocol ``loss_fn(prediction, y)`` (any callable, user-written ones
+too) and the optimizer's ``step`` have no such argument yet: the losses' checks,
+``set_parameters``' checks and Sequential's transaction snapshot consult :func:`is_trusted` and
+return early. Nothing else should enter it: an unchecked bad array there gives backend errors or
+wrong numbers instead of portable_nn's typed errors.
 
 ``checked_trace(...)``: the opposite mix, checks on while a compiler traces (values unknown). A
 compiled ``train_step`` validates a new input signature by an abstract trace of the untrusted
@@ -24,8 +27,6 @@ from typing import Any
 __all__ = [
     "checked_trace",
     "concrete_of",
-    "input_grad_unused",
-    "is_input_grad_unused",
     "is_tracing",
     "is_trusted",
     "note_unchecked",
@@ -35,7 +36,6 @@ __all__ = [
 
 _trusted: ContextVar[bool] = ContextVar("portable_nn_trusted", default=False)
 _tracing: ContextVar[bool] = ContextVar("portable_nn_tracing", default=False)
-_input_grad_unused: ContextVar[bool] = ContextVar("portable_nn_input_grad_unused", default=False)
 _checked: ContextVar[checked_trace | None] = ContextVar("portable_nn_checked_trace", default=None)
 
 
@@ -73,35 +73,6 @@ class trusted:  # used like a function: ``with trusted():``
         trusted_token, tracing_token = self._tokens
         _tracing.reset(tracing_token)
         _trusted.reset(trusted_token)
-
-
-def is_input_grad_unused() -> bool:
-    """Whether the running ``functional_backward``'s ``dL/dx`` is discarded by its caller (a layer may skip it)."""
-    return _input_grad_unused.get()
-
-
-class input_grad_unused:  # used like a function: ``with input_grad_unused(flag):``
-    """Tell ``functional_backward`` calls inside whether their ``dL/dx`` is used (value_and_grad drops the model's).
-
-    A layer that sees :func:`is_input_grad_unused` may return ``None`` instead of computing ``dL/dx``
-    (:class:`~portable_nn.Linear` skips its ``grad_output @ weight``); a container clears the flag
-    for every child whose input gradient it consumes.
-    """
-
-    __slots__ = ("_token", "_unused")
-
-    def __init__(self, unused: bool) -> None:
-        self._unused = unused
-        self._token: Token[bool] | None = None
-
-    def __enter__(self) -> None:
-        self._token = _input_grad_unused.set(self._unused)
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        assert self._token is not None
-        _input_grad_unused.reset(self._token)
 
 
 class checked_trace:  # used like a function: ``with checked_trace():`` or ``with checked_trace(c, d) as unchecked:``

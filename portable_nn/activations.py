@@ -2,7 +2,8 @@
 
 They have no parameters and take their namespace, device and dtype from the input, so one
 instance works on any backend. ``forward(x)`` keeps one array (ReLU: the input; Tanh and
-Sigmoid: the output) for ``backward(grad_output)`` unless run under ``no_grad()``.
+Sigmoid: the output) for ``backward(grad_output)`` unless run under ``no_grad()``. Each writes
+only the pure pair (``_apply`` and ``_gradient`` inside it); :class:`~portable_nn.Module` derives the rest.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from typing import Any
 from ._arrays import as_array
 from ._backend import device_of, namespace_of
 from ._checks import check_array, check_floating, shape_str
-from ._trusted import is_trusted
 from .errors import ArgumentError, ShapeError
-from .module import Module
+from .module import CHECKED, Call, Module
 
 __all__ = ["ReLU", "Sigmoid", "Tanh"]
 
@@ -38,39 +38,98 @@ class _Activation(Module):
     def _gradient(self, xp: ModuleType, grad_output: Array, kept: Array) -> Array:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def forward(self, x: Array) -> Array:
-        """Apply the activation elementwise: any shape -> same shape, dtype and device."""
-        y, kept = self.functional_forward({}, x)
-        self.save_for_backward(kept)
-        return y
+    def functional_forward(self, params: Mapping[str, Array], x: Array, call: Call = CHECKED) -> tuple[Array, Any]:
+        """``(y, kept)``: the activation of ``x`` (any shape, a real floating dtype) and what backward needs; pure.
 
-    def backward(self, grad_output: Array) -> Array:
-        """Given ``dL/dy`` (shape of the last output), return ``dL/dx``."""
-        (kept,) = self.saved_for_backward()
-        return self.functional_backward({}, kept, grad_output)[0]
+        Parameters
+        ----------
+        params : mapping
+            ``{}``: an activation has no parameters.
+        x : array
+            The input, of any backend, device and shape.
+        call : Call
+            ``call.validate``: check that ``x`` is a real floating array.
 
-    def functional_forward(self, params: Mapping[str, Array], x: Array) -> tuple[Array, Any]:
-        """``(y, kept)``; pure (no parameters, ``params`` is ``{}``)."""
-        xp = namespace_of(x) if is_trusted() else check_floating(x, "input")
+        Returns
+        -------
+        y : array
+            The same shape, dtype and device as ``x``.
+        kept : array
+            ReLU: ``x``; Tanh and Sigmoid: ``y``.
+
+        Raises
+        ------
+        NamespaceError, DTypeError
+            With ``call.validate``, ``x`` is no floating array of a supported backend.
+
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> y, kept = pnn.ReLU().functional_forward({}, np.asarray([-1.0, 2.0]))
+        >>> y.tolist(), kept.tolist()
+        ([0.0, 2.0], [-1.0, 2.0])
+        """
+        xp = check_floating(x, "input") if call.validate else namespace_of(x)
         y, kept = self._apply(xp, x)
         if x.ndim == 0:  # NumPy returns scalars from operations on 0-d arrays: hand back (and keep) arrays
             y, kept = as_array(xp, y), as_array(xp, kept)
         return y, kept
 
     def functional_backward(
-        self, params: Mapping[str, Array], ctx: Any, grad_output: Array
-    ) -> tuple[Array, dict[str, Array]]:
-        """``(dL/dx, {})`` from the ``kept`` array of :meth:`functional_forward`; pure."""
-        xp = namespace_of(ctx)
-        if not is_trusted():
-            check_array(grad_output, "grad_output", xp, device_of(ctx), ctx.dtype)
-            if tuple(grad_output.shape) != tuple(ctx.shape):
+        self,
+        params: Mapping[str, Array],
+        saved: Any,
+        grad_output: Array,
+        need_input_grad: bool = True,
+        call: Call = CHECKED,
+    ) -> tuple[Array | None, dict[str, Array]]:
+        """``(dL/dx, {})`` from the ``kept`` array of :meth:`functional_forward`; pure.
+
+        Parameters
+        ----------
+        params : mapping
+            ``{}``.
+        saved : array
+            The forward's ``kept``.
+        grad_output : array
+            ``dL/dy``, the output's shape, dtype and device.
+        need_input_grad : bool
+            False returns None for ``dL/dx`` (an activation has nothing else to compute).
+        call : Call
+            ``call.validate``: check ``grad_output`` against ``saved``.
+
+        Returns
+        -------
+        grad_x : array or None
+            ``dL/dx``; None unless ``need_input_grad``.
+        grads : dict
+            ``{}``.
+
+        Raises
+        ------
+        NamespaceError, DeviceError, DTypeError, ShapeError
+            With ``call.validate``, ``grad_output`` does not fit.
+
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> relu = pnn.ReLU()
+        >>> y, kept = relu.functional_forward({}, np.asarray([-1.0, 2.0]))
+        >>> relu.functional_backward({}, kept, np.ones(2))[0].tolist()
+        [0.0, 1.0]
+        """
+        if not need_input_grad:
+            return None, {}
+        xp = namespace_of(saved)
+        if call.validate:
+            check_array(grad_output, "grad_output", xp, device_of(saved), saved.dtype)
+            if tuple(grad_output.shape) != tuple(saved.shape):
                 raise ShapeError(
-                    f"grad_output: expected shape {shape_str(ctx.shape)} (the last output's), "
+                    f"grad_output: expected shape {shape_str(saved.shape)} (the last output's), "
                     f"got {shape_str(grad_output.shape)}"
                 )
-        grad = self._gradient(xp, grad_output, ctx)
-        return (as_array(xp, grad) if ctx.ndim == 0 else grad), {}
+        grad = self._gradient(xp, grad_output, saved)
+        return (as_array(xp, grad) if saved.ndim == 0 else grad), {}
 
     def to(self, xp: Any = None, device: Any = None, dtype: Any = None) -> _Activation:
         """No parameters to move; drops the kept forward values, like :meth:`Module.to`. Returns ``self``."""

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from ._arrays import as_array
-from ._backend import device_of, to_host
+from ._backend import device_of, dtype_name, resolve_dtype, to_host
 from ._checks import check_real
 from .errors import ArgumentError, ArgumentTypeError
 from .module import Module
@@ -34,7 +34,17 @@ def _grads(module: Any, what: str) -> dict[str, Array]:
             f"{what} clips the gradients of a portable_nn Module, got {type(module).__module__}."
             f"{type(module).__qualname__}"
         )
+    if not module.named_parameters():
+        raise ArgumentError(
+            f"{what}: {type(module).__name__} has no parameters, hence no gradients to clip "
+            "(pass the model that holds the parameters)"
+        )
     return {name: grad for name, grad in module.named_grads().items() if grad is not None}
+
+
+#: Half-precision gradients are reduced in float32 and the result rounded back, as PyTorch's
+#: ``vector_norm`` accumulates them (a float16 sum of squares overflows from a norm of 256).
+_WIDENED = ("float16", "bfloat16")
 
 
 def _norm_type(value: Any) -> float:
@@ -46,7 +56,13 @@ def _norm_type(value: Any) -> float:
 
 
 def _vector_norm(xp: ModuleType, x: Array, p: float) -> Array:
-    """The ``p``-norm of all of ``x``'s elements, as a 0-d array (0 for an empty array)."""
+    """The ``p``-norm of all of ``x``'s elements, as a 0-d array of ``x``'s dtype (0 for an empty array).
+
+    float16/bfloat16 are accumulated in float32 and the norm rounded back to ``x``'s dtype.
+    """
+    if dtype_name(xp, x.dtype) in _WIDENED:
+        wide = _vector_norm(xp, xp.astype(x, resolve_dtype(xp, "float32")), p)
+        return as_array(xp, xp.astype(wide, x.dtype))
     if p == math.inf:
         if math.prod(x.shape) == 0:
             return xp.zeros((), dtype=x.dtype, device=device_of(x))
@@ -80,7 +96,14 @@ def clip_grad_norm_(module: Module, max_norm: float, norm_type: float = 2.0, err
     Returns
     -------
     total_norm : 0-d array
-        0 when no parameter has a gradient.
+        0 when no parameter has a gradient. float16/bfloat16 gradients are reduced in float32
+        and each norm rounded to their dtype, as PyTorch does.
+
+    Raises
+    ------
+    ArgumentError
+        ``module`` has no parameters at all (e.g. an activation), a bad ``max_norm`` or
+        ``norm_type``, or a non-finite norm with ``error_if_nonfinite=True``; nothing is changed.
 
     Examples
     --------
@@ -114,7 +137,8 @@ def clip_grad_norm_(module: Module, max_norm: float, norm_type: float = 2.0, err
 def clip_grad_value_(module: Module, clip_value: float) -> None:
     """Clip every gradient elementwise into ``[-clip_value, clip_value]``: ``torch.nn.utils.clip_grad_value_``.
 
-    ``clip_value`` is a finite number ``>= 0``. NaN entries stay NaN, as in PyTorch.
+    ``clip_value`` is a finite number ``>= 0``. NaN entries stay NaN, as in PyTorch. A module
+    without parameters (e.g. an activation) is an ``ArgumentError``, as in ``clip_grad_norm_``.
 
     Examples
     --------

@@ -73,10 +73,36 @@ def _labels(raw: np.ndarray, path: Path) -> tuple[np.ndarray, list[Any]]:
     """Any label values -> (int64 class indices ``0..C-1``, the distinct values in sorted order: class i's label)."""
     if raw.ndim != 1:
         raise SerializationError(f"{path}: labels must be 1-D, got shape {raw.shape}")
-    classes, y = np.unique(raw, return_inverse=True)
+    try:
+        classes, y = np.unique(raw, return_inverse=True)
+    except TypeError as exc:  # e.g. numbers and text mixed in an object array
+        raise SerializationError(f"{path}: labels cannot be ordered ({exc})") from None
     if len(classes) < 2:
         raise SerializationError(f"{path}: need at least 2 classes, found {len(classes)}")
+    _check_label_spellings(classes, path)
     return y.astype(np.int64).reshape(-1), [value.item() if hasattr(value, "item") else value for value in classes]
+
+
+def _check_label_spellings(classes: np.ndarray, path: Path) -> None:
+    """Refuse text labels that are one number written two ways (``"1"`` and ``"1.0"``, ``"01"``, ``"1e0"``).
+
+    They would silently become two classes; which spelling the user meant is not ours to pick.
+    """
+    seen: dict[str, str] = {}
+    for value in classes:
+        if not isinstance(value, str):
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        key = repr(number + 0.0)  # -0.0 + 0.0 is 0.0: '-0' and '0' are one number
+        if key in seen:
+            raise SerializationError(
+                f"{path}: the labels {seen[key]!r} and {str(value)!r} are the same number written two ways, "
+                "which would make two classes; write each class's label one way"
+            )
+        seen[key] = str(value)
 
 
 def _features(raw: np.ndarray, path: Path) -> np.ndarray:
@@ -176,7 +202,10 @@ def _load_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     widths = {len(row) for row in rows}
     if len(widths) != 1 or widths.pop() < 2:
         raise SerializationError(f"{path}: every row needs the same number (>= 2) of columns: features..., label")
-    table = np.array([[cell.strip() for cell in row] for row in rows])
+    # an object table: memory in proportion to the file (a fixed-width string table is sized by the longest cell)
+    table = np.empty((len(rows), len(rows[0])), dtype=object)
+    for index, row in enumerate(rows):
+        table[index] = [cell.strip() for cell in row]
     return table[:, :-1], table[:, -1]
 
 
@@ -218,8 +247,10 @@ def load_labeled_dataset(path: str | Path) -> tuple[np.ndarray, np.ndarray, list
     """``(x, y, labels)`` from ``.npz`` (exactly the arrays ``x`` and ``y``) or ``.csv`` (features..., label);
     class ``i`` stands for ``labels[i]`` (the distinct label values, sorted).
 
-    A CSV is UTF-8 (a byte-order mark is allowed) and may have one header line. Labels of any
-    kind (ints, strings) become int64 indices ``0..C-1``; features must be real numbers.
+    A CSV is UTF-8 (a byte-order mark is allowed) and may have one header line; it is held in
+    memory in proportion to its size. Labels of any kind (ints, strings) become int64 indices
+    ``0..C-1``; text labels that are one number written two ways (``"1"`` and ``"1.0"``) are a
+    ``SerializationError`` naming both. Features must be real numbers.
     Raises ``FileNotFoundError``, or ``SerializationError`` (a ``ValueError``) for anything else
     that is wrong, including a path that is a directory, FIFO or device (never opened).
     """

@@ -16,6 +16,7 @@ __all__ = [
     "ClusterError",
     "DeviceError",
     "DTypeError",
+    "IndexOutOfRangeError",
     "NamespaceError",
     "PortableNNError",
     "SerializationError",
@@ -38,6 +39,10 @@ class DeviceError(PortableNNError, ValueError):
 
 class DTypeError(PortableNNError, TypeError):
     """An array has the wrong dtype, or a dtype is unsupported by a backend."""
+
+
+class IndexOutOfRangeError(PortableNNError, IndexError):
+    """An index array holds a value outside ``[0, size)`` (e.g. an embedding lookup or a scatter-add)."""
 
 
 class NamespaceError(PortableNNError, TypeError):

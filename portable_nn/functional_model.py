@@ -5,6 +5,10 @@ keys of ``model.named_parameters()``) instead of the module's own, through the l
 ``functional_forward``/``functional_backward`` (their explicit backward, no autodiff), and
 leave the module unchanged: nothing is kept on it, no gradient is accumulated. With only
 shapes, dtypes and devices inspected, ``jax.jit`` traces them with the parameters as arguments.
+
+Both validate their arguments (they are public entry points: :data:`~portable_nn.module.CHECKED`);
+:func:`loss_and_grads_fn` is the one unvalidated internal, for a caller that validated the input
+signature already (``train_step``).
 """
 
 from __future__ import annotations
@@ -13,9 +17,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._checks import check_like
-from ._trusted import input_grad_unused, is_trusted
 from .errors import ArgumentError, ArgumentTypeError, UnknownParameterError
-from .module import Module
+from .module import CHECKED, Call, Module
 
 __all__ = ["functional_call", "value_and_grad"]
 
@@ -69,17 +72,34 @@ def functional_call(model: Module, params: Mapping[str, Array], x: Array) -> Arr
     >>> pnn.functional_call(model, zeros, model.xp.ones((3, 2), dtype=model.dtype)).tolist()
     [[0.0], [0.0], [0.0]]
     """
-    if not is_trusted():
-        check_params(model, params)
-    return model.functional_forward(params, x)[0]
+    check_params(model, params)
+    return model.functional_forward(params, x, CHECKED)[0]
 
 
 def value_and_grad(model: Module, loss_fn: LossFn) -> Callable[[Mapping[str, Array], Array, Array], tuple[Array, Any]]:
     """``f(params, x, y) -> (loss, grads)``: the loss of ``model`` with ``params`` and its gradient, pure.
 
-    ``loss_fn(prediction, y) -> (loss, dL/dprediction)`` as :class:`~portable_nn.CrossEntropyLoss`;
-    ``grads`` maps every parameter name to ``dL/dparam`` (the layers' explicit backward). The
-    model keeps no state and accumulates no gradient.
+    ``f`` runs the layers' pure pair (their explicit backward, with ``need_input_grad=False`` for the
+    model's input): the model keeps no state and accumulates no gradient. Every call checks its
+    arguments (``params`` as :func:`functional_call` does, ``x`` and ``y`` by the layers and the loss).
+
+    Parameters
+    ----------
+    model : Module
+        E.g. a :class:`~portable_nn.Sequential`.
+    loss_fn : callable
+        ``loss_fn(prediction, y) -> (loss, dL/dprediction)``, e.g. :class:`~portable_nn.CrossEntropyLoss`.
+
+    Returns
+    -------
+    callable
+        ``f(params, x, y) -> (loss, grads)``: ``params`` maps every name of ``model.named_parameters()``
+        to an array; ``grads`` maps the same names to ``dL/dparam``.
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``model`` is no Module or ``loss_fn`` is not callable.
 
     Examples
     --------
@@ -97,14 +117,50 @@ def value_and_grad(model: Module, loss_fn: LossFn) -> Callable[[Mapping[str, Arr
     if not callable(loss_fn):
         raise ArgumentTypeError(f"loss_fn must be callable (prediction, target) -> (loss, grad), got {type(loss_fn)}")
 
+    return loss_and_grads_fn(model, loss_fn, CHECKED)
+
+
+def loss_and_grads_fn(
+    model: Module, loss_fn: LossFn, call: Call
+) -> Callable[[Mapping[str, Array], Array, Array], tuple[Array, Any]]:
+    """:func:`value_and_grad`'s function for arguments already checked; ``call`` says whether the layers check.
+
+    With :data:`~portable_nn.module.CHECKED` it checks ``params`` too (what :func:`value_and_grad`
+    returns); with :data:`~portable_nn.module.UNCHECKED` nothing is checked: for ``train_step``'s
+    steps after the first of an input signature, which ran checked.
+
+    Parameters
+    ----------
+    model : Module
+        The model.
+    loss_fn : callable
+        ``loss_fn(prediction, y) -> (loss, dL/dprediction)``.
+    call : Call
+        Handed to the layers' pure pair.
+
+    Returns
+    -------
+    callable
+        ``f(params, x, y) -> (loss, grads)``.
+
+    Examples
+    --------
+    >>> import numpy as np, portable_nn as pnn
+    >>> from portable_nn.module import UNCHECKED
+    >>> model = pnn.Linear(2, 1, seed=0)
+    >>> f = loss_and_grads_fn(model, pnn.MSELoss(), UNCHECKED)
+    >>> loss, grads = f(model.named_parameters(), np.ones((3, 2), np.float32), np.zeros((3, 1), np.float32))
+    >>> sorted(grads)
+    ['bias', 'weight']
+    """
+    forward, backward, validate = model.functional_forward, model.functional_backward, call.validate
+
     def loss_and_grads(params: Mapping[str, Array], x: Array, y: Array) -> tuple[Array, Any]:
-        if not is_trusted():
+        if validate:
             check_params(model, params)
-        prediction, ctx = model.functional_forward(params, x)
+        prediction, saved = forward(params, x, call)
         loss, grad = loss_fn(prediction, y)
-        # dL/dx of the model is dropped: Linear / Sequential (which honour the flag) skip computing it
-        with input_grad_unused(getattr(model, "_input_grad_optional", False)):
-            _, grads = model.functional_backward(params, ctx, grad)
+        _, grads = backward(params, saved, grad, False, call)  # the model's dL/dx is dropped: not computed
         return loss, grads
 
     return loss_and_grads

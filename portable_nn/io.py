@@ -24,11 +24,20 @@ from typing import Any
 from ._backend import convert, dtype_name, resolve_device, resolve_dtype, resolve_namespace, supported_dtypes
 from .atomic_write import check_target, write_atomic
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, PortableNNError, SerializationError
-from .model_config import build, check_parameters, config_of, parse_config
+from .model_config import build, check_config_text, check_parameters, check_sizes, config_of, parse_config
 from .module import Module
 from .optim import Optimizer
 from .registry import lookup_optimizer, registered_optimizer_name
-from .safetensors_format import NAMES, Header, encode, header_bytes, open_regular, read_header, read_tensors
+from .safetensors_format import (
+    NAMES,
+    Header,
+    encode,
+    header_bytes,
+    open_regular,
+    preview,
+    read_header,
+    read_tensors,
+)
 
 __all__ = ["load", "load_metadata", "load_optimizer", "load_state", "save"]
 
@@ -96,11 +105,17 @@ def save(
             raise ArgumentError("optimizer= must be an optimizer of the model being saved")
         buffers, info[f"{_PREFIX}optimizer"] = _optimizer_record(optimizer)
         state |= buffers
+    user = _user_metadata(metadata)
     chunks, entries = encode(state)
     dtypes = {entry["dtype"] for entry in entries.values()}
     if len(dtypes) == 1:
         info[f"{_PREFIX}dtype"] = NAMES[dtypes.pop()]
-    write_atomic(path, [header_bytes(_user_metadata(metadata) | info, entries), *chunks])
+    header = header_bytes(user | info, entries, what=f"cannot save to {path}")
+    if isinstance(model_or_state, Module):
+        file_size = len(header) + sum(len(chunk) for chunk in chunks)
+        shapes = {name: tuple(entry["shape"]) for name, entry in entries.items()}
+        check_sizes(f"cannot save to {path}", shapes, file_size)
+    write_atomic(path, [header, *chunks])
 
 
 def _checked_path(path: Any) -> PathLike:
@@ -141,6 +156,7 @@ def _optimizer_record(optimizer: Optimizer) -> tuple[dict[str, Array], str]:
         text = json.dumps({"class": name, **rest}, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ArgumentError(f"{type(optimizer).__name__}'s state is not JSON-able: {exc}") from None
+    check_config_text(f"cannot save {type(optimizer).__name__}'s state", text)  # the rule load_optimizer reads by
     return buffers, text
 
 
@@ -171,6 +187,7 @@ def load(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: Any = 
         header = read_header(path, fh)
         metadata = header.metadata
         names = [n for n in header.entries if not (f"{_PREFIX}optimizer" in metadata and n.startswith(_OPTIMIZER))]
+        check_sizes(str(path), {n: header.entries[n].shape for n in names}, header.file_size)
         kind = metadata.get(f"{_PREFIX}class", "Linear")
         if kind == "state_dict":
             raise SerializationError(f"{path} holds a state_dict, not a model: use load_state() and load_state_dict()")
@@ -272,7 +289,7 @@ def load_optimizer(path: PathLike, model: Module, *, cast: bool = False) -> Opti
             raise SerializationError(f"{path} holds no optimizer state (save with pnn.save(..., optimizer=opt))")
         record = parse_config(path, text)
         if not isinstance(record, dict) or "class" not in record:
-            raise SerializationError(f"{path}: unreadable optimizer record {text!r:.200}")
+            raise SerializationError(f"{path}: unreadable optimizer record {preview(text)}")
         cls = lookup_optimizer(record.pop("class"))
         expected = dtype_name(model.xp, model.dtype)
         names = [n for n in header.entries if n.startswith(_OPTIMIZER)]
@@ -285,17 +302,29 @@ def load_optimizer(path: PathLike, model: Module, *, cast: bool = False) -> Opti
             param, _, buffer = name[len(_OPTIMIZER) :].rpartition("/")
             buffers.setdefault(param, {})[buffer] = convert(host, model.xp, model.device, model.dtype)
     try:
+        # The constructor only shapes the optimizer (its groups); load_state_dict then sets and validates every
+        # value by the in-memory rule, so the file loads exactly when the state would load in memory (a schedule
+        # may leave an lr the constructor refuses, e.g. LinearLR ending at 0: -3.5e-18 by rounding).
         hyper = record.get("hyperparameters")
         accepted = inspect.signature(cls).parameters
-        kwargs = {k: v for k, v in hyper.items() if k in accepted} if isinstance(hyper, dict) else {}
+        kwargs = {k: v for k, v in _constructible(hyper).items() if k in accepted} if isinstance(hyper, dict) else {}
         groups = record.get("param_groups")
         if isinstance(groups, list) and len(groups) > 1 and "param_groups" in accepted:
-            kwargs["param_groups"] = groups[1:]  # the default group (0) is every parameter not named in these
+            # the default group (0) is every parameter not named in these
+            kwargs["param_groups"] = [_constructible(g) if isinstance(g, dict) else g for g in groups[1:]]
         optimizer: Optimizer = cls(model, **kwargs)
         optimizer.load_state_dict({"optimizer": type(optimizer).__name__, **record, "state": buffers})
     except (PortableNNError, TypeError, ValueError) as exc:
         raise SerializationError(f"{path}: the optimizer state does not load into this model: {exc}") from None
     return optimizer
+
+
+def _constructible(hyper: dict[str, Any]) -> dict[str, Any]:
+    """``hyper`` with a real ``lr`` made non-negative, for the constructor (load_state_dict sets the true value)."""
+    lr = hyper.get("lr")
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+        return {**hyper, "lr": abs(lr)}
+    return hyper
 
 
 def _checked_file_dtype(path: PathLike, xp: Any, name: str) -> str:

@@ -16,11 +16,10 @@ from ._backend import (
     torch_linear,
 )
 from ._checks import namespace_of_arg, shape_str
-from ._trusted import is_input_grad_unused
 from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from .functional import _linear, _linear_backward
 from .init import LINEAR_PRESETS, Initializer, ParameterInit, Seed, initial_parameters
-from .module import Module
+from .module import CHECKED, Call, Module
 
 __all__ = ["Linear"]
 
@@ -41,9 +40,11 @@ class Linear(Module):
     """Fully connected layer in PyTorch's layout: ``y = x @ weight.T + bias``.
 
     ``weight`` is (out_features, in_features), ``bias`` is (out_features,) or ``None``.
-    ``forward(x)`` maps ``(*, in_features)`` to ``(*, out_features)`` and keeps ``x`` for
-    ``backward(grad_output)``, which returns ``grad_x`` and accumulates ``grad_weight`` and
-    ``grad_bias``. ``step(lr)`` then applies ``p <- p - lr * grad``.
+    The layer writes the pure pair (:meth:`functional_forward`, :meth:`functional_backward`);
+    from it :class:`~portable_nn.Module` derives ``forward(x)``/``layer(x)``, which maps
+    ``(*, in_features)`` to ``(*, out_features)`` and keeps ``x`` for ``backward(grad_output)``,
+    which returns ``grad_x`` and accumulates ``grad_weight`` and ``grad_bias``. ``step(lr)`` then
+    applies ``p <- p - lr * grad``.
 
     Parameters are drawn on the host from ``seed`` (see :mod:`portable_nn.init`) and moved
     to ``xp``/``device`` as ``dtype``, so one seed gives the same bytes on every backend.
@@ -108,41 +109,96 @@ class Linear(Module):
         else:
             self.register_parameter("bias", None)
 
-    def forward(self, x: Array) -> Array:
-        """``y = x @ weight.T + bias``: ``(*, in_features) -> (*, out_features)``; keeps ``x`` for backward."""
-        self.check_input(x, last_axis=self.in_features)
-        y = _linear(x, self.weight, self.bias)
-        self.save_for_backward(x, y.shape)  # the shape backward expects of grad_output
-        return y
+    def functional_forward(self, params: Mapping[str, Array], x: Array, call: Call = CHECKED) -> tuple[Array, Any]:
+        """``(y, saved)``: ``y = x @ weight.T + bias``, ``(*, in_features) -> (*, out_features)``; pure.
 
-    def backward(self, grad_output: Array) -> Array:
-        """Given ``dL/dy`` (shape of the last output), accumulate ``grad_weight``/``grad_bias``; return ``dL/dx``."""
-        x, expected = self.saved_for_backward()
-        self.check_input(grad_output, "grad_output", shape=expected)
-        grad_x, grad_weight, grad_bias = _linear_backward(self.xp, grad_output, x, self.weight, self.bias is not None)
-        self.accumulate_grad("weight", grad_weight, validate=False)  # computed from checked operands
-        if grad_bias is not None:
-            self.accumulate_grad("bias", grad_bias, validate=False)
-        return grad_x
+        Parameters
+        ----------
+        params : mapping of str to array
+            ``"weight"`` (out_features, in_features) and, with a bias, ``"bias"`` (out_features,).
+        x : array
+            The input, (*, in_features), of the layer's backend, device and dtype.
+        call : Call
+            ``call.validate``: check ``x`` (see :class:`~portable_nn.module.Call`).
 
-    def functional_forward(self, params: Mapping[str, Array], x: Array) -> tuple[Array, Any]:
-        """``(y, ctx)`` with ``params["weight"]`` (and ``params["bias"]``); pure, nothing is kept on the layer."""
-        self.check_input(x, last_axis=self.in_features)
-        y = _linear(x, params["weight"], params.get("bias"))
-        return y, (x, y.shape)
+        Returns
+        -------
+        y : array
+            (*, out_features).
+        saved : tuple
+            ``(x, y.shape)``, for :meth:`functional_backward`.
 
-    _input_grad_optional = True  # functional_backward honours is_input_grad_unused (see portable_nn._trusted)
+        Raises
+        ------
+        NamespaceError, DeviceError, DTypeError, ShapeError
+            With ``call.validate``, ``x`` does not fit the layer.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> layer = pnn.Linear(3, 2, seed=0)
+        >>> y, saved = layer.functional_forward(layer.named_parameters(), layer.xp.ones((4, 3), dtype=layer.dtype))
+        >>> y.shape, saved[1]
+        ((4, 2), (4, 2))
+        """
+        if call.validate:
+            self.check_input(x, last_axis=self.in_features)
+        y = _linear(x, params["weight"], params["bias"] if "bias" in params else None)  # noqa: SIM401  (no call)
+        return y, (x, y.shape)  # the shape backward expects of grad_output
 
     def functional_backward(
-        self, params: Mapping[str, Array], ctx: Any, grad_output: Array
-    ) -> tuple[Array, dict[str, Array]]:
-        """``(dL/dx, {"weight": ..., "bias": ...})`` from :meth:`functional_forward`'s ``ctx``; pure."""
-        x, expected = ctx
-        self.check_input(grad_output, "grad_output", shape=expected)
+        self,
+        params: Mapping[str, Array],
+        saved: Any,
+        grad_output: Array,
+        need_input_grad: bool = True,
+        call: Call = CHECKED,
+    ) -> tuple[Array | None, dict[str, Array]]:
+        """``(dL/dx or None, {"weight": ..., "bias": ...})`` from :meth:`functional_forward`'s ``saved``; pure.
+
+        Parameters
+        ----------
+        params : mapping of str to array
+            The parameters the forward ran with.
+        saved : tuple
+            The forward's ``saved``: ``(x, y.shape)``.
+        grad_output : array
+            ``dL/dy``, of the forward output's shape.
+        need_input_grad : bool
+            False skips ``grad_output @ weight`` and returns None for ``dL/dx``.
+        call : Call
+            ``call.validate``: check ``grad_output``.
+
+        Returns
+        -------
+        grad_x : array or None
+            ``dL/dx`` (the input's shape), None unless ``need_input_grad``.
+        grads : dict of str to array
+            ``"weight"`` (out, in) and, with a bias, ``"bias"`` (out,).
+
+        Raises
+        ------
+        NamespaceError, DeviceError, DTypeError, ShapeError
+            With ``call.validate``, ``grad_output`` does not fit.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> layer = pnn.Linear(3, 2, seed=0)
+        >>> params = layer.named_parameters()
+        >>> y, saved = layer.functional_forward(params, layer.xp.ones((4, 3), dtype=layer.dtype))
+        >>> grad_x, grads = layer.functional_backward(params, saved, layer.xp.ones_like(y), need_input_grad=False)
+        >>> grad_x, grads["weight"].shape, grads["bias"].tolist()
+        (None, (2, 3), [4.0, 4.0])
+        """
+        x, expected = saved
+        if call.validate:
+            self.check_input(grad_output, "grad_output", shape=expected)
+        has_bias = "bias" in params
         grad_x, grad_weight, grad_bias = _linear_backward(
-            self.xp, grad_output, x, params["weight"], "bias" in params, not is_input_grad_unused()
-        )  # grad_x is None where the caller drops it (value_and_grad's first layer)
-        return grad_x, {"weight": grad_weight} if grad_bias is None else {"weight": grad_weight, "bias": grad_bias}
+            self.xp, grad_output, x, params["weight"], has_bias, need_input_grad
+        )
+        return grad_x, {"weight": grad_weight, "bias": grad_bias} if has_bias else {"weight": grad_weight}
 
     # ---------------------------------------------------------------- interop
 

@@ -59,9 +59,8 @@ def _add(table: dict[str, type], kind: str, cls: type, name: str | None) -> type
             f"the {kind} name {name!r} is already registered for {current.__module__}.{current.__qualname__}; "
             "pass another name: @register('my_name')"
         )
-    for other, registered in list(table.items()):  # one name per class: a re-registration renames it
-        if registered is cls and other != name:
-            del table[other]
+    # A second name is an alias: the first keeps loading (never unregister a class, built-ins included),
+    # and the first stays the name save records (registered_name returns it).
     table[name] = cls
     return cls
 
@@ -77,7 +76,9 @@ def register(cls_or_name: Any = None) -> Any:
     The class must implement ``get_config()`` returning its constructor arguments (JSON values)
     unless its constructor takes only placement arguments; see :meth:`Module.get_config`.
     A name taken by another class is an ``ArgumentError``; redefining the same class (same module
-    and qualified name, e.g. re-running a notebook cell) replaces it. Returns the class.
+    and qualified name, e.g. re-running a notebook cell) replaces it. Registering a class again
+    under another name adds an alias: checkpoints naming either load, and ``save`` keeps recording
+    the first name (``pnn.register("my.Dense")(pnn.Linear)`` leaves ``"Linear"`` working). Returns the class.
     """
     if isinstance(cls_or_name, type):
         return _add(_MODULES, "module", cls_or_name, None)
@@ -122,7 +123,7 @@ def _name_of(table: dict[str, type], cls: type) -> str | None:
 
 
 def registered_name(cls: type) -> str | None:
-    """The name ``cls`` is registered under, or None."""
+    """The name ``cls`` was first registered under (the one ``save`` records), or None."""
     return _name_of(_MODULES, cls)
 
 

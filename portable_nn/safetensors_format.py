@@ -8,9 +8,12 @@ the header and tile the data exactly. Extra fields in a tensor entry are ignored
 
 Reading opens only regular files (FIFOs, devices and folders are refused without blocking),
 reads the length and the header first (bounded by ``MAX_HEADER`` and by the file's real size),
-validates every entry (dtype, shape, offsets, byte counts, tiling of the data section, whose
-size must be the file's size minus the header) and only then reads the tensors, each straight
-into a fresh array: nothing is allocated beyond the header and the tensors themselves.
+counts its JSON items before parsing it (at most ``MAX_HEADER_ITEMS``: parsing costs memory in
+proportion, never gigabytes), refuses duplicate keys, validates every entry (dtype, shape,
+offsets, byte counts, tiling of the data section, whose size must be the file's size minus the
+header) and only then reads the tensors, each straight into a fresh array: nothing is allocated
+beyond the header and the tensors themselves. Writing applies the same bounds (nothing is written
+that reading would refuse).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import io
 import json
 import math
 import os
+import re
+import reprlib
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,7 +34,19 @@ import numpy as np
 from ._backend import dtype_name, namespace_of, to_host
 from .errors import ArgumentError, DTypeError, SerializationError
 
-__all__ = ["MAX_HEADER", "Header", "encode", "header_bytes", "read_header", "read_tensors", "utf8_text"]
+__all__ = [
+    "MAX_HEADER",
+    "MAX_HEADER_ITEMS",
+    "Header",
+    "encode",
+    "header_bytes",
+    "json_items",
+    "preview",
+    "read_header",
+    "read_tensors",
+    "unique_keys",
+    "utf8_text",
+]
 
 Array = Any
 PathLike = str | os.PathLike[str]
@@ -39,8 +56,66 @@ CODES = {"float16": "F16", "bfloat16": "BF16", "float32": "F32", "float64": "F64
 NAMES = {code: name for name, code in CODES.items()}
 _RAW = {"F16": "<f2", "BF16": "<u2", "F32": "<f4", "F64": "<f8"}
 MAX_HEADER = 100_000_000  # the reference implementation's limit
+#: Most JSON items (:func:`json_items`) in a header, counted before parsing (~12 a tensor: ~160,000 tensors):
+#: parsed, each costs up to ~100 bytes, so a hostile header (e.g. millions of empty lists) cannot take gigabytes.
+MAX_HEADER_ITEMS = 2_000_000
 _MAX_DIMS = 64 if int(np.__version__.split(".")[0]) >= 2 else 32  # NumPy's limit on array dimensions
 _MAX_ELEMENTS = 2**63 - 1  # NumPy's limit on an array's size
+
+
+_MARKS = "[{,:"  # the JSON punctuation that precedes an item
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')  # a JSON string literal (unrolled: linear time)
+
+_PREVIEW = reprlib.Repr()
+_PREVIEW.maxlevel, _PREVIEW.maxstring, _PREVIEW.maxother, _PREVIEW.maxlist, _PREVIEW.maxdict = 4, 120, 120, 8, 8
+
+
+def preview(value: Any) -> str:
+    """A short ``repr`` of a value read from a file, for error messages (never a copy of a huge value)."""
+    return _PREVIEW.repr(value)
+
+
+def json_items(text: str, limit: int) -> int:
+    """How many values and keys the JSON ``text`` holds, counted without parsing it, as far as ``limit`` needs.
+
+    Every value but the first follows a ``[``, ``,`` or ``:``, every key a ``{`` or ``,``: these
+    characters outside string literals, plus one, count the items (an empty object or array counts
+    2). A result within ``limit`` is an upper bound (marks inside strings may be counted too); a
+    result over ``limit`` means the text holds more than ``limit`` items. The marks are counted on
+    the raw text (C speed); only when that is over ``limit`` are those inside strings subtracted,
+    one string at a time (no copy of the text), unless the strings alone are already too many.
+    """
+    count = 1 + sum(text.count(mark) for mark in _MARKS)
+    if count <= limit:
+        return count
+    strings = (text.count('"') - text.count('\\"')) // 2  # at least this many string literals
+    if strings > limit:
+        return strings
+    for match in _STRING.finditer(text):
+        if match.end() - match.start() > 2:
+            literal = match.group()
+            count -= sum(literal.count(mark) for mark in _MARKS)
+    return count
+
+
+def _check_items(what: str, text: str) -> None:
+    """Refuse a header of more than ``MAX_HEADER_ITEMS`` JSON items (the rule of reading and of writing)."""
+    items = json_items(text, MAX_HEADER_ITEMS)
+    if items > MAX_HEADER_ITEMS:
+        raise SerializationError(
+            f"{what}: the safetensors header holds {items} or more JSON items (tensors, metadata), more than the "
+            f"{MAX_HEADER_ITEMS} portable_nn reads (about 160,000 tensors)"
+        )
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``' ``object_pairs_hook`` refusing a duplicate key (``ValueError``) instead of keeping the last."""
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
 
 
 @dataclass(frozen=True)
@@ -108,14 +183,24 @@ def encode(state: Mapping[str, Array]) -> tuple[list[bytes], dict[str, dict[str,
     return chunks, header
 
 
-def header_bytes(metadata: Mapping[str, str], entries: Mapping[str, Any]) -> bytes:
-    """The length prefix and the space-padded UTF-8 JSON header (data aligned to 8 bytes, as the reference)."""
+def header_bytes(metadata: Mapping[str, str], entries: Mapping[str, Any], *, what: str = "cannot save") -> bytes:
+    """The length prefix and the space-padded UTF-8 JSON header (data aligned to 8 bytes, as the reference).
+
+    A header over ``MAX_HEADER`` bytes or ``MAX_HEADER_ITEMS`` JSON items, which :func:`read_header`
+    refuses, is a ``SerializationError`` starting with ``what`` (nothing is written).
+    """
     for key, value in metadata.items():
         utf8_text(key, "metadata key")
         utf8_text(value, "metadata value")
     text = json.dumps({"__metadata__": dict(metadata), **entries}, separators=(",", ":"), ensure_ascii=False)
+    _check_items(what, text)
     data = text.encode("utf-8")
     data += b" " * (-len(data) % 8)
+    if len(data) > MAX_HEADER:
+        raise SerializationError(
+            f"{what}: the header (metadata, config and tensor table) would take {len(data)} bytes, over the "
+            f"{MAX_HEADER} that safetensors readers accept (loading would refuse the file); store less metadata"
+        )
     return len(data).to_bytes(8, "little") + data
 
 
@@ -163,10 +248,14 @@ def read_header(path: PathLike, fh: io.BufferedReader) -> Header:
             f"{path}: not a safetensors file or truncated: header length {size} does not fit in {file_size} bytes "
             f"(at most {MAX_HEADER})"
         )
-    text = _read_exactly(path, fh, size, "header")
     try:
-        header = json.loads(text.decode("utf-8"), object_pairs_hook=_unique_keys)
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = _read_exactly(path, fh, size, "header").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SerializationError(f"{path}: corrupt safetensors header ({exc})") from None
+    _check_items(str(path), text)
+    try:
+        header = json.loads(text, object_pairs_hook=unique_keys)
+    except ValueError as exc:
         raise SerializationError(f"{path}: corrupt safetensors header ({exc})") from None
     except RecursionError:
         raise SerializationError(f"{path}: corrupt safetensors header (JSON nested too deeply)") from None
@@ -222,15 +311,6 @@ def _refuse_foreign(path: PathLike, data: bytes) -> None:
         raise SerializationError(f"{path} is a NumPy .npy file, not safetensors")
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
@@ -242,14 +322,14 @@ def _entry(path: PathLike, name: str, info: Any, data_size: int) -> Entry:
     code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
     if not isinstance(code, str) or code not in _RAW:
         raise SerializationError(
-            f"{path}: tensor {name!r} has dtype {code!r:.50}; portable_nn reads floating tensors {sorted(_RAW)}"
+            f"{path}: tensor {name!r} has dtype {preview(code)}; portable_nn reads floating tensors {sorted(_RAW)}"
         )
     if not isinstance(shape, list) or len(shape) > _MAX_DIMS or not all(_is_count(d) for d in shape):
         raise SerializationError(
-            f"{path}: tensor {name!r} has an invalid shape {shape!r:.100} (at most {_MAX_DIMS} sizes in [0, 2**63))"
+            f"{path}: tensor {name!r} has an invalid shape {preview(shape)} (at most {_MAX_DIMS} sizes in [0, 2**63))"
         )
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)):
-        raise SerializationError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r:.100}")
+        raise SerializationError(f"{path}: tensor {name!r} has invalid data_offsets {preview(offsets)}")
     begin, end = offsets
     if begin > end or end > data_size:
         raise SerializationError(

@@ -13,20 +13,25 @@ from types import ModuleType
 from typing import Any
 
 from ._backend import backend_name, device_str, dtype_name
-from ._trusted import input_grad_unused, is_input_grad_unused, is_trusted
+from ._trusted import is_trusted
 from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError, UnknownParameterError
-from .module import Module
+from .module import CHECKED, Call, Module
 
-__all__ = ["Sequential"]
+__all__ = ["MAX_NESTING", "Sequential"]
 
 Array = Any
+
+#: Deepest nesting of Sequential models (a Sequential of a Sequential of ...): forward takes ~5 frames a level.
+MAX_NESTING = 64
 
 
 class Sequential(Module):
     """``Sequential(*layers)``: ``forward(x)`` runs ``layers[0]``, then ``layers[1]``, ...
 
-    ``backward(grad_output)`` runs the layers' ``backward`` in reverse order and returns
-    ``dL/dx``. Layers with parameters must share one backend, device and dtype (they become the
+    Its pure pair chains the layers' pure pairs; ``forward``, ``backward`` and ``__call__`` derive
+    from it as for every :class:`~portable_nn.Module` (the model keeps its layers' ``saved``, the
+    layers keep nothing). ``backward(grad_output)`` returns ``dL/dx`` and accumulates into the
+    layers' gradients. Layers with parameters must share one backend, device and dtype (they become the
     model's ``xp``, ``device`` and ``dtype``). A call that raises in any layer leaves every
     layer as it was before the call.
 
@@ -42,6 +47,13 @@ class Sequential(Module):
                     f"layer {index}: expected a portable_nn Module, got {type(layer).__module__}."
                     f"{type(layer).__qualname__}"
                 )
+        # Nesting is bounded so that every method (they recurse through sub-models) stays far from Python's
+        # recursion limit: a deeper model is a typed error here, not a RecursionError later.
+        inner = (getattr(layer, "_nesting", 1) for layer in layers if isinstance(layer, Sequential))
+        nesting = 1 + max(inner, default=0)
+        if nesting > MAX_NESTING:
+            raise ArgumentError(f"Sequential models nest at most {MAX_NESTING} deep, this one would nest {nesting}")
+        self._nesting = nesting
         self.layers: tuple[Module, ...] = tuple(layers)
         self._check_placement()
 
@@ -119,8 +131,6 @@ class Sequential(Module):
         Layers update by rebinding attributes (never in place), so a shallow copy of each
         layer's ``__dict__`` is a complete snapshot.
         """
-        if is_trusted():  # train_step's validated hot path: no snapshot
-            return call(*args)
         snapshot = [(module, dict(vars(module))) for module in self._modules()]
         try:
             return call(*args)
@@ -130,56 +140,110 @@ class Sequential(Module):
                 vars(module).update(attributes)
             raise
 
-    # ---------------------------------------------------------------- forward / backward
+    # ---------------------------------------------------------------- the pure pair (forward/backward derive from it)
 
-    def forward(self, x: Array) -> Array:
-        """Apply every layer in order: ``layers[-1](... layers[0](x))``."""
-        return self._transaction(self._forward, x)
+    def functional_forward(self, params: Mapping[str, Array], x: Array, call: Call = CHECKED) -> tuple[Array, Any]:
+        """``(y, saved)``: every layer's pure forward in order, ``params`` named ``"<index>.<name>"``; pure.
 
-    def _forward(self, x: Array) -> Array:
-        for layer in self.layers:
-            x = layer(x)
-        return x
+        Parameters
+        ----------
+        params : mapping of str to array
+            The keys of :meth:`named_parameters` (``"0.weight"``, ...).
+        x : array
+            The first layer's input.
+        call : Call
+            Handed to every layer unchanged (see :class:`~portable_nn.module.Call`).
 
-    def backward(self, grad_output: Array) -> Array:
-        """Chain ``backward`` through the layers in reverse; return ``dL/dx`` of the model's input."""
-        return self._transaction(self._backward, grad_output)
+        Returns
+        -------
+        y : array
+            The last layer's output.
+        saved : list
+            Each layer's ``saved``, in order.
 
-    def _backward(self, grad: Array) -> Array:
-        for layer in reversed(self.layers):
-            grad = layer.backward(grad)
-        return grad
+        Raises
+        ------
+        PortableNNError
+            Whatever a layer raises (with ``call.validate``: a typed error naming the argument).
 
-    _input_grad_optional = True  # functional_backward honours is_input_grad_unused (see portable_nn._trusted)
-
-    def functional_forward(self, params: Mapping[str, Array], x: Array) -> tuple[Array, Any]:
-        """``(y, ctx)`` with ``params`` named ``"<index>.<name>"``; pure (see :meth:`Module.functional_forward`)."""
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 4, seed=0), pnn.Tanh(), pnn.Linear(4, 1, seed=1))
+        >>> y, saved = model.functional_forward(model.named_parameters(), np.ones((3, 2), np.float32))
+        >>> y.shape, len(saved)
+        ((3, 1), 3)
+        """
         routed = self._route(params)
         kept = []
         for layer, layer_params in zip(self.layers, routed, strict=True):
-            x, ctx = layer.functional_forward(layer_params, x)
-            kept.append(ctx)
+            x, saved = layer.functional_forward(layer_params, x, call)
+            kept.append(saved)
         return x, kept
 
     def functional_backward(
-        self, params: Mapping[str, Array], ctx: Any, grad_output: Array
-    ) -> tuple[Array, dict[str, Array]]:
-        """``(dL/dx, {"<index>.<name>": gradient})`` in the order of :meth:`named_parameters`; pure."""
+        self,
+        params: Mapping[str, Array],
+        saved: Any,
+        grad_output: Array,
+        need_input_grad: bool = True,
+        call: Call = CHECKED,
+    ) -> tuple[Array | None, dict[str, Array]]:
+        """``(dL/dx or None, {"<index>.<name>": gradient})`` through the layers in reverse; pure.
+
+        Every layer but the first is asked for its input gradient (the next layer down uses it);
+        the first gets ``need_input_grad``.
+
+        Parameters
+        ----------
+        params : mapping of str to array
+            The parameters the forward ran with.
+        saved : list
+            The forward's ``saved``.
+        grad_output : array
+            ``dL/dy`` of the last layer's output.
+        need_input_grad : bool
+            Whether the caller uses ``dL/dx`` of the model's input.
+        call : Call
+            Handed to every layer unchanged.
+
+        Returns
+        -------
+        grad_x : array or None
+            ``dL/dx`` of the model's input (None when not needed and the first layer skips it).
+        grads : dict of str to array
+            In the order of :meth:`named_parameters`.
+
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 4, seed=0), pnn.Tanh(), pnn.Linear(4, 1, seed=1))
+        >>> params = model.named_parameters()
+        >>> y, saved = model.functional_forward(params, np.ones((3, 2), np.float32))
+        >>> grad_x, grads = model.functional_backward(params, saved, np.ones((3, 1), np.float32), False)
+        >>> grad_x, list(grads)
+        (None, ['0.weight', '0.bias', '2.weight', '2.bias'])
+        """
         routed = self._route(params)
         grads: dict[str, Array] = {}
         layers = self.layers
-        # Only the first layer's dL/dx is this container's (its caller may drop it): the others' are used.
-        first_unused = is_input_grad_unused() and getattr(layers[0], "_input_grad_optional", False)
-        with input_grad_unused(False):
-            for index in range(len(layers) - 1, 0 if first_unused else -1, -1):
-                grad_output, layer_grads = layers[index].functional_backward(routed[index], ctx[index], grad_output)
-                for name, grad in layer_grads.items():
-                    grads[_join_name(index, name)] = grad
-        if first_unused:  # the flag (True) is back: the first layer may skip its dL/dx
-            grad_output, layer_grads = layers[0].functional_backward(routed[0], ctx[0], grad_output)
+        for index in range(len(layers) - 1, -1, -1):
+            need = need_input_grad or index > 0
+            grad_output, layer_grads = layers[index].functional_backward(
+                routed[index], saved[index], grad_output, need, call
+            )
             for name, grad in layer_grads.items():
-                grads[_join_name(0, name)] = grad
+                grads[_join_name(index, name)] = grad
         return grad_output, {name: grads[name] for name in params}
+
+    def _add_grads(self, grads: Mapping[str, Array]) -> None:
+        routed: list[dict[str, Array]] = [{} for _ in self.layers]
+        for key, grad in grads.items():
+            index, rest = _split_name(key)
+            routed[index][rest] = grad
+        for layer, layer_grads in zip(self.layers, routed, strict=True):
+            if layer_grads:
+                layer._add_grads(layer_grads)
 
     def _route(self, params: Mapping[str, Array]) -> list[dict[str, Array]]:
         routed: list[dict[str, Array]] = [{} for _ in self.layers]
@@ -208,11 +272,30 @@ class Sequential(Module):
             layer.zero_grad()
 
     def set_parameters(self, values: Mapping[str, Array]) -> None:
-        """Rebind parameters named ``"<index>.<name>"`` in the layers, all or nothing."""
-        if is_trusted():  # train_step: names and values come from this model
-            for index, layer_values in enumerate(self._route(values)):
-                if layer_values:
-                    self.layers[index].set_parameters(layer_values)
+        """Rebind parameters named ``"<index>.<name>"`` in the layers, all or nothing.
+
+        Parameters
+        ----------
+        values : mapping of str to array
+            ``"<index>.<name>"`` -> new value, placed and shaped like that parameter.
+
+        Raises
+        ------
+        UnknownParameterError
+            A name is no parameter of the model (nothing changes).
+        NamespaceError, DeviceError, DTypeError, ShapeError
+            A value does not fit its parameter (nothing changes, in any layer).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 1, seed=0), pnn.Tanh())
+        >>> model.set_parameters({"0.bias": model.xp.zeros((1,), dtype=model.dtype)})
+        >>> model[0].bias.tolist()
+        [0.0]
+        """
+        if is_trusted():  # the optimizer inside train_step (until it calls _rebind_parameters itself)
+            self._rebind_parameters(values)
             return
         routed = self._route_known(values)
 
@@ -221,6 +304,12 @@ class Sequential(Module):
                 self.layers[index].set_parameters(layer_values)
 
         self._transaction(apply)
+
+    def _rebind_parameters(self, values: Mapping[str, Array]) -> None:
+        """:meth:`set_parameters` without validation (names and values come from this model's checked ones)."""
+        for index, layer_values in enumerate(self._route(values)):
+            if layer_values:
+                self.layers[index]._rebind_parameters(layer_values)
 
     def _route_known(self, values: Mapping[str, Array]) -> dict[int, dict[str, Array]]:
         """``{"<index>.<name>": value}`` -> ``{index: {name: value}}``; an unknown name is an UnknownParameterError."""
@@ -234,7 +323,31 @@ class Sequential(Module):
         return routed
 
     def to(self, xp: Any = None, device: Any = None, dtype: Any = None) -> Sequential:
-        """Move every layer (see :meth:`Module.to`); all or nothing across layers. Returns ``self``."""
+        """Move every layer (see :meth:`Module.to`); all or nothing across layers.
+
+        What the model's last forward kept is dropped, as for a layer.
+
+        Parameters
+        ----------
+        xp : str, namespace or None
+            The target backend (None: keep).
+        device : str, device or None
+            The target device (None: keep).
+        dtype : str, dtype or None
+            The target floating dtype (None: keep; given: an explicit cast).
+
+        Returns
+        -------
+        Sequential
+            ``self``, moved.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Sequential(pnn.Linear(2, 1, seed=0), pnn.Tanh()).to(dtype="float64")
+        >>> model[0].weight.dtype.name
+        'float64'
+        """
 
         def apply() -> None:
             for layer in self.layers:
@@ -242,6 +355,7 @@ class Sequential(Module):
             self._check_placement()
 
         self._transaction(apply)
+        self._forget_kept()
         return self
 
     # ---------------------------------------------------------------- display

@@ -36,8 +36,8 @@ from ._backend import backend_name, device_of, namespace_of
 from ._trusted import checked_trace, trusted
 from .errors import ArgumentError, ArgumentTypeError
 from .fast_paths import step_checker, step_compiler
-from .functional_model import LossFn, value_and_grad
-from .module import Module
+from .functional_model import LossFn, loss_and_grads_fn, value_and_grad
+from .module import UNCHECKED, Module
 from .optim import Optimizer
 
 __all__ = ["MAX_PROGRAMS", "TrainStep", "train_step"]
@@ -118,8 +118,8 @@ class TrainStep:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self._compile = compile
         self._lock = threading.Lock()
-        self._loss_and_grads = value_and_grad(model, loss_fn)
         self._checked_loss_and_grads = value_and_grad(model, _returns_a_pair(loss_fn))
+        self._unchecked_loss_and_grads = loss_and_grads_fn(model, loss_fn, UNCHECKED)  # once a signature is checked
         self._seen: set[Hashable] = set()
         self._programs: OrderedDict[Hashable, Callable[..., Any]] = OrderedDict()
         self._written: dict[str, Array] | None = None  # the parameters the last step stored
@@ -174,7 +174,7 @@ class TrainStep:
             if self.compiled:
                 return self._compiled_step(params, x, y, signature)
             with trusted():
-                loss, grads = checked if checked is not None else self._loss_and_grads(params, x, y)
+                loss, grads = checked if checked is not None else self._unchecked_loss_and_grads(params, x, y)
                 written, (loss,) = self.optimizer.step_with(params, grads, loss)
             self._written, self._written_count = written, len(params)
             model.zero_grad()
@@ -251,7 +251,7 @@ class TrainStep:
 
         A new function each time: nothing a compiler caches by function outlives its program.
         """
-        loss_and_grads, optimizer = self._loss_and_grads, self.optimizer
+        loss_and_grads, optimizer = self._unchecked_loss_and_grads, self.optimizer
 
         def pure_step(
             params: dict[str, Array], buffers: Any, scalars: Array, x: Array, y: Array

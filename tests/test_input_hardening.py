@@ -48,7 +48,7 @@ def test_jit_of_a_layer_forward_works_and_backward_points_to_the_functional_api(
 
 
 def test_a_user_layer_still_runs_inside_jit_through_the_functional_form():
-    """Module's default functional form keeps traced values inside the caller's trace."""
+    """A user layer's pure pair runs inside the caller's trace (value_and_grad under jax.jit)."""
     jax = pytest.importorskip("jax")
 
     class Scale(pnn.Module):
@@ -56,14 +56,11 @@ def test_a_user_layer_still_runs_inside_jit_through_the_functional_form():
             super().__init__(xp=xp)
             self.add_parameter("scale", (3,), init="ones")
 
-        def forward(self, x):
-            self.save_for_backward(x)
-            return x * self.scale
+        def functional_forward(self, params, x, call):
+            return x * params["scale"], x
 
-        def backward(self, grad_output):
-            (x,) = self.saved_for_backward()
-            self.accumulate_grad("scale", self.xp.sum(grad_output * x, axis=0))
-            return grad_output * self.scale
+        def functional_backward(self, params, x, grad_output, need_input_grad, call):
+            return grad_output * params["scale"], {"scale": self.xp.sum(grad_output * x, axis=0)}
 
     layer = Scale()
     x = jax.numpy.arange(6.0, dtype=jax.numpy.float32).reshape(2, 3)

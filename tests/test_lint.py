@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Modules allowed to import a backend: the backend adapters (every file under backends/), host-side NumPy
 # modules, tooling. The facade _backend.py delegates to the adapters and imports no backend itself.
-BACKEND_AWARE_DIRS = {"backends", "cli"}  # the command line (portable_nn/cli/) too
+BACKEND_AWARE_DIRS = {"backends", "cli", "sklearn"}  # the command line (portable_nn/cli/) and estimators too
 BACKEND_AWARE = {
     "init.py",
     "safetensors_format.py",
@@ -26,6 +26,9 @@ BACKEND_AWARE = {
     "jax_eval.py",
     "jax_cache.py",
     "torch_ops.py",
+    "numpy_scatter.py",
+    "torch_scatter.py",
+    "jax_scatter.py",
 }
 
 

@@ -143,8 +143,40 @@ def test_one_cycle_matches_torch(total, pct, strategy, three_phase, kind, div, f
 
     steps = total - 1  # the last scheduled rate; one more step extrapolates (a negative rate when linear)
     assume(not three_phase or 2 * pct * total - 2 < total - 1)  # else torch's phases overlap (division by zero)
+    try:
+        make(ours, _optimizers(kind, 0.1)[1])
+    except pnn.ArgumentError as exc:  # an empty phase (pct * total == 1): torch divides by zero there
+        assert "no length" in str(exc)
+        _assert_torch_divides_by_zero(make, total, kind)
+        return
     _compare(make, steps, kind, check_momentum=True)
     _round_trip(make, steps, steps // 2, kind)
+
+
+def _assert_torch_divides_by_zero(make, total, kind):
+    with pytest.raises(ZeroDivisionError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sched = make(theirs, _optimizers(kind, 0.1)[0])
+        for _ in range(total):
+            sched.step()
+
+
+@pytest.mark.parametrize(
+    ("total", "pct", "three_phase"),
+    [(10, 0.1, False), (2, 0.5, False), (10, 1.0, False), (7, 1.0, False), (10, 0.1, True), (4, 0.25, True)],
+)
+def test_one_cycle_empty_phases_are_typed_errors(total, pct, three_phase):
+    """Where torch's OneCycleLR divides by zero (at construction or at its last step), ours refuses up front."""
+
+    def make(m, o):
+        return m.OneCycleLR(o, 1.0, total_steps=total, pct_start=pct, three_phase=three_phase)
+
+    opt = _optimizers("sgd", 0.1)[1]
+    before = copy.deepcopy(opt.param_groups)
+    with pytest.raises(pnn.ArgumentError, match="no length"):
+        make(ours, opt)
+    assert opt.param_groups == before  # nothing written into the groups
+    _assert_torch_divides_by_zero(make, total, "sgd")
 
 
 @EXAMPLES

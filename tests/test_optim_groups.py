@@ -220,14 +220,11 @@ def test_zero_d_parameters_stay_zero_d_arrays(name):
             super().__init__()
             self.add_parameter("s", (), init="ones")
 
-        def forward(self, x):
-            self.save_for_backward(x)
-            return x * self.s
+        def functional_forward(self, params, x, call):
+            return x * params["s"], x
 
-        def backward(self, grad_output):
-            (x,) = self.saved_for_backward()
-            self.accumulate_grad("s", grad_output * x)
-            return grad_output * self.s
+        def functional_backward(self, params, x, grad_output, need_input_grad, call):
+            return grad_output * params["s"], {"s": grad_output * x}
 
     model = Scale()
     opt = getattr(pnn, name)(model, lr=0.1, **({"momentum": 0.9} if name == "SGD" else {}))

@@ -308,3 +308,78 @@ def test_backend_report_space_form_is_a_usage_error(pytester):
     result = pytester.runpytest("--backends", "numpy", "--backend-report", "out.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*write --backend-report=out.json (with '=')*"])
+
+
+# ----------------------------------------------------------------------------- selections that would test nothing
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--backends", "numpy", "--devices", "nosuch"],
+        ["--backends", "numpy", "--devices", "CPU"],
+        ["--backends", "numpy,torch", "--devices", "cuda:-1"],
+        ["--backends", "numpy", "--devices", "cuda"],  # numpy has no GPU anywhere
+        ["--backends", "numpy:nosuch"],
+        ["--backends", "numpy", "--devices", "device1"],  # an array-api-strict device, not numpy's
+    ],
+    ids=["nosuch", "CPU", "cuda:-1", "numpy-cuda", "pinned-nosuch", "device1-of-numpy"],
+)
+def test_a_device_no_selected_backend_could_have_is_a_usage_error(pytester, args):
+    pytester.makepyfile(TEST_ALL_AXES)
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*names no device of*the selection would skip every test*"])
+
+
+def test_a_device_from_the_environment_is_checked_too(pytester, monkeypatch):
+    pytester.makepyfile(TEST_ALL_AXES)
+    monkeypatch.setenv("PORTABLE_NN_DEVICES", "nosuch")
+    result = pytester.runpytest("--backends", "numpy")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_dtype_no_selected_backend_has_is_a_usage_error(pytester):
+    pytester.makepyfile(TEST_ALL_AXES)
+    result = pytester.runpytest("--backends", "numpy", "--dtypes", "bfloat16")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*no selected backend here has dtype bfloat16*numpy on cpu: float16, float32*"])
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+def test_a_device_this_machine_lacks_is_still_a_stated_skip(pytester):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: torch:cuda runs")
+    pytester.makepyfile(TEST_ALL_AXES)
+    result = pytester.runpytest("--backends", "torch", "--devices", "cuda:1", "--dtypes", "float32", "-rs")
+    result.assert_outcomes(skipped=1)
+
+
+def test_repeated_names_run_once(pytester):
+    pytester.makepyfile(TEST_ALL_AXES)
+    args = ["--backends", "numpy,numpy", "--devices", "cpu,cpu", "--dtypes", "float32,float32,float64"]
+    ids = collected_ids(pytester.runpytest("-q", "--collect-only", *args))
+    assert ids == ["numpy-cpu-float32", "numpy-cpu-float64"]
+    pytester.runpytest(*args).assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("where", ["missing/matrix.json", "folder/"])
+def test_backend_report_path_is_checked_before_the_run(pytester, where):
+    pytester.makepyfile("def test_ok(xp):\n    pass\n")
+    pytester.mkdir("folder")
+    result = pytester.runpytest("--backends", "numpy", f"--backend-report={where}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--backend-report={where}: *"])
+    assert "passed" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "two", "00"])
+def test_jax_cpu_devices_must_be_positive(pytester, monkeypatch, count):
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    monkeypatch.delenv("XLA_FLAGS", raising=False)  # the outer run's flags would skip the check
+    monkeypatch.setenv("PORTABLE_NN_JAX_CPU_DEVICES", count)
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*PORTABLE_NN_JAX_CPU_DEVICES must be a positive integer*got {count!r}*"])

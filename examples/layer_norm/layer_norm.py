@@ -2,8 +2,10 @@
 
 Two parameters (``weight``, ``bias``) and a backward that is more than elementwise: the
 gradient of the normalization couples every feature of a row. The math lives in two pure
-functions (testable with ``check_gradients``, usable under ``jax.jit``); the layer adds
-placement, seeded parameters, input checks and gradient accumulation through ``Module``.
+functions (testable with ``check_gradients``, usable under ``jax.jit``); the layer writes the pure
+pair ``functional_forward``/``functional_backward`` on top of them, and ``Module`` derives the rest:
+``forward``/``__call__`` (keeping what backward needs), ``backward`` (accumulating gradients),
+``value_and_grad``, ``functional_call`` and ``train_step``.
 
 ``y = (x - mean) / sqrt(var + eps) * weight + bias`` over the last axis (``features``), with
 ``mean`` and ``var`` (biased, as in PyTorch) of each row.
@@ -11,11 +13,13 @@ placement, seeded parameters, input checks and gradient accumulation through ``M
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from array_api_compat import array_namespace
 
 import portable_nn as pnn
+from portable_nn.module import Call
 
 Array = Any
 
@@ -67,19 +71,20 @@ class LayerNorm(pnn.Module):
         self.add_parameter("weight", (features,), init="ones")
         self.add_parameter("bias", (features,), init="zeros")
 
-    def forward(self, x: Array) -> Array:
-        self.check_input(x, last_axis=self.features)
-        y = layer_norm(x, self.weight, self.bias, self.eps)
-        self.save_for_backward(x)
-        return y
+    def functional_forward(self, params: Mapping[str, Array], x: Array, call: Call) -> tuple[Array, Array]:
+        """``(y, x)``: the normalized ``x`` and what backward needs (``x`` itself); reads ``params`` only."""
+        if call.validate:  # the public entry points validate; train_step's later steps do not
+            self.check_input(x, last_axis=self.features)
+        return layer_norm(x, params["weight"], params["bias"], self.eps), x
 
-    def backward(self, grad_output: Array) -> Array:
-        (x,) = self.saved_for_backward()
-        self.check_input(grad_output, "grad_output", shape=x.shape)
-        grad_x, grad_weight, grad_bias = layer_norm_backward(grad_output, x, self.weight, self.bias, self.eps)
-        self.accumulate_grad("weight", grad_weight)
-        self.accumulate_grad("bias", grad_bias)
-        return grad_x
+    def functional_backward(
+        self, params: Mapping[str, Array], x: Array, grad_output: Array, need_input_grad: bool, call: Call
+    ) -> tuple[Array | None, dict[str, Array]]:
+        """``(dL/dx, {"weight": ..., "bias": ...})`` from the forward's ``x`` (dL/dx is cheap here: always given)."""
+        if call.validate:
+            self.check_input(grad_output, "grad_output", shape=x.shape)
+        grad_x, grad_weight, grad_bias = layer_norm_backward(grad_output, x, params["weight"], params["bias"], self.eps)
+        return grad_x, {"weight": grad_weight, "bias": grad_bias}
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments a checkpoint stores to rebuild this layer."""

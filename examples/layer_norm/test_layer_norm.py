@@ -134,9 +134,9 @@ def test_saved_model_reloads_on_the_host_and_training_resumes(xp, device, dtype,
         assert_close(got, model.named_parameters()[name], rtol=0, atol=0, msg=name)
 
 
-def test_train_step_uses_the_default_functional_form(xp, device, dtype):
-    """A layer written with the public API only gets functional_forward/backward from Module: train_step matches the
-    eager loop bit for bit (compile=False) and the functional call leaves the layer as it was."""
+def test_train_step_runs_the_same_pure_pair(xp, device, dtype):
+    """The layer's one pure pair serves the eager loop and train_step alike: bit for bit (compile=False), and the
+    functional call leaves the layer as it was."""
 
     def model():
         return pnn.Sequential(

@@ -1,17 +1,24 @@
 """A user-defined layer written only against the Python array API: ``y = scale * tanh(x) + shift``.
 
-It knows nothing about portable_nn; ``array_api_compat.array_namespace`` finds the namespace
-of its inputs, so the same code runs on NumPy, PyTorch, JAX, CuPy, Dask and array-api-strict
-arrays. ``test_user_layer.py`` next to it tests it on every installed backend with nothing
-but portable_nn's pytest plugin.
+The math (``scaled_tanh`` and its backward) knows nothing about portable_nn:
+``array_api_compat.array_namespace`` finds the namespace of its inputs, so the same code runs on
+NumPy, PyTorch, JAX, CuPy, Dask and array-api-strict arrays. The layer ``ScaledTanh`` is the one
+pure forward/backward pair portable_nn asks of a layer, written over those functions; ``Module``
+derives ``forward``, ``backward``, ``__call__`` and the functional API from it.
+``test_user_layer.py`` next to it tests both on every installed backend with nothing but
+portable_nn's pytest plugin.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
-from array_api_compat import array_namespace, device
+from array_api_compat import array_namespace
+
+import portable_nn as pnn
+from portable_nn.module import Call
 
 Array = Any
 
@@ -33,24 +40,31 @@ def scaled_tanh_backward(grad_output: Array, x: Array, scale: Array, shift: Arra
     return grad_x, grad_scale, grad_shift
 
 
-class ScaledTanh:
-    """The stateful layer: parameters ``scale`` (ones) and ``shift`` (zeros) like ``x``'s namespace/device/dtype."""
+class ScaledTanh(pnn.Module):
+    """``y = scale * tanh(x) + shift`` with parameters ``scale`` (ones) and ``shift`` (zeros) of ``features``.
 
-    def __init__(self, like: Array) -> None:
-        xp, where = array_namespace(like), device(like)  # not like.device: Dask arrays have none
-        features = like.shape[-1]
-        self.scale = xp.ones((features,), dtype=like.dtype, device=where)
-        self.shift = xp.zeros((features,), dtype=like.dtype, device=where)
-        self.grad_scale: Array | None = None
-        self.grad_shift: Array | None = None
-        self._x: Array | None = None
+    >>> layer = ScaledTanh(2)
+    >>> layer(layer.xp.zeros((1, 2), dtype=layer.dtype)).tolist()
+    [[0.0, 0.0]]
+    """
 
-    def forward(self, x: Array) -> Array:
-        self._x = x
-        return scaled_tanh(x, self.scale, self.shift)
+    def __init__(self, features: int, *, xp: Any = "numpy", device: Any = None, dtype: Any = "float32") -> None:
+        super().__init__(xp=xp, device=device, dtype=dtype)
+        self.features = features
+        self.add_parameter("scale", (features,), init="ones")
+        self.add_parameter("shift", (features,), init="zeros")
 
-    def backward(self, grad_output: Array) -> Array:
-        if self._x is None:
-            raise RuntimeError("backward() needs a forward() first")
-        grad_x, self.grad_scale, self.grad_shift = scaled_tanh_backward(grad_output, self._x, self.scale, self.shift)
-        return grad_x
+    def functional_forward(self, params: Mapping[str, Array], x: Array, call: Call) -> tuple[Array, Array]:
+        """``(y, x)``: the output, and the input kept for backward."""
+        if call.validate:
+            self.check_input(x, last_axis=self.features)
+        return scaled_tanh(x, params["scale"], params["shift"]), x
+
+    def functional_backward(
+        self, params: Mapping[str, Array], x: Array, grad_output: Array, need_input_grad: bool, call: Call
+    ) -> tuple[Array | None, dict[str, Array]]:
+        """``(dL/dx, {"scale": ..., "shift": ...})`` from the kept ``x``."""
+        if call.validate:
+            self.check_input(grad_output, "grad_output", shape=x.shape)
+        grad_x, grad_scale, grad_shift = scaled_tanh_backward(grad_output, x, params["scale"], params["shift"])
+        return grad_x, {"scale": grad_scale, "shift": grad_shift}

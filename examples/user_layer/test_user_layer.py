@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from scaled_tanh import ScaledTanh, scaled_tanh, scaled_tanh_backward
 
+import portable_nn as pnn
 from portable_nn.testing import assert_close, check_gradients, random_array
 
 SHAPES = [(3,), (5, 3), (2, 4, 3), (0, 3)]
@@ -45,9 +46,23 @@ def test_backward_against_finite_differences_and_autograd(xp, device, dtype, sha
 def test_layer_uses_the_functional_backward(xp, device, dtype):
     (x, _, _), _ = _operands(xp, device, dtype, (4, 3))
     g, _ = random_array(xp, (4, 3), device=device, dtype=dtype, seed=3)
-    layer = ScaledTanh(x)
-    assert_close(layer.forward(x), xp.tanh(x))
+    layer = ScaledTanh(3, xp=xp, device=device, dtype=dtype)
+    assert_close(layer(x), xp.tanh(x))
     grad_x = layer.backward(g)
     expected = scaled_tanh_backward(g, x, layer.scale, layer.shift)
     for got, want in zip((grad_x, layer.grad_scale, layer.grad_shift), expected, strict=True):
         assert_close(got, want, xp=xp, device=device, dtype=dtype)
+
+
+def test_value_and_grad_gives_the_eager_gradients(xp, device, dtype):
+    """The same pure pair serves the functional API: value_and_grad's gradients are backward's."""
+    (x, _, _), _ = _operands(xp, device, dtype, (4, 3))
+    target, _ = random_array(xp, (4, 3), device=device, dtype=dtype, seed=4)
+    layer = ScaledTanh(3, xp=xp, device=device, dtype=dtype)
+    loss_fn = pnn.MSELoss()
+    loss, grads = pnn.value_and_grad(layer, loss_fn)(layer.named_parameters(), x, target)
+    eager_loss, grad = loss_fn(layer(x), target)
+    layer.backward(grad)
+    assert_close(loss, eager_loss, rtol=0, atol=0)
+    for name, got in grads.items():
+        assert_close(got, layer.named_grads()[name], rtol=0, atol=0)

@@ -28,6 +28,7 @@ class ArrayApiStrictAdapter(BackendAdapter):
     """
 
     name = "array_api_strict"
+    tier = "ci"
     package = "array_api_strict"
     namespace_module = "array_api_strict"
     aliases = ("strict", "array-api-strict")

@@ -14,8 +14,10 @@ own names such as array-api-strict's ``"device1"``).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, ClassVar
@@ -23,11 +25,13 @@ from typing import Any, ClassVar
 import array_api_compat
 import numpy as np
 
-from ..errors import BackendUnavailableError, DeviceError
+from ..errors import BackendUnavailableError, DeviceError, NamespaceError
 
-__all__ = ["FLOAT_DTYPES", "BackendAdapter", "host_array", "parse_index"]
+__all__ = ["FLOAT_DTYPES", "MINIMUM_API_VERSION", "BackendAdapter", "host_array", "host_copy", "parse_index"]
 
 FLOAT_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
+#: The oldest array API standard portable_nn runs on (``__array_namespace_info__`` and ``clip`` are 2023.12).
+MINIMUM_API_VERSION = "2023.12"
 
 
 def parse_index(text: str, prefix: str) -> int:
@@ -77,6 +81,11 @@ class BackendAdapter:
         DLPack either way (Dask).
     home_device : str
         The portable device a test matrix shows for this backend when it is not installed.
+    tier : str
+        How portable_nn tests it: ``"ci"`` (built in, the whole suite on every CI run), ``"gpu"`` (built in,
+        tested where a GPU is present), ``"third-party"`` (bundled adapters of other packages' namespaces:
+        a focused conformance subset, tests marked ``third_party``), ``"registered"`` (registered by a
+        user or a package's entry point) or ``"generic"`` (no adapter: the standard's answers alone).
 
     Examples
     --------
@@ -95,6 +104,7 @@ class BackendAdapter:
     lazy: ClassVar[bool] = False
     dlpack_module: ClassVar[str | None] = None
     home_device: ClassVar[str] = "cpu"
+    tier: ClassVar[str] = "registered"
 
     def __init__(self) -> None:
         self._xp: ModuleType | None = None
@@ -139,14 +149,28 @@ class BackendAdapter:
 
     @staticmethod
     def module(name: str) -> ModuleType:
-        """A backend's own (unwrapped) module, e.g. ``torch`` or ``jax.numpy``."""
-        return importlib.import_module(name)
+        """A backend's own (unwrapped) module, e.g. ``torch`` or ``jax.numpy`` (``sys.modules`` once imported:
+        no import machinery, which ``torch.compile`` cannot trace)."""
+        found = sys.modules.get(name)
+        return found if found is not None else importlib.import_module(name)
 
     # ----------------------------------------------------------------- devices
 
     def native_devices(self) -> list[Any]:
         """Every device of this backend usable here, as native objects (``__array_namespace_info__().devices()``)."""
-        return list(self.namespace().__array_namespace_info__().devices())
+        return list(self.info().devices())
+
+    def info(self) -> Any:
+        """``__array_namespace_info__()`` of the namespace; a NamespaceError for a namespace older than 2023.12."""
+        xp = self.namespace()
+        try:
+            return xp.__array_namespace_info__()
+        except (AttributeError, RuntimeError):  # array-api-strict below 2023.12 raises RuntimeError
+            version = getattr(xp, "__array_api_version__", "unknown")
+            raise NamespaceError(
+                f"{self.name} implements array API version {version}; portable_nn needs {MINIMUM_API_VERSION} "
+                "or later (__array_namespace_info__ is missing)"
+            ) from None
 
     def device_str(self, device: Any) -> str:
         """The portable string of a native device object."""
@@ -171,6 +195,13 @@ class BackendAdapter:
     def is_traced_type(self, kind: type) -> bool:
         """Whether arrays of type ``kind`` are a compiler's stand-ins (JAX tracers): no values, only inside a trace."""
         return False
+
+    def has_values(self, x: Any) -> bool:
+        """Whether array ``x`` holds values portable_nn may read for a check (False: a symbolic or traced array).
+
+        Value-dependent checks (the class range of a loss's targets) are skipped where this is False.
+        """
+        return True
 
     def refused_type(self, kind: type) -> str | None:
         """Why arrays of type ``kind`` (recognised as this backend's) are refused, or None to accept them."""
@@ -211,7 +242,7 @@ class BackendAdapter:
         """
         names = list(self.dtype_table())
         if device is not None:
-            real = self.namespace().__array_namespace_info__().dtypes(device=device, kind="real floating")
+            real = self.info().dtypes(device=device, kind="real floating")
             names = [n for n in names if n in real or n in ("float16", "bfloat16")]
         return names
 
@@ -226,8 +257,15 @@ class BackendAdapter:
         return self.namespace().asarray(host, device=device)
 
     def to_host(self, x: Any) -> np.ndarray:
-        """A NumPy copy of array ``x`` (bfloat16 comes back as float32)."""
-        return np.array(x)
+        """A NumPy copy of array ``x`` (bfloat16 comes back as float32), by the standard's means.
+
+        Tried in order: DLPack (``numpy.from_dlpack``), DLPack asked for a CPU copy
+        (``device="cpu"``), the array moved to a CPU device of its namespace (``to_device``) then
+        DLPack, and last ``__array__`` (outside the standard; an ``object`` result is refused). A
+        NamespaceError naming each attempt when none works: such a namespace needs an adapter
+        with its own ``to_host`` (see :func:`portable_nn.backends.register`).
+        """
+        return host_copy(x, self)
 
     def detach(self, x: Any) -> Any:
         """``x`` without autograd history, ready for DLPack export (torch's ``requires_grad`` tensors)."""
@@ -261,3 +299,58 @@ class BackendAdapter:
     def materialize(self, arrays: tuple[Any, ...]) -> tuple[Any, ...]:
         """The arrays stored rather than pending (lazy backends); eager backends: the same objects."""
         return arrays
+
+
+def _cpu_devices(adapter: BackendAdapter) -> list[Any]:
+    """The devices of ``adapter`` whose name says CPU (``"cpu"``, ``CPU_DEVICE``, ``TFRT_CPU_0``)."""
+    try:
+        devices = adapter.native_devices()
+    except Exception:  # a namespace without __array_namespace_info__: nothing to move to
+        return []
+    return [d for d in devices if "cpu" in str(d).lower() or "cpu" in adapter.device_str(d).lower()]
+
+
+def _numeric(host: Any, route: str) -> np.ndarray:
+    array = np.array(host)  # a copy: the source may be a view of memory its owner keeps changing
+    if array.dtype == object:
+        raise TypeError(f"{route} gave an object array, not numbers")
+    return array
+
+
+def host_copy(x: Any, adapter: BackendAdapter) -> np.ndarray:
+    """A NumPy copy of ``x`` through DLPack, DLPack to the CPU, ``to_device`` to a CPU device, then ``__array__``.
+
+    >>> import numpy as np
+    >>> from portable_nn.backends import get_adapter
+    >>> host_copy(np.ones(2), get_adapter("numpy"))
+    array([1., 1.])
+    """
+    attempts: list[str] = []
+
+    def via_dlpack(array: Any, **kwargs: Any) -> np.ndarray:
+        return _numeric(np.from_dlpack(array, **kwargs), "DLPack")
+
+    def moved(cpu: Any) -> np.ndarray:
+        return via_dlpack(x.to_device(cpu))
+
+    routes: list[tuple[str, Callable[[], np.ndarray]]] = [
+        ("DLPack", functools.partial(via_dlpack, x)),
+        ("DLPack to the CPU", functools.partial(via_dlpack, x, device="cpu")),
+    ]
+    for cpu in _cpu_devices(adapter):
+        routes.append((f"to_device({adapter.device_str(cpu)!r}) then DLPack", functools.partial(moved, cpu)))
+    if hasattr(type(x), "__array__"):
+        routes.append(("__array__", functools.partial(_numeric, x, "__array__")))
+    for route, attempt in routes:
+        try:
+            return attempt()
+        except Exception as exc:  # each library fails in its own way: BufferError, TypeError, RuntimeError...
+            attempts.append(f"{route}: {type(exc).__name__}: {exc}")
+    if not hasattr(type(x), "__array__"):
+        attempts.append("__array__: not defined")
+    kind = type(x)
+    raise NamespaceError(
+        f"cannot copy a {kind.__module__}.{kind.__qualname__} ({adapter.name}) to the host: "
+        + "; ".join(attempts)
+        + ". Register an adapter with its own to_host (portable_nn.backends.register)"
+    )

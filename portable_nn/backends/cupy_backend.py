@@ -29,6 +29,7 @@ class CupyAdapter(BackendAdapter):
     """
 
     name = "cupy"
+    tier = "gpu"
     package = "cupy"
     namespace_module = "array_api_compat.cupy"
     gpu_capable = True

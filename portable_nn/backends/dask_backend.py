@@ -28,6 +28,7 @@ class DaskAdapter(BackendAdapter):
     """
 
     name = "dask"
+    tier = "ci"
     package = "dask.array"
     namespace_module = "array_api_compat.dask.array"
     aliases = ("dask.array",)

@@ -25,6 +25,7 @@ class JaxAdapter(BackendAdapter):
     """
 
     name = "jax"
+    tier = "ci"
     package = "jax"
     namespace_module = "jax.numpy"
     module_names = ("jax",)

@@ -28,6 +28,7 @@ class NumpyAdapter(BackendAdapter):
     """
 
     name = "numpy"
+    tier = "ci"
     package = "numpy"
     namespace_module = "array_api_compat.numpy"
     aliases = ("np",)
@@ -55,3 +56,6 @@ class NumpyAdapter(BackendAdapter):
 
     def from_host(self, host: np.ndarray, device: Any) -> Any:
         return host
+
+    def to_host(self, x: Any) -> np.ndarray:
+        return np.array(x)

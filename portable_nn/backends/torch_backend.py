@@ -30,6 +30,7 @@ class TorchAdapter(BackendAdapter):
     """
 
     name = "torch"
+    tier = "ci"
     package = "torch"
     namespace_module = "array_api_compat.torch"
     gpu_capable = True
@@ -70,6 +71,14 @@ class TorchAdapter(BackendAdapter):
         if t.dtype == self.module("torch").bfloat16:
             t = t.float()
         return np.array(t.cpu().numpy())
+
+    def has_values(self, x: Any) -> bool:
+        """False inside ``torch.compile`` (reading a value breaks the graph) and for a ``torch.func`` transform's
+        wrapped tensors (``vmap``, ``grad``: ``.item()`` is refused)."""
+        torch = self.module("torch")
+        if torch.compiler.is_compiling():
+            return False
+        return not torch._C._functorch.is_functorch_wrapped_tensor(x)
 
     def detach(self, x: Any) -> Any:
         return x.detach()  # requires_grad tensors (nn.Parameter) cannot be exported

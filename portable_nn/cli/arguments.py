@@ -28,6 +28,10 @@ SUBCOMMANDS = ("train", "info", "bench")
 BENCH_COMMAND = "python -m benchmarks.bench"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_PROGRESS_TIMEOUT_S = 120.0
+#: The largest ``--samples``: a synthetic set of this size takes about 1 GB on the host while it is split.
+MAX_SAMPLES = 10_000_000
+#: ``--momentum`` when ``--optimizer sgd`` does not give it (the other optimizers take none).
+DEFAULT_MOMENTUM = 0.9
 
 
 class UsageError(Exception):
@@ -47,14 +51,15 @@ def has_module(name: str) -> bool:
 # --------------------------------------------------------------------------- argument types
 
 
-def _int_at_least(low: int) -> Callable[[str], int]:
+def _int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
+        wanted = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high:_}]"
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text[:40]!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text[:40]!r}")
         return value
 
     return parse
@@ -147,7 +152,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     add("--seed", type=_int_at_least(0), default=0, help="seed of data, init and shuffling (default: 0)")
     add("--dataset", choices=tuple(datasets.SYNTHETIC), default="spirals", help="synthetic dataset (default: spirals)")
-    add("--samples", type=_int_at_least(10), default=1500, help="synthetic dataset size (default: 1500)")
+    add(
+        "--samples",
+        type=_int_at_least(10, MAX_SAMPLES),
+        default=1500,
+        help=f"synthetic dataset size, at most {MAX_SAMPLES:_} (default: 1500)",
+    )
     add(
         "--data",
         type=_path,
@@ -175,7 +185,12 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"learning rate (default: {defaults})",
     )
-    add("--momentum", type=_float_in(0, 1, high_open=True), default=0.9, help="SGD momentum (default: 0.9)")
+    add(
+        "--momentum",
+        type=_float_in(0, 1, high_open=True),
+        default=None,
+        help=f"SGD momentum (default: {DEFAULT_MOMENTUM:g}); only with --optimizer sgd",
+    )
     add("--schedule", choices=SCHEDULES, default="none", help="learning-rate schedule over the run (default: none)")
     add(
         "--clip-grad-norm",
@@ -192,6 +207,14 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     add("--json", type=_path, default=None, metavar="PATH", help="write the figures as JSON")
     add(
         "--save", type=_path, default=None, metavar="PATH", help="save the first run's trained model (portable_nn.save)"
+    )
+    add(
+        "--export-onnx",
+        type=_path,
+        default=None,
+        metavar="PATH",
+        help="export the first run's trained model to ONNX (portable_nn.export_onnx, float32, any batch size; "
+        "needs pip install 'portable-nn[onnx]')",
     )
     add(
         "--progress",
@@ -251,11 +274,14 @@ def check_train_args(args: argparse.Namespace) -> None:
     """Check what argparse cannot and fill derived defaults; raises :class:`UsageError`. Starts nothing."""
     if args.plot is not None and not has_module("matplotlib"):
         raise UsageError("--plot needs matplotlib: pip install 'portable-nn[plot]'")
-    for option in ("plot", "json", "save"):
+    if args.export_onnx is not None and not (has_module("ndonnx") and has_module("onnx")):
+        raise UsageError("--export-onnx needs ndonnx and onnx: pip install 'portable-nn[onnx]'")
+    for option in ("plot", "json", "save", "export_onnx"):
         value = getattr(args, option)
         if value is not None:
             try:
-                setattr(args, option, check_output_path(f"--{option}", value, png=option == "plot"))
+                flag = f"--{option.replace('_', '-')}"
+                setattr(args, option, check_output_path(flag, value, png=option == "plot"))
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
     if args.compilation_cache is not None:
@@ -267,6 +293,10 @@ def check_train_args(args: argparse.Namespace) -> None:
             raise UsageError("--save needs portable_nn.save (model serialization), which this installation lacks")
     if args.lr is None:
         args.lr = DEFAULT_LR[args.optimizer]
+    if args.momentum is not None and args.optimizer != "sgd":
+        raise UsageError(f"--momentum applies to --optimizer sgd only, not {args.optimizer}")
+    if args.optimizer == "sgd" and args.momentum is None:
+        args.momentum = DEFAULT_MOMENTUM
     if args.address is not None:
         if args.scheduler not in (None, "distributed"):
             raise UsageError(f"--address needs --scheduler distributed, got --scheduler {args.scheduler}")
@@ -285,19 +315,57 @@ def check_train_args(args: argparse.Namespace) -> None:
 
 
 def _check_cache_dir(path: str) -> str:
-    """``path`` if it is a writable directory, or a new one in a writable directory; else a UsageError."""
+    """``path`` if it is a writable directory, or a new one in a writable directory; else a UsageError.
+
+    A name longer than the file system allows (a component over ``NAME_MAX``, the whole over
+    ``PATH_MAX``) is refused here, not when the first compiled program is written.
+    """
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # ENAMETOOLONG, ELOOP, EACCES on a parent...
+        raise UsageError(f"--compilation-cache: {_short(path)}: {exc.strerror or exc}") from None
+    parent = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(os.path.abspath(path))
+    limits = _name_limits(parent)
+    if limits is not None:
+        name_max, path_max = limits
+        if len(os.fsencode(name)) > name_max:
+            raise UsageError(
+                f"--compilation-cache: {_short(path)}: the name has {len(os.fsencode(name))} bytes, "
+                f"more than this file system allows ({name_max})"
+            )
+        if len(os.fsencode(os.path.abspath(path))) >= path_max:
+            raise UsageError(f"--compilation-cache: {_short(path)}: the path is longer than {path_max - 1} bytes")
     if os.path.isdir(path):
         if not os.access(path, os.W_OK | os.X_OK):
             raise UsageError(f"--compilation-cache: {path!r} is a directory this process cannot write to")
         return path
     if os.path.lexists(path):
         raise UsageError(f"--compilation-cache: {path!r} exists and is not a directory")
-    parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
-        raise UsageError(f"--compilation-cache: the folder {parent!r} does not exist")
+        raise UsageError(f"--compilation-cache: the folder {_short(parent)} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"--compilation-cache: cannot create {path!r}: {parent!r} is not writable")
     return path
+
+
+def _short(path: str, limit: int = 80) -> str:
+    """``path`` quoted, its middle cut out when it is longer than ``limit`` (an error stays one readable line)."""
+    if len(path) <= limit:
+        return repr(path)
+    return repr(f"{path[: limit // 2]}...{path[-limit // 2 :]}") + f" ({len(path)} characters)"
+
+
+def _name_limits(folder: str) -> tuple[int, int] | None:
+    """``(NAME_MAX, PATH_MAX)`` of the file system holding ``folder`` (the nearest existing one), if it says."""
+    while folder and not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    try:
+        return os.pathconf(folder or ".", "PC_NAME_MAX"), os.pathconf(folder or ".", "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows) or the system does not say
+        return None
 
 
 def describe_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import PortableNNError
 from .arguments import BENCH_COMMAND, PROG, SUBCOMMANDS, UsageError, build_parser, check_train_args
 from .data import Data, prepare_data
-from .outputs import save_model, write_json, write_plot
+from .outputs import check_metadata_fits, export_model, save_model, write_json, write_plot
 from .plan import RunSpec, one_line, plan_runs
 from .report import compare_to_numpy, describe, figures, format_table, verdict
 from .train import RunResult, train_run
@@ -73,6 +74,11 @@ def _train(args: argparse.Namespace) -> int:
     data_seed, init_seed, shuffle_seed = (int(s) for s in np.random.SeedSequence(args.seed).generate_state(3))
     seeds = {"init": init_seed, "shuffle": shuffle_seed}
     data = prepare_data(args, data_seed)
+    if args.save is not None:
+        try:
+            check_metadata_fits(data)  # before training: the labels must fit the saved file's header
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     plan = plan_runs(args.backend, args.device, args.dtype)
     if not plan.runs:
         raise UsageError(f"nothing can run with these options ({'; '.join(plan.skipped_lines())})")
@@ -144,8 +150,18 @@ def _write_outputs(
         first = results[0]
         try:
             written = save_model(first, args.save, data)
+        except PortableNNError as exc:  # refused by save (e.g. a header too large): nothing written, bad input
+            print(f"{PROG}: error: --save refused: {one_line(exc)}", file=sys.stderr)
+            return 2
         except Exception as exc:
             print(f"{PROG}: error: --save failed: {one_line(exc)}", file=sys.stderr)
             return 1
         print(f"model of {first.spec.label} saved to {written}")
+    if args.export_onnx is not None and results:
+        try:
+            exported = export_model(results[0], args.export_onnx, data)
+        except Exception as exc:
+            print(f"{PROG}: error: --export-onnx failed: {one_line(exc)}", file=sys.stderr)
+            return 1
+        print(f"model of {results[0].spec.label} exported to ONNX at {exported}")
     return 0

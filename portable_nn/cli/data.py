@@ -12,7 +12,11 @@ from .. import datasets
 from .._backend import dtype_name, from_host
 from .arguments import UsageError
 
-__all__ = ["Data", "device_labels", "index_dtype", "prepare_data"]
+__all__ = ["MAX_CLASSES", "Data", "device_labels", "index_dtype", "prepare_data"]
+
+#: The most classes the command line trains (the output layer's width): a data file with more
+#: distinct labels is a usage error before any training (200,000 labels would train for hours).
+MAX_CLASSES = 1000
 
 
 @dataclass
@@ -52,6 +56,11 @@ def prepare_data(args: argparse.Namespace, data_seed: int) -> Data:
         except (OSError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         name = str(args.data)
+        if len(labels) > MAX_CLASSES:
+            raise UsageError(
+                f"{name}: {len(labels)} distinct labels; the command line trains at most {MAX_CLASSES} classes "
+                "(is the last column the label?)"
+            )
     else:
         x, y = datasets.SYNTHETIC[args.dataset](args.samples, seed=data_seed)
         name, labels = args.dataset, [int(c) for c in np.unique(y)]

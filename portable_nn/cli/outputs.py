@@ -1,4 +1,4 @@
-"""What the command line writes: ``--json`` figures, ``--plot`` loss curves, ``--save`` the trained model.
+"""What the command line writes: ``--json`` figures, ``--plot`` loss curves, ``--save`` / ``--export-onnx`` the model.
 
 Every output path is checked by :func:`check_output_path` before any training starts, so a
 typo costs nothing: a directory, a missing parent folder or a place that cannot be written
@@ -19,7 +19,15 @@ if TYPE_CHECKING:
     from .data import Data
     from .train import RunResult
 
-__all__ = ["check_output_path", "save_model", "saver", "write_json", "write_plot"]
+__all__ = [
+    "check_metadata_fits",
+    "check_output_path",
+    "export_model",
+    "save_model",
+    "saver",
+    "write_json",
+    "write_plot",
+]
 
 #: Suffix added to a ``--plot`` path that has none (matplotlib would add it silently).
 PLOT_SUFFIX = ".png"
@@ -117,6 +125,39 @@ def saver() -> Callable[..., None] | None:
 SAVED_METADATA = ("cli.labels", "cli.feature_mean", "cli.feature_std")
 
 
+#: Bytes of a saved file's header kept for the model itself (tensor entries, config): the metadata
+#: ``--save`` writes must fit the rest of the format's header limit.
+MODEL_HEADER_RESERVE = 1_000_000
+
+
+def _metadata(run: str, data: Data | None) -> dict[str, str]:
+    metadata = {"cli.run": run}
+    if data is not None:
+        values = (data.labels, data.mean.tolist(), data.std.tolist())
+        metadata.update({key: json.dumps(value) for key, value in zip(SAVED_METADATA, values, strict=True)})
+    return metadata
+
+
+def metadata_budget() -> int:
+    """The most bytes of metadata ``--save`` writes: the file format's header limit less the model's reserve."""
+    from ..safetensors_format import MAX_HEADER
+
+    return MAX_HEADER - MODEL_HEADER_RESERVE
+
+
+def check_metadata_fits(data: Data, run: str = "") -> None:
+    """Raise ``ValueError`` (one line) when ``data``'s labels and feature statistics cannot fit a saved file's
+    header: checked before training, so ``--save`` cannot fail (or write a file ``load`` refuses) at the end."""
+    size = len(json.dumps(_metadata(run, data)).encode("utf-8"))
+    budget = metadata_budget()
+    if size > budget:
+        longest = max((len(str(label)) for label in data.labels), default=0)
+        raise ValueError(
+            f"--save: the labels and feature statistics take {size:_} bytes of metadata, more than a saved "
+            f"file's header holds ({budget:_}); {len(data.labels)} labels, the longest {longest:_} characters"
+        )
+
+
 def save_model(result: RunResult, path: Path, data: Data | None = None) -> Path:
     """Persist ``result``'s trained model to ``path`` (whole: ``pnn.load(path)`` rebuilds it); returns the path.
 
@@ -128,9 +169,16 @@ def save_model(result: RunResult, path: Path, data: Data | None = None) -> Path:
     save = saver()
     if save is None:
         raise RuntimeError("portable_nn.save is not available")
-    metadata = {"cli.run": result.spec.label}
-    if data is not None:
-        values = (data.labels, data.mean.tolist(), data.std.tolist())
-        metadata.update({key: json.dumps(value) for key, value in zip(SAVED_METADATA, values, strict=True)})
-    save(result.model, path, metadata)
+    save(result.model, path, _metadata(result.spec.label, data))
+    return path
+
+
+def export_model(result: RunResult, path: Path, data: Data) -> Path:
+    """Export ``result``'s trained model to ONNX at ``path`` (float32, a symbolic batch); returns the path.
+
+    The graph takes standardized features, ``(x - mean) / std`` as for ``--save``'s model.
+    """
+    from ..onnx_export import export_onnx
+
+    export_onnx(result.model, path, input_shape=(None, data.features), dtype="float32")
     return path

@@ -5,6 +5,8 @@
   abstract trace (``jax.eval_shape``) that validates each new input signature without device ops;
 - ``jax_eval``: ``jax.jit`` of a pure evaluation function (the command line's loss and test logits);
 - ``jax_cache``: JAX's persistent compilation cache around a block of work (``--compilation-cache``);
+- ``numpy_scatter``, ``torch_scatter``, ``jax_scatter``: the row scatter-add of :func:`portable_nn.scatter.index_add`
+  (``np.add.at``, ``index_add_``, ``.at[].add``);
 - ``torch_ops``: fused primitives (``linear`` as one ``addmm``, ``log_softmax``, ``index_cross_entropy``)
   for the eager path.
 
@@ -32,6 +34,8 @@ _CACHE_MODULES: dict[str, str] = {"jax": "jax_cache"}
 #: backend name -> module defining fused primitives ``linear(x, weight, bias)``, ``log_softmax(z)`` and, optionally,
 #: ``index_cross_entropy(z, target, mean)``
 _OPS_MODULES: dict[str, str] = {"torch": "torch_ops"}
+#: backend name -> module defining ``index_add(index, values, num_rows)`` (index (n,), values (n, m) -> (num_rows, m))
+_SCATTER_MODULES: dict[str, str] = {"numpy": "numpy_scatter", "torch": "torch_scatter", "jax": "jax_scatter"}
 #: array type -> that backend's primitives module or None (asked on every layer call: one dict lookup)
 _ops_by_type: dict[type, Any] = {}
 
@@ -84,3 +88,11 @@ def array_ops(x: Any) -> Any:
     module = _OPS_MODULES.get(backend_name(namespace_of(x)))
     ops = _ops_by_type[kind] = None if module is None else _load(module)
     return ops
+
+
+def scatter_ops(x: Any) -> Any:
+    """The scatter-add module (``index_add``) for ``x``'s backend, or None: use the generic one-hot product."""
+    from .._backend import backend_name, namespace_of
+
+    module = _SCATTER_MODULES.get(backend_name(namespace_of(x)))
+    return None if module is None else _load(module)

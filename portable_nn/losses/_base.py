@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import ModuleType
 from typing import Any
 
@@ -10,7 +11,7 @@ from .._backend import device_of
 from .._checks import check_array, check_floating, shape_str
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 
-__all__ = ["REDUCTIONS", "Loss", "broadcastable", "check_option_array"]
+__all__ = ["REDUCTIONS", "Loss", "broadcastable", "check_option_array", "element_count", "scaled"]
 
 Array = Any
 
@@ -29,6 +30,26 @@ class Loss:
     Losses hold only their options, so one instance serves any backend. Options are
     keyword-only (PyTorch's positional order passes through deprecated arguments), except a
     leading ``weight``.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}, optional
+        How the per-element losses are combined (default ``"mean"``).
+
+    Raises
+    ------
+    ArgumentTypeError
+        If ``reduction`` is not a str.
+    ArgumentError
+        If ``reduction`` is not one of ``"mean"``, ``"sum"``, ``"none"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import portable_nn as pnn
+    >>> loss, grad = pnn.MSELoss(reduction="sum")(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+    >>> float(loss), grad.tolist()
+    (5.0, [2.0, 4.0])
     """
 
     #: Option name -> default, shown by ``repr`` (in order) when not the default, besides ``reduction``.
@@ -85,8 +106,29 @@ def check_option_array(value: Any, what: str, like: Array) -> None:
     check_array(value, what, xp, device_of(like), like.dtype)
 
 
-def full_mean(xp: ModuleType, total: Array, count: int) -> Array:
+def element_count(xp: ModuleType, x: Array) -> int | Array:
+    """The number of elements of ``x``: an int where its shape is known, else a 0-d array of ``x``'s dtype.
+
+    A shape with ``None`` sizes (symbolic dimensions, e.g. ndonnx while exporting to ONNX) has no Python
+    count: ``xp.sum(xp.ones_like(x))`` counts inside the graph instead.
+    """
+    shape = tuple(x.shape)
+    if all(isinstance(d, int) for d in shape):
+        return math.prod(shape)
+    return xp.sum(xp.ones_like(x))
+
+
+def scaled(grad: Array, count: int | Array) -> Array:
+    """``grad / count`` for a mean (``grad`` unchanged when an int ``count`` is 0: nothing to scale)."""
+    if isinstance(count, int):
+        return grad * (1 / count) if count else grad
+    return grad / count
+
+
+def full_mean(xp: ModuleType, total: Array, count: int | Array) -> Array:
     """``total / count`` as a 0-d array; NaN when ``count`` is 0, like PyTorch's mean over nothing."""
+    if not isinstance(count, int):  # a symbolic count: 0 / 0 is NaN by itself
+        return as_array(xp, total / count)
     if count == 0:
         total = as_array(xp, total)  # NumPy's full reductions are scalars
         return xp.full((), float("nan"), dtype=total.dtype, device=device_of(total))

@@ -10,10 +10,11 @@ import math
 from types import ModuleType
 from typing import Any
 
-from .._backend import device_of, dtype_name, is_traced, namespace_of, to_host
+from .._backend import device_of, dtype_name, has_values, is_traced, namespace_of, to_host
 from .._checks import check_array, shape_str
 from .._trusted import concrete_of, is_tracing, is_trusted, note_unchecked
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, NamespaceError, ShapeError
+from ._base import element_count
 
 __all__ = [
     "Layout",
@@ -42,7 +43,17 @@ class Layout:
         self.classes = shape[0] if len(shape) == 1 else shape[1]
         #: The shape of the per-element loss (and of class-index targets): the input's without the class axis.
         self.loss_shape = shape[1:] if len(shape) == 1 else (shape[0], *shape[2:])
-        self.rows = math.prod(self.loss_shape)
+        #: Whether a size is ``None`` (a symbolic dimension): then ``rows`` is -1, for reshapes only.
+        self.symbolic = not all(isinstance(d, int) for d in self.loss_shape)
+        self.rows = -1 if self.symbolic else math.prod(self.loss_shape)
+        #: ``loss_shape`` for a reshape: a symbolic size as -1.
+        self.loss_dims = tuple(-1 if d is None else d for d in self.loss_shape)
+
+    def count(self, xp: ModuleType, rows: Array) -> int | Array:
+        """The number of rows: ``rows`` (an int), or counted in the graph on ``rows`` (rows, ...) when symbolic."""
+        if not self.symbolic:
+            return self.rows
+        return element_count(xp, rows[:, 0] if rows.ndim == 2 else rows)
 
     def to_rows(self, xp: ModuleType, x: Array) -> Array:
         """``x`` (the input's shape) as ``(rows, C)``."""
@@ -58,8 +69,8 @@ class Layout:
         if len(self.shape) == 2:
             return rows
         if len(self.shape) == 1:
-            return xp.reshape(rows, self.shape)
-        moved = xp.reshape(rows, (*self.loss_shape, self.classes))
+            return xp.reshape(rows, (self.classes,))
+        moved = xp.reshape(rows, (*self.loss_dims, self.classes))
         last = len(self.shape) - 1
         return xp.permute_dims(moved, (0, last, *range(1, last)))
 
@@ -126,7 +137,7 @@ def target_range_ignored(xp: ModuleType, target: Array, layout: Layout, ignore_i
     """Check the values of class-index ``target``; return whether some entry equals ``ignore_index``.
 
     Values must be in ``[0, C)`` or equal ``ignore_index`` (an ``ArgumentError`` naming the range
-    found otherwise). The common case costs one read-back of one count: every row of ``onehot``
+    found otherwise). The common case costs one read-back of one boolean: every row of ``onehot``
     marks a class (and ``ignore_index`` is not a class), so every target is a class index and
     none is ignored. Otherwise the min and max come back in one transfer, and only when
     ``ignore_index`` lies between them a second transfer checks the other values. Under a
@@ -134,8 +145,12 @@ def target_range_ignored(xp: ModuleType, target: Array, layout: Layout, ignore_i
     of the loss) nothing is read and ignored entries are masked unconditionally; in the abstract
     validation of a compiled ``train_step`` (:class:`portable_nn._trusted.checked_trace`) the values
     are checked on a host copy of the concrete target (no device op), or the check is recorded as
-    not run.
+    not run. Where the target has no values to read (symbolic sizes or arrays, lazy namespaces without values,
+    inside ``torch.compile`` or a ``torch.func`` transform: :func:`portable_nn._backend.has_values`) the check is
+    skipped too: an out-of-range index then marks no class (its row's one-hot is zero), as under ``jax.jit``.
     """
+    if layout.symbolic or not has_values(target):  # no values to read (ndonnx, torch.compile, torch.func)
+        return True  # ignored entries are masked unconditionally; out-of-range indices are not reported
     if is_tracing() or is_traced(target) or is_traced(onehot):  # onehot: a concrete target inside a trace
         if not is_trusted():
             _check_concrete_range(target, layout, ignore_index)
@@ -160,7 +175,7 @@ def _range_ignored(xp: ModuleType, target: Array, layout: Layout, ignore_index: 
     classes = layout.classes
     if layout.rows == 0:
         return False
-    if not 0 <= ignore_index < classes and int(xp.count_nonzero(onehot)) == layout.rows:
+    if not 0 <= ignore_index < classes and bool(xp.all(xp.any(onehot, axis=1))):  # every row marks a class
         return False
     low, high = (int(v) for v in to_host(xp.stack([xp.min(target), xp.max(target)])))  # one read-back
     if not low <= ignore_index <= high:

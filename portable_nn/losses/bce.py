@@ -11,7 +11,7 @@ from .._backend import device_of, namespace_of
 from .._checks import check_array, check_floating, shape_str
 from .._trusted import is_trusted
 from ..errors import NamespaceError, ShapeError
-from ._base import Loss, broadcastable, full_mean
+from ._base import Loss, broadcastable, element_count, full_mean, scaled
 from ._classes import check_weight_option
 
 __all__ = ["BCEWithLogitsLoss"]
@@ -89,10 +89,9 @@ class BCEWithLogitsLoss(Loss):
     ) -> tuple[Array, Array]:
         loss, grad = self._pointwise(xp, logits, target)
         if self.reduction == "mean":
-            count = math.prod(shape)
+            count = math.prod(shape) if all(isinstance(d, int) for d in shape) else element_count(xp, loss)
             total = full_mean(xp, xp.sum(loss), count)
-            if count:
-                grad = grad * (1 / count)
+            grad = scaled(grad, count)
         elif self.reduction == "sum":
             total = as_array(xp, xp.sum(loss))
         else:

@@ -13,12 +13,12 @@ from types import ModuleType
 from typing import Any
 
 from .._arrays import as_array
-from .._backend import device_of, is_traced, namespace_of
+from .._backend import device_of, has_values, is_traced, namespace_of
 from .._checks import check_array, check_floating, check_real, shape_str
 from .._trusted import is_tracing, is_trusted
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from ..fast_paths import array_ops
-from ._base import Loss, full_mean
+from ._base import Loss, full_mean, scaled
 from ._classes import (
     Layout,
     check_class_weight,
@@ -122,9 +122,9 @@ class _ClassLoss(Loss):
         """Reduce ``loss`` (rows,) and scale ``grad`` (rows, C); ``denominator`` None means the row count."""
         if self.reduction == "mean":
             if denominator is None:
-                count = layout.rows
+                count = layout.count(xp, loss)
                 total = full_mean(xp, xp.sum(loss), count)
-                grad = grad * (1 / count) if count else grad
+                grad = scaled(grad, count)
             else:
                 empty = denominator == 0
                 safe = xp.where(empty, xp.ones_like(denominator), denominator)
@@ -134,7 +134,7 @@ class _ClassLoss(Loss):
         elif self.reduction == "sum":
             total = as_array(xp, xp.sum(loss))
         else:
-            total = xp.reshape(loss, layout.loss_shape)
+            total = xp.reshape(loss, layout.loss_dims)
             if upstream is not None:
                 grad = grad * xp.reshape(upstream, (layout.rows, 1))
         return total, layout.from_rows(xp, grad)  # never 0-d: the input has a class axis
@@ -224,8 +224,12 @@ class CrossEntropyLoss(_ClassLoss):
             probs -= onehot_float
             if self.reduction == "sum":
                 return as_array(xp, total), layout.from_rows(xp, probs)
-            probs *= 1 / layout.rows
-            return full_mean(xp, total, layout.rows), layout.from_rows(xp, probs)
+            count = layout.count(xp, probs)
+            if isinstance(count, int):
+                probs *= 1 / count  # in place: probs is this call's own buffer
+            else:
+                probs = probs / count
+            return full_mean(xp, total, count), layout.from_rows(xp, probs)
         loss = -xp.sum(xp.where(onehot, log_probs, zero), axis=1)
         grad = probs - onehot_float
         if row_weight is not None:
@@ -256,6 +260,7 @@ class CrossEntropyLoss(_ClassLoss):
             and not 0 <= self.ignore_index < layout.classes
             and not is_tracing()
             and not is_traced(logits)
+            and has_values(logits)  # the fused path reads the targets' range
             and getattr(array_ops(logits), "index_cross_entropy", None) is not None
         )
 

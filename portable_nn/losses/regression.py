@@ -16,7 +16,6 @@ HuberLoss(δ)       0.5 d² if \\|d\\| < δ else δ (\\|d\\| - 0.5 δ)     d if 
 
 from __future__ import annotations
 
-import math
 from types import ModuleType
 from typing import Any
 
@@ -25,7 +24,7 @@ from .._backend import device_of, namespace_of
 from .._checks import check_array, check_floating, check_real, shape_str
 from .._trusted import is_trusted
 from ..errors import ShapeError
-from ._base import Loss, full_mean
+from ._base import Loss, element_count, full_mean, scaled
 
 __all__ = ["HuberLoss", "L1Loss", "MSELoss", "SmoothL1Loss"]
 
@@ -59,10 +58,9 @@ class _Elementwise(Loss):
         loss, grad = self._pointwise(xp, pred - target)
         reduction = self.reduction
         if reduction == "mean":
-            count = math.prod(pred.shape)
+            count = element_count(xp, loss)
             total = full_mean(xp, xp.sum(loss), count)
-            if count:
-                grad = grad * (1 / count)
+            grad = scaled(grad, count)
         elif reduction == "sum":
             total = as_array(xp, xp.sum(loss))
         else:

@@ -10,7 +10,9 @@ portable_nn's optimizers::
         sched.step()
 
 ``ReduceLROnPlateau`` takes the metric: ``sched.step(val_loss)``. Every scheduler has
-``get_last_lr()``, ``state_dict()`` and ``load_state_dict()``.
+``get_last_lr()``, ``state_dict()`` and ``load_state_dict()``; ``load_state_dict`` checks every
+value by the constructor's rules (one validation function per scheduler serves both) and raises
+a ``SerializationError`` naming the bad value, changing nothing.
 """
 
 from __future__ import annotations

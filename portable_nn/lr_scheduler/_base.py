@@ -10,12 +10,14 @@ already takes the first step (epoch 0).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
+from .._checks import check_real
 from ..errors import ArgumentError, ArgumentTypeError, SerializationError
 
-__all__ = ["LRScheduler", "check_count", "param_groups"]
+__all__ = ["LRScheduler", "check_count", "check_rates", "copy_state", "load_checked", "param_groups", "state_errors"]
 
 
 def param_groups(optimizer: Any) -> list[MutableMapping[str, Any]]:
@@ -41,11 +43,64 @@ def check_count(name: str, value: Any, low: int = 0) -> int:
     return value
 
 
+def check_rates(name: str, values: Any, count: int) -> list[float]:
+    """``values`` as a list of ``count`` finite reals (one per param group), else a typed error."""
+    if not isinstance(values, (list, tuple)):
+        raise ArgumentTypeError(f"{name} must be a list of numbers, got {type(values).__name__}")
+    if len(values) != count:
+        raise ArgumentError(f"{name}: expected one value per param group ({count}), got {len(values)}")
+    return [check_real(f"{name}[{index}]", value) for index, value in enumerate(values)]
+
+
+@contextmanager
+def state_errors(kind: str) -> Iterator[None]:
+    """Re-raise a validator's ``ArgumentError``/``ArgumentTypeError`` as a ``SerializationError`` naming ``kind``."""
+    try:
+        yield
+    except (ArgumentError, ArgumentTypeError) as exc:
+        raise SerializationError(f"{kind} state: {exc}") from None
+
+
+def load_checked(
+    kind: str, state: Any, keys: tuple[str, ...], validate: Callable[[Mapping[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
+    """The values of a state dict with exactly ``keys``, each checked by ``validate`` (the constructor's rules).
+
+    ``validate`` returns the values a constructor would store; a state holding anything else
+    (an unsorted milestone list, a float step count) is refused too. Changes nothing.
+    """
+    if not isinstance(state, Mapping) or set(state) != set(keys):
+        given = sorted(map(str, state)) if isinstance(state, Mapping) else type(state).__name__
+        raise SerializationError(f"{kind} state: expected keys {sorted(keys)}, got {given}")
+    with state_errors(kind):
+        values = validate(state)
+    for key in keys:
+        if not _same(values[key], state[key]):
+            raise SerializationError(
+                f"{kind} state: {key}={state[key]!r} is not what the constructor stores ({values[key]!r})"
+            )
+    return values
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of equal kinds (``True`` is not ``1``; a list is not a tuple)."""
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) or isinstance(b, dict):
+        return (
+            isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        )
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None or isinstance(a, str):
+        return type(a) is type(b) and a == b
+    return bool(a == b)
+
+
 class LRScheduler:
     """Base class: ``step()`` once per epoch (after ``optimizer.step()``), ``get_last_lr()`` reads the rates.
 
-    Subclasses define ``_next_lrs()`` (chainable: from the groups' current ``"lr"``) and may
-    define ``_closed_form_lrs()`` (from ``base_lrs`` and ``last_epoch``), which
+    Subclasses define ``_next_lrs()`` (chainable: from the groups' current ``"lr"``),
+    ``_validate(config, groups)`` (their configuration's checks, shared by the constructor and
+    :meth:`load_state_dict`) and may define ``_closed_form_lrs()`` (from ``base_lrs`` and ``last_epoch``), which
     :class:`~portable_nn.lr_scheduler.SequentialLR` uses when a milestone restarts a schedule.
 
     Attributes
@@ -60,6 +115,19 @@ class LRScheduler:
     #: Attributes that are configuration or state (what ``state_dict`` holds), besides the common ones.
     _state_keys: tuple[str, ...] = ()
     _common_keys = ("base_lrs", "last_epoch", "_step_count", "_last_lr")
+
+    @staticmethod
+    def _validate(config: Mapping[str, Any], groups: list[MutableMapping[str, Any]]) -> dict[str, Any]:
+        """The configuration (``_state_keys``) as stored, checked value by value; a typed error otherwise.
+
+        ``groups`` are the optimizer's param groups (for schedules with one value per group).
+        """
+        return {}
+
+    def _configure(self, groups: list[MutableMapping[str, Any]], **config: Any) -> None:
+        """Check the constructor's configuration with :meth:`_validate` and store it."""
+        for key, value in self._validate(config, groups).items():
+            setattr(self, key, value)
 
     def __init__(self, optimizer: Any, last_epoch: int = -1) -> None:
         groups = param_groups(optimizer)
@@ -138,29 +206,45 @@ class LRScheduler:
 
     def state_dict(self) -> dict[str, Any]:
         """The schedule's configuration and position (plain Python values; the optimizer is not included)."""
-        return {key: _copy(getattr(self, key)) for key in (*self._common_keys, *self._state_keys)}
+        return {key: copy_state(getattr(self, key)) for key in (*self._common_keys, *self._state_keys)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a :meth:`state_dict` of the same kind of scheduler; a ``SerializationError`` if keys differ."""
-        self._check_state(state)
-        for key in (*self._common_keys, *self._state_keys):
-            setattr(self, key, _copy(state[key]))
+        """Restore a :meth:`state_dict` of the same kind of scheduler.
 
-    def _check_state(self, state: Any) -> None:
-        """Raise ``SerializationError`` unless ``state`` could be loaded (changes nothing)."""
-        expected = {*self._common_keys, *self._state_keys}
-        if not isinstance(state, Mapping) or set(state) != expected:
-            given = sorted(map(str, state)) if isinstance(state, Mapping) else type(state).__name__
-            raise SerializationError(f"{type(self).__name__} state: expected keys {sorted(expected)}, got {given}")
+        Every value is checked by the constructor's rules (``step_size >= 1``, finite ``gamma``,
+        sorted milestones, one rate per param group...): a ``SerializationError`` naming the
+        value otherwise, and nothing changes.
+        """
+        self._apply_state(self._check_state(state))
+
+    def _apply_state(self, values: Mapping[str, Any]) -> None:
+        """Store values :meth:`_check_state` returned."""
+        for key, value in values.items():
+            setattr(self, key, copy_state(value))
+
+    def _check_state(self, state: Any) -> dict[str, Any]:
+        """The values of ``state`` if it could be loaded, else a ``SerializationError`` (changes nothing)."""
+        groups = param_groups(self.optimizer)
+        count = len(groups)
+
+        def validate(values: Mapping[str, Any]) -> dict[str, Any]:
+            checked = self._validate({key: values[key] for key in self._state_keys}, groups)
+            checked["base_lrs"] = check_rates("base_lrs", values["base_lrs"], count)
+            checked["_last_lr"] = check_rates("_last_lr", values["_last_lr"], count)
+            checked["last_epoch"] = check_count("last_epoch", values["last_epoch"], low=-1)
+            checked["_step_count"] = check_count("_step_count", values["_step_count"])
+            return checked
+
+        return load_checked(type(self).__name__, state, (*self._common_keys, *self._state_keys), validate)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{key}={getattr(self, key)!r}" for key in self._state_keys if not key.startswith("_"))
         return f"{type(self).__name__}({shown})"
 
 
-def _copy(value: Any) -> Any:
+def copy_state(value: Any) -> Any:
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [copy_state(v) for v in value]
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: copy_state(v) for k, v in value.items()}
     return value

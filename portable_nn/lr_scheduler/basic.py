@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from .._checks import check_real
@@ -62,10 +62,18 @@ class StepLR(LRScheduler):
     """
 
     _state_keys = ("step_size", "gamma")
+    step_size: int
+    gamma: float
+
+    @staticmethod
+    def _validate(config: Mapping[str, Any], groups: list[MutableMapping[str, Any]]) -> dict[str, Any]:
+        return {
+            "step_size": check_count("step_size", config["step_size"], low=1),
+            "gamma": check_real("gamma", config["gamma"]),
+        }
 
     def __init__(self, optimizer: Any, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
-        self.step_size = check_count("step_size", step_size, low=1)
-        self.gamma = check_real("gamma", gamma)
+        self._configure(param_groups(optimizer), step_size=step_size, gamma=gamma)
         super().__init__(optimizer, last_epoch)
 
     def _next_lrs(self) -> list[float]:
@@ -81,12 +89,22 @@ class MultiStepLR(LRScheduler):
     """Multiply the rate by ``gamma`` at each epoch in ``milestones`` (a repeated milestone multiplies again)."""
 
     _state_keys = ("milestones", "gamma")
+    milestones: list[int]
+    gamma: float
 
-    def __init__(self, optimizer: Any, milestones: list[int], gamma: float = 0.1, last_epoch: int = -1) -> None:
+    @staticmethod
+    def _validate(config: Mapping[str, Any], groups: list[MutableMapping[str, Any]]) -> dict[str, Any]:
+        """Milestones in any order (stored sorted: a state must hold them sorted), a finite gamma."""
+        milestones = config["milestones"]
         if not isinstance(milestones, (list, tuple)):
             raise ArgumentTypeError(f"milestones must be a list of ints, got {type(milestones).__name__}")
-        self.milestones = sorted(check_count("milestones[]", m) for m in milestones)
-        self.gamma = check_real("gamma", gamma)
+        return {
+            "milestones": sorted(check_count("milestones[]", m) for m in milestones),
+            "gamma": check_real("gamma", config["gamma"]),
+        }
+
+    def __init__(self, optimizer: Any, milestones: list[int], gamma: float = 0.1, last_epoch: int = -1) -> None:
+        self._configure(param_groups(optimizer), milestones=milestones, gamma=gamma)
         super().__init__(optimizer, last_epoch)
 
     def _next_lrs(self) -> list[float]:
@@ -103,9 +121,14 @@ class ExponentialLR(LRScheduler):
     """Multiply the rate by ``gamma`` every epoch: ``initial_lr * gamma ** epoch``."""
 
     _state_keys = ("gamma",)
+    gamma: float
+
+    @staticmethod
+    def _validate(config: Mapping[str, Any], groups: list[MutableMapping[str, Any]]) -> dict[str, Any]:
+        return {"gamma": check_real("gamma", config["gamma"])}
 
     def __init__(self, optimizer: Any, gamma: float, last_epoch: int = -1) -> None:
-        self.gamma = check_real("gamma", gamma)
+        self._configure(param_groups(optimizer), gamma=gamma)
         super().__init__(optimizer, last_epoch)
 
     def _next_lrs(self) -> list[float]:
@@ -125,10 +148,18 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     _state_keys = ("T_max", "eta_min")
+    T_max: int
+    eta_min: float
+
+    @staticmethod
+    def _validate(config: Mapping[str, Any], groups: list[MutableMapping[str, Any]]) -> dict[str, Any]:
+        return {
+            "T_max": check_count("T_max", config["T_max"], low=1),
+            "eta_min": check_real("eta_min", config["eta_min"]),
+        }
 
     def __init__(self, optimizer: Any, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
-        self.T_max = check_count("T_max", T_max, low=1)
-        self.eta_min = check_real("eta_min", eta_min)
+        self._configure(param_groups(optimizer), T_max=T_max, eta_min=eta_min)
         super().__init__(optimizer, last_epoch)
 
     def _next_lrs(self) -> list[float]:
@@ -158,6 +189,17 @@ class LinearLR(LRScheduler):
     """
 
     _state_keys = ("start_factor", "end_factor", "total_iters")
+    start_factor: float
+    end_factor: float
+    total_iters: int
+
+    @staticmethod
+    def _validate(config: Mapping[str, Any], groups: list[MutableMapping[str, Any]]) -> dict[str, Any]:
+        return {
+            "start_factor": check_real("start_factor", config["start_factor"], low=0.0, high=1.0, low_open=True),
+            "end_factor": check_real("end_factor", config["end_factor"], low=0.0, high=1.0),
+            "total_iters": check_count("total_iters", config["total_iters"], low=1),
+        }
 
     def __init__(
         self,
@@ -167,9 +209,9 @@ class LinearLR(LRScheduler):
         total_iters: int = 5,
         last_epoch: int = -1,
     ) -> None:
-        self.start_factor = check_real("start_factor", start_factor, low=0.0, high=1.0, low_open=True)
-        self.end_factor = check_real("end_factor", end_factor, low=0.0, high=1.0)
-        self.total_iters = check_count("total_iters", total_iters, low=1)
+        self._configure(
+            param_groups(optimizer), start_factor=start_factor, end_factor=end_factor, total_iters=total_iters
+        )
         super().__init__(optimizer, last_epoch)
 
     def _next_lrs(self) -> list[float]:

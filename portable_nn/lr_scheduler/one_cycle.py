@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from .._checks import check_real
@@ -10,6 +11,71 @@ from ..errors import ArgumentError, ArgumentTypeError, CallOrderError
 from ._base import LRScheduler, check_count, param_groups
 
 __all__ = ["OneCycleLR"]
+
+#: (start_lr, end_lr, start_momentum, end_momentum) of each phase, as PyTorch lays them out.
+_LAYOUTS: dict[int, list[tuple[str, str, str, str]]] = {
+    2: [
+        ("initial_lr", "max_lr", "max_momentum", "base_momentum"),
+        ("max_lr", "min_lr", "base_momentum", "max_momentum"),
+    ],
+    3: [
+        ("initial_lr", "max_lr", "max_momentum", "base_momentum"),
+        ("max_lr", "initial_lr", "base_momentum", "max_momentum"),
+        ("initial_lr", "min_lr", "max_momentum", "max_momentum"),
+    ],
+}
+_LR_KEYS = ("initial_lr", "max_lr", "min_lr")
+_MOMENTUM_KEYS = ("max_momentum", "base_momentum")
+
+
+def _check_bool(name: str, flag: Any) -> bool:
+    if not isinstance(flag, bool):
+        raise ArgumentTypeError(f"{name} must be a bool, got {type(flag).__name__}")
+    return flag
+
+
+def _check_phases(phases: Any, total_steps: int) -> list[list[Any]]:
+    """``[end_step, start_lr, end_lr, start_momentum, end_momentum]`` per phase, in one of PyTorch's layouts.
+
+    A phase the schedule reaches with no length (the warm-up when ``pct_start * total_steps == 1``,
+    the last one when it starts at ``total_steps - 1``) is an ``ArgumentError``: PyTorch divides
+    by zero there (``ZeroDivisionError``).
+    """
+    if not isinstance(phases, list) or len(phases) not in _LAYOUTS:
+        raise ArgumentError(f"_phases must be a list of 2 or 3 phases, got {phases!r}")
+    checked: list[list[Any]] = []
+    for index, (phase, names) in enumerate(zip(phases, _LAYOUTS[len(phases)], strict=True)):
+        if not isinstance(phase, list) or len(phase) != 5 or tuple(phase[1:]) != names:
+            raise ArgumentError(f"_phases[{index}] must be [end_step, *{list(names)}], got {phase!r}")
+        checked.append([check_real(f"_phases[{index}] end step", phase[0]), *names])
+    if checked[-1][0] != total_steps - 1:
+        raise ArgumentError(f"the last phase must end at total_steps - 1 = {total_steps - 1}, got {checked[-1][0]}")
+    if checked[0][0] == 0.0:
+        raise ArgumentError(
+            f"pct_start * total_steps = 1 leaves the warm-up phase no length (total_steps={total_steps}); "
+            "choose another pct_start"
+        )
+    if checked[-1][0] == checked[-2][0]:
+        raise ArgumentError(
+            f"the last phase has no length: it starts at step {checked[-2][0]:g} = total_steps - 1 "
+            f"(total_steps={total_steps}); choose a smaller pct_start"
+        )
+    return checked
+
+
+def _check_group_values(
+    values: Any, groups: list[MutableMapping[str, Any]], cycle_momentum: bool
+) -> list[dict[str, float]]:
+    """One dict of the schedule's rates (and momenta with ``cycle_momentum``) per param group, finite."""
+    keys = _LR_KEYS + (_MOMENTUM_KEYS if cycle_momentum else ())
+    if not isinstance(values, list) or len(values) != len(groups):
+        raise ArgumentError(f"_group_values must be a list of one dict per param group ({len(groups)})")
+    checked = []
+    for index, entry in enumerate(values):
+        if not isinstance(entry, dict) or set(entry) != set(keys):
+            raise ArgumentError(f"_group_values[{index}] must have the keys {list(keys)}, got {entry!r}")
+        checked.append({key: check_real(f"_group_values[{index}][{key!r}]", entry[key]) for key in entry})
+    return checked
 
 
 def _per_group(name: str, value: Any, count: int) -> list[float]:
@@ -36,7 +102,10 @@ class OneCycleLR(LRScheduler):
     ``max_momentum=0.95``, ``div_factor=25.0``, ``final_div_factor=1e4``, ``three_phase=False``.
     With ``cycle_momentum`` the optimizer's groups must have ``"momentum"`` (SGD) or ``"betas"``
     (Adam: ``beta1`` cycles), else an ``ArgumentError``; momentum moves opposite to the rate.
-    Stepping past ``total_steps`` is a ``CallOrderError`` (nothing changes).
+    Stepping past ``total_steps`` is a ``CallOrderError`` (nothing changes). A layout with an
+    empty phase that the schedule reaches (``pct_start * total_steps == 1``, or a last phase that
+    starts at step ``total_steps - 1``, e.g. ``pct_start=1.0``) is an ``ArgumentError`` at
+    construction, where PyTorch raises ``ZeroDivisionError`` when it gets there.
     """
 
     _state_keys = (
@@ -47,6 +116,37 @@ class OneCycleLR(LRScheduler):
         "use_beta1",
         "_group_values",
     )
+    total_steps: int
+    _phases: list[list[Any]]
+    anneal_strategy: str
+    cycle_momentum: bool
+    use_beta1: bool
+    _group_values: list[dict[str, float]]
+
+    @staticmethod
+    def _validate(config: Mapping[str, Any], groups: list[MutableMapping[str, Any]]) -> dict[str, Any]:
+        """The stored layout: phases of PyTorch's layouts (none empty where reached), rates per group."""
+        total_steps = check_count("total_steps", config["total_steps"], low=1)
+        if config["anneal_strategy"] not in ("cos", "linear"):
+            raise ArgumentError(f"anneal_strategy must be 'cos' or 'linear', got {config['anneal_strategy']!r}")
+        cycle_momentum = _check_bool("cycle_momentum", config["cycle_momentum"])
+        use_beta1 = _check_bool("use_beta1", config["use_beta1"])
+        if cycle_momentum:
+            key = "betas" if use_beta1 else "momentum"
+            if not all(key in group for group in groups):
+                raise ArgumentError(
+                    f"OneCycleLR with cycle_momentum=True needs {key!r} in every param group of the optimizer"
+                )
+        elif use_beta1:
+            raise ArgumentError("use_beta1=True needs cycle_momentum=True")
+        return {
+            "total_steps": total_steps,
+            "_phases": _check_phases(config["_phases"], total_steps),
+            "anneal_strategy": config["anneal_strategy"],
+            "cycle_momentum": cycle_momentum,
+            "use_beta1": use_beta1,
+            "_group_values": _check_group_values(config["_group_values"], groups, cycle_momentum),
+        }
 
     def __init__(
         self,
@@ -67,40 +167,21 @@ class OneCycleLR(LRScheduler):
     ) -> None:
         groups = param_groups(optimizer)
         if total_steps is not None:
-            self.total_steps = check_count("total_steps", total_steps, low=1)
+            steps = check_count("total_steps", total_steps, low=1)
         elif epochs is not None and steps_per_epoch is not None:
-            self.total_steps = check_count("epochs", epochs, low=1) * check_count(
-                "steps_per_epoch", steps_per_epoch, low=1
-            )
+            steps = check_count("epochs", epochs, low=1) * check_count("steps_per_epoch", steps_per_epoch, low=1)
         else:
             raise ArgumentError("OneCycleLR needs total_steps, or epochs and steps_per_epoch")
         pct = check_real("pct_start", pct_start, low=0.0, high=1.0)
-        if anneal_strategy not in ("cos", "linear"):
-            raise ArgumentError(f"anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
-        for name, flag in (("cycle_momentum", cycle_momentum), ("three_phase", three_phase)):
-            if not isinstance(flag, bool):
-                raise ArgumentTypeError(f"{name} must be a bool, got {type(flag).__name__}")
+        _check_bool("cycle_momentum", cycle_momentum)
+        _check_bool("three_phase", three_phase)
         div = check_real("div_factor", div_factor, low=0.0, low_open=True)
         final_div = check_real("final_div_factor", final_div_factor, low=0.0, low_open=True)
-        self.anneal_strategy = anneal_strategy
-        last = self.total_steps - 1
-        up = float(pct * self.total_steps) - 1
-        # (end_step, start_lr, end_lr, start_momentum, end_momentum) of each phase, as PyTorch lays them out.
-        self._phases: list[list[Any]]
-        if three_phase:
-            self._phases = [
-                [up, "initial_lr", "max_lr", "max_momentum", "base_momentum"],
-                [float(2 * pct * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"],
-                [last, "initial_lr", "min_lr", "max_momentum", "max_momentum"],
-            ]
-        else:
-            self._phases = [
-                [up, "initial_lr", "max_lr", "max_momentum", "base_momentum"],
-                [last, "max_lr", "min_lr", "base_momentum", "max_momentum"],
-            ]
+        up = float(pct * steps) - 1
+        ends = [up, float(2 * pct * steps) - 2, steps - 1] if three_phase else [up, steps - 1]
+        phases = [[end, *names] for end, names in zip(ends, _LAYOUTS[len(ends)], strict=True)]
         peaks = _per_group("max_lr", max_lr, len(groups))
-        self.cycle_momentum = cycle_momentum
-        self.use_beta1 = False
+        use_beta1 = False
         momenta: list[tuple[float, float]] = []
         if cycle_momentum:
             if not all("betas" in g or "momentum" in g for g in groups):
@@ -108,7 +189,7 @@ class OneCycleLR(LRScheduler):
                     "OneCycleLR with cycle_momentum=True needs an optimizer with 'momentum' (SGD) or 'betas' "
                     "(Adam) in its param groups; pass cycle_momentum=False otherwise"
                 )
-            self.use_beta1 = "betas" in groups[0]
+            use_beta1 = "betas" in groups[0]
             momenta = list(
                 zip(
                     _per_group("max_momentum", max_momentum, len(groups)),
@@ -117,16 +198,30 @@ class OneCycleLR(LRScheduler):
                 )
             )
         if last_epoch == -1:
-            for index, group in enumerate(groups):
-                group["initial_lr"] = peaks[index] / div
-                group["max_lr"] = peaks[index]
-                group["min_lr"] = group["initial_lr"] / final_div
+            values = []
+            for index, peak in enumerate(peaks):
+                entry = {"initial_lr": peak / div, "max_lr": peak, "min_lr": peak / div / final_div}
                 if cycle_momentum:
-                    high, low = momenta[index]
-                    self._set_momentum(group, high)
-                    group["max_momentum"], group["base_momentum"] = high, low
-        keys = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum")
-        self._group_values = [{k: group[k] for k in keys if k in group} for group in groups]
+                    entry["max_momentum"], entry["base_momentum"] = momenta[index]
+                values.append(entry)
+        else:
+            keys = _LR_KEYS + (_MOMENTUM_KEYS if cycle_momentum else ())
+            values = [{k: group[k] for k in keys if k in group} for group in groups]
+        self._configure(
+            groups,
+            total_steps=steps,
+            _phases=phases,
+            anneal_strategy=anneal_strategy,
+            cycle_momentum=cycle_momentum,
+            use_beta1=use_beta1,
+            _group_values=values,
+        )
+        if last_epoch == -1:  # all checked: now write the groups
+            for group, entry in zip(groups, self._group_values, strict=True):
+                group.update({k: entry[k] for k in _LR_KEYS})
+                if cycle_momentum:
+                    self._set_momentum(group, entry["max_momentum"])
+                    group["max_momentum"], group["base_momentum"] = entry["max_momentum"], entry["base_momentum"]
         super().__init__(optimizer, last_epoch)
 
     def _set_momentum(self, group: Any, value: float) -> None:

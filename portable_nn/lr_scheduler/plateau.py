@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from .._checks import check_real
-from ..errors import ArgumentError, ArgumentTypeError, SerializationError
-from ._base import check_count, param_groups
+from ..errors import ArgumentError, ArgumentTypeError
+from ._base import check_count, check_rates, load_checked, param_groups
 
 __all__ = ["ReduceLROnPlateau"]
 
@@ -49,6 +49,80 @@ class ReduceLROnPlateau:
         "cooldown_counter",
     )
 
+    factor: float
+    min_lrs: list[float]
+    default_min_lr: float | None
+    patience: int
+    cooldown: int
+    eps: float
+    last_epoch: int
+    _last_lr: list[float]
+    mode: str
+    threshold: float
+    threshold_mode: str
+    mode_worse: float
+    best: float
+    num_bad_epochs: int
+    cooldown_counter: int
+
+    @staticmethod
+    def _validate(config: Mapping[str, Any], groups: list[MutableMapping[str, Any]]) -> dict[str, Any]:
+        """The configuration and position (``_state_keys``) as stored, checked value by value.
+
+        The constructor passes its arguments with ``min_lr`` (a number or one per group) and
+        no position; a state has every key of :meth:`state_dict`.
+        """
+        mode, threshold_mode = config["mode"], config["threshold_mode"]
+        if mode not in ("min", "max"):
+            raise ArgumentError(f"mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ArgumentError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        worse = math.inf if mode == "min" else -math.inf
+        values: dict[str, Any] = {
+            "factor": check_real("factor", config["factor"], low=0.0, high=1.0, high_open=True),
+            "patience": check_count("patience", config["patience"]),
+            "cooldown": check_count("cooldown", config["cooldown"]),
+            "eps": check_real("eps", config["eps"], low=0.0),
+            "threshold": check_real("threshold", config["threshold"]),
+            "mode": mode,
+            "threshold_mode": threshold_mode,
+            "mode_worse": worse,
+        }
+        if "min_lr" in config:  # the constructor's form
+            min_lr = config["min_lr"]
+            if isinstance(min_lr, (list, tuple)):
+                values["default_min_lr"] = None
+                values["min_lrs"] = [
+                    check_real("min_lr", v, low=0.0) for v in check_rates("min_lr", min_lr, len(groups))
+                ]
+            else:
+                values["default_min_lr"] = check_real("min_lr", min_lr, low=0.0)
+                values["min_lrs"] = [values["default_min_lr"]] * len(groups)
+            values.update(last_epoch=0, _last_lr=[group["lr"] for group in groups], best=worse)
+            values.update(num_bad_epochs=0, cooldown_counter=0)
+            return values
+        default = config["default_min_lr"]
+        values["default_min_lr"] = None if default is None else check_real("default_min_lr", default, low=0.0)
+        values["min_lrs"] = [
+            check_real("min_lrs[]", v, low=0.0) for v in check_rates("min_lrs", config["min_lrs"], len(groups))
+        ]
+        if default is not None and values["min_lrs"] != [values["default_min_lr"]] * len(groups):
+            raise ArgumentError(f"min_lrs {config['min_lrs']!r} differ from default_min_lr={default!r}")
+        if config["mode_worse"] != worse:
+            raise ArgumentError(f"mode_worse must be {worse} for mode={mode!r}, got {config['mode_worse']!r}")
+        best = config["best"]
+        if isinstance(best, float) and math.isinf(best):
+            values["best"] = float(best)  # the start value mode_worse, or an infinite metric step() took as best
+        else:
+            values["best"] = check_real("best", best)
+        values["last_epoch"] = check_count("last_epoch", config["last_epoch"])
+        values["_last_lr"] = check_rates("_last_lr", config["_last_lr"], len(groups))
+        values["num_bad_epochs"] = check_count("num_bad_epochs", config["num_bad_epochs"])
+        values["cooldown_counter"] = check_count("cooldown_counter", config["cooldown_counter"])
+        if values["cooldown_counter"] > values["cooldown"]:
+            raise ArgumentError(f"cooldown_counter={values['cooldown_counter']} exceeds cooldown={values['cooldown']}")
+        return values
+
     def __init__(
         self,
         optimizer: Any,
@@ -62,29 +136,19 @@ class ReduceLROnPlateau:
         eps: float = 1e-8,
     ) -> None:
         groups = param_groups(optimizer)
-        self.factor = check_real("factor", factor, low=0.0, high=1.0, high_open=True)
-        if mode not in ("min", "max"):
-            raise ArgumentError(f"mode must be 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ArgumentError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-        if isinstance(min_lr, (list, tuple)):
-            if len(min_lr) != len(groups):
-                raise ArgumentError(f"min_lr: expected one per param group ({len(groups)}), got {len(min_lr)}")
-            self.default_min_lr: float | None = None
-            self.min_lrs = [check_real("min_lr", v, low=0.0) for v in min_lr]
-        else:
-            self.default_min_lr = check_real("min_lr", min_lr, low=0.0)
-            self.min_lrs = [self.default_min_lr] * len(groups)
+        config = {
+            "mode": mode,
+            "factor": factor,
+            "patience": patience,
+            "threshold": threshold,
+            "threshold_mode": threshold_mode,
+            "cooldown": cooldown,
+            "min_lr": min_lr,
+            "eps": eps,
+        }
+        for key, value in self._validate(config, groups).items():
+            setattr(self, key, value)
         self.optimizer = optimizer
-        self.patience = check_count("patience", patience)
-        self.cooldown = check_count("cooldown", cooldown)
-        self.eps = check_real("eps", eps, low=0.0)
-        self.threshold = check_real("threshold", threshold)
-        self.mode, self.threshold_mode = mode, threshold_mode
-        self.mode_worse = math.inf if mode == "min" else -math.inf
-        self.last_epoch = 0
-        self._last_lr = [group["lr"] for group in groups]
-        self.best, self.num_bad_epochs, self.cooldown_counter = self.mode_worse, 0, 0
 
     def _is_better(self, value: float, best: float) -> bool:
         if self.mode == "min":
@@ -99,6 +163,8 @@ class ReduceLROnPlateau:
             raise ArgumentTypeError(f"metrics must be a real number or a 0-d array, got {type(metrics).__name__}")
         try:
             current = float(metrics)
+        except OverflowError:
+            raise ArgumentError(f"metrics must fit a float, got {metrics!r} (too large)") from None
         except (TypeError, ValueError) as exc:
             raise ArgumentTypeError(f"metrics must be a real number, got {type(metrics).__name__} ({exc})") from None
         groups = param_groups(self.optimizer)
@@ -139,11 +205,16 @@ class ReduceLROnPlateau:
         return {key: (list(v) if isinstance(v := getattr(self, key), list) else v) for key in self._state_keys}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; a ``SerializationError`` if its keys differ."""
-        if not isinstance(state, Mapping) or set(state) != set(self._state_keys):
-            raise SerializationError(f"ReduceLROnPlateau state: expected keys {sorted(self._state_keys)}")
-        for key in self._state_keys:
-            value = state[key]
+        """Restore a :meth:`state_dict`: every value checked by the constructor's rules.
+
+        A ``SerializationError`` naming the first bad key or value (``mode='nonsense'``,
+        ``factor=nan``, a negative counter, one ``min_lrs`` per group...); nothing changes then.
+        """
+        groups = param_groups(self.optimizer)
+        values = load_checked(
+            "ReduceLROnPlateau", state, self._state_keys, lambda config: self._validate(config, groups)
+        )
+        for key, value in values.items():
             setattr(self, key, list(value) if isinstance(value, list) else value)
 
     def __repr__(self) -> str:

@@ -6,8 +6,8 @@ from bisect import bisect_right
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ArgumentError, ArgumentTypeError, SerializationError
-from ._base import LRScheduler, check_count, param_groups
+from ..errors import ArgumentError, ArgumentTypeError
+from ._base import LRScheduler, check_count, check_rates, copy_state, load_checked, param_groups
 
 __all__ = ["SequentialLR"]
 
@@ -47,13 +47,7 @@ class SequentialLR(LRScheduler):
                 )
             if scheduler.optimizer is not optimizer:
                 raise ArgumentError(f"schedulers[{index}] drives another optimizer than SequentialLR's")
-        if not isinstance(milestones, (list, tuple)) or len(milestones) != len(schedulers) - 1:
-            raise ArgumentError(
-                f"SequentialLR needs one milestone fewer than schedulers ({len(schedulers) - 1}), got {milestones!r}"
-            )
-        checked = [check_count("milestones[]", m) for m in milestones]
-        if checked != sorted(checked):
-            raise ArgumentError(f"milestones must increase, got {checked}")
+        checked = self._validate_milestones(milestones, len(schedulers))
         if isinstance(last_epoch, bool) or not isinstance(last_epoch, int) or last_epoch < -1:
             raise ArgumentError(f"last_epoch must be an int >= -1, got {last_epoch!r}")
         self._schedulers = list(schedulers)
@@ -66,6 +60,18 @@ class SequentialLR(LRScheduler):
         first = self._schedulers[bisect_right(self._milestones, 0)]
         first._initial_step()
         self._last_lr = first.get_last_lr()
+
+    @staticmethod
+    def _validate_milestones(milestones: Any, schedulers: int) -> list[int]:
+        """Non-decreasing ints >= 0, one fewer than the schedulers (the constructor's and the state's rule)."""
+        if not isinstance(milestones, (list, tuple)) or len(milestones) != schedulers - 1:
+            raise ArgumentError(
+                f"SequentialLR needs one milestone fewer than schedulers ({schedulers - 1}), got {milestones!r}"
+            )
+        checked = [check_count("milestones[]", m) for m in milestones]
+        if checked != sorted(checked):
+            raise ArgumentError(f"milestones must increase, got {checked}")
+        return checked
 
     @staticmethod
     def _undo_initial_steps(scheduler: LRScheduler) -> None:
@@ -107,21 +113,35 @@ class SequentialLR(LRScheduler):
 
         All or nothing: every inner state is checked before any scheduler changes.
         """
-        self._check_state(state)
-        for scheduler, scheduler_state in zip(self._schedulers, state["_schedulers"], strict=True):
-            scheduler.load_state_dict(scheduler_state)
-        self.last_epoch, self._milestones = state["last_epoch"], list(state["_milestones"])
-        self._last_lr = list(state["_last_lr"])
+        self._apply_state(self._check_state(state))
 
-    def _check_state(self, state: Any) -> None:
-        expected = {"last_epoch", "_milestones", "_last_lr", "_schedulers"}
-        if not isinstance(state, Mapping) or set(state) != expected:
-            raise SerializationError(f"SequentialLR state: expected keys {sorted(expected)}")
-        inner = state["_schedulers"]
-        if not isinstance(inner, list) or len(inner) != len(self._schedulers):
-            raise SerializationError(f"SequentialLR state: expected {len(self._schedulers)} scheduler states")
-        for scheduler, scheduler_state in zip(self._schedulers, inner, strict=True):
-            scheduler._check_state(scheduler_state)
+    def _apply_state(self, values: Mapping[str, Any]) -> None:
+        for scheduler, scheduler_values in zip(self._schedulers, values["_schedulers"], strict=True):
+            scheduler._apply_state(scheduler_values)  # a nested SequentialLR recurses
+        for key, value in values.items():
+            if key != "_schedulers":
+                setattr(self, key, copy_state(value))
+
+    def _check_state(self, state: Any) -> dict[str, Any]:
+        """The checked values of ``state`` (the inner schedulers' too), else a ``SerializationError``."""
+        expected = ("last_epoch", "_milestones", "_last_lr", "_schedulers")
+        count = len(param_groups(self.optimizer))
+
+        def validate(values: Mapping[str, Any]) -> dict[str, Any]:
+            inner = values["_schedulers"]
+            if not isinstance(inner, list) or len(inner) != len(self._schedulers):
+                raise ArgumentError(f"expected a list of {len(self._schedulers)} scheduler states")
+            return {
+                "last_epoch": check_count("last_epoch", values["last_epoch"]),
+                "_milestones": self._validate_milestones(values["_milestones"], len(self._schedulers)),
+                "_last_lr": check_rates("_last_lr", values["_last_lr"], count),
+                "_schedulers": [  # each inner state by its own rules (a SerializationError naming it)
+                    scheduler._check_state(scheduler_state)
+                    for scheduler, scheduler_state in zip(self._schedulers, inner, strict=True)
+                ],
+            }
+
+        return load_checked("SequentialLR", state, expected, validate)
 
     def __repr__(self) -> str:
         return f"SequentialLR(schedulers={self._schedulers!r}, milestones={self._milestones!r})"

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from .._arrays import as_array
 from .._backend import backend_name, convert, device_of, is_lazy, materialize, namespace_of, scalar_like, zeros_like
 from .._checks import check_like, check_lr, check_real, shape_str
+from .._pickling import get_state, set_state
 from .._trusted import is_trusted
 from ..errors import (
     ArgumentError,
@@ -602,6 +603,14 @@ class Optimizer:
         lr = check_real(f"{what}['lr']", values["lr"])
         hyper = self._validate({**values, "lr": abs(lr)})
         return {**hyper, "lr": lr}
+
+    def __getstate__(self) -> dict[str, Any]:  # pickle/deepcopy: buffers as host copies (portable_nn._pickling)
+        # caches of the hot path (array type, namespace, last stored arrays): rebuilt after a round trip
+        self._backend, self._stored_first, self._stored_state, self._structure = (None,), None, None, (None, None)
+        return get_state(self)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        set_state(self, state)
 
     def __repr__(self) -> str:
         groups = self._groups()

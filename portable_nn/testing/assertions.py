@@ -24,7 +24,25 @@ _HOST_TYPES = (np.ndarray, np.generic, float, int, bool, list)
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """A host NumPy copy of an array of any backend/device (NumPy arrays and scalars pass through)."""
+    """A host NumPy copy of an array of any backend/device (NumPy arrays and scalars pass through).
+
+    Parameters
+    ----------
+    x : array, scalar or list
+        An array of any supported backend and device, or a host value.
+
+    Returns
+    -------
+    numpy.ndarray
+        The values on the host.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from portable_nn.testing import to_numpy
+    >>> to_numpy(xp.asarray([1.0, 2.0]))
+    array([1., 2.])
+    """
     if isinstance(x, _HOST_TYPES):
         return np.asarray(x)
     return np.asarray(to_host(x))
@@ -99,6 +117,37 @@ def assert_close(
 
     The error names how many elements differ, the worst one (index, both values, abs and
     rel error), the largest abs/rel errors and any NaN present on one side only.
+
+    Parameters
+    ----------
+    actual : array
+        The array under test, of any backend and device.
+    expected : array or scalar
+        A NumPy oracle (only its values count) or an array of ``actual``'s backend (its dtype must match).
+    rtol, atol : float, optional
+        Relative and absolute tolerances (default: :data:`~portable_nn.testing.tolerances.TOLERANCES` of
+        ``actual``'s dtype).
+    xp : str or module, optional
+        The namespace (or backend name) ``actual`` must belong to.
+    device : str or device, optional
+        The device ``actual`` must be on.
+    dtype : str or dtype, optional
+        The dtype ``actual`` must have.
+    msg : str, optional
+        A prefix for the error message.
+
+    Raises
+    ------
+    AssertionError
+        If the namespace, device, dtype or shape differ from what is pinned or expected, or values differ beyond
+        the tolerances.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from portable_nn.testing import assert_close
+    >>> assert_close(np.float32([1.0, 2.0]), np.array([1.0, 2.0 + 1e-7]), dtype="float32")
+    >>> assert_close(np.array([1.0]), np.array([1.1]), atol=0.5)
     """
     __tracebackhide__ = True  # pytest shows the caller's line and the message, not this function's source
     prefix = f"{msg}: " if msg else ""

@@ -4,6 +4,9 @@ The oracles are central finite differences of the forward in float64 (on the bac
 has float64 on the inputs' device, else on the host with NumPy) and, when PyTorch is
 installed, ``torch.autograd`` through the same forward re-run on float64 torch tensors. That
 works because the forward is written against the array API: it runs unchanged on torch.
+
+Integer and boolean inputs (indices, masks) are not differentiable: they are passed through
+unchanged to every evaluation, and the backward returns None for them.
 """
 
 from __future__ import annotations
@@ -44,7 +47,23 @@ _FD_NOISE_FACTOR = 1000.0
 
 @dataclass
 class GradientCheck:
-    """What :func:`check_gradients` compared: reference name -> input name -> max abs error."""
+    """What :func:`check_gradients` compared: reference name -> input name -> max abs error.
+
+    Parameters
+    ----------
+    references : list of str
+        The references ``backward`` was compared with (``"finite differences (host)"``, ``"torch.autograd"``...).
+    max_abs_error : dict of str to dict of str to float
+        Reference name -> input name -> the largest absolute difference found.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from portable_nn.testing import check_gradients
+    >>> report = check_gradients(lambda x: x * x, lambda g, x: [2 * x * g], [np.array([1.0, 2.0])])
+    >>> len(report.references) >= 1
+    True
+    """
 
     references: list[str] = field(default_factory=list)
     max_abs_error: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -72,10 +91,14 @@ def check_gradients(
         copies: NumPy or the inputs' backend for finite differences, torch for autograd).
     backward : callable
         ``backward(grad_output, *inputs) -> grads``, one gradient per input, each with the input's
-        namespace, device, dtype and shape (``None`` exactly where the input is ``None``).
+        namespace, device, dtype and shape (``None`` exactly where the input is ``None`` or not
+        differentiable: an integer or boolean array).
     inputs : sequence of arrays or None
-        Arrays of one backend, or ``None`` for absent optional inputs (e.g. no bias). Finite
-        differences cost two forward calls per input element: keep them small.
+        Arrays of one backend, or ``None`` for absent optional inputs (e.g. no bias). Floating
+        inputs are checked; integer and boolean ones (indices, masks) are passed unchanged to every
+        evaluation (as NumPy copies of the same dtype on the host, as int64/bool tensors for
+        torch.autograd). Finite differences cost two forward calls per floating input element:
+        keep them small.
     names : sequence of str, optional
         Labels for the inputs in messages (default ``inputs[i]``).
     grad_output : array, optional
@@ -116,6 +139,16 @@ def check_gradients(
     >>> check = check_gradients(F.linear, backward, [x, w], names=["x", "weight"])
     >>> check.references[0], check.max_abs_error[check.references[0]]["weight"] < 1e-8
     ('finite differences (float64 on backend)', True)
+
+    An integer input (a lookup's indices) gets None as its gradient:
+
+    >>> from portable_nn.scatter import gather_rows, index_add
+    >>> table, index = np.arange(6.0).reshape(3, 2), np.asarray([2, 0, 2])
+    >>> check = check_gradients(
+    ...     gather_rows, lambda g, t, i: (index_add(i, g, t.shape[0]), None), [table, index], names=["table", "index"]
+    ... )
+    >>> sorted(check.max_abs_error[check.references[0]])
+    ['table']
     """
     __tracebackhide__ = True  # pytest shows the caller's line and the message, not this module's source
     inputs = list(inputs)
@@ -124,27 +157,33 @@ def check_gradients(
     if not present or len(names) != len(inputs):
         raise ValueError("check_gradients needs at least one array input and one name per input")
     xp = namespace_of(present[0])
+    differentiable = [x is not None and bool(xp.isdtype(x.dtype, "real floating")) for x in inputs]
+    if not any(differentiable):
+        raise ValueError("check_gradients needs at least one floating (differentiable) input")
     output = forward(*inputs)
     if grad_output is None:
         shape, device = tuple(output.shape), device_of(output)
         grad_output, g64 = random_array(xp, shape, device=device, dtype=output.dtype, seed=seed)
     else:
         g64 = to_host(grad_output).astype(np.float64)
-    grads = _checked_structure(backward(grad_output, *inputs), inputs, names)
-    for name, x, grad in zip(names, inputs, grads, strict=True):
-        if x is not None:
+    grads = _checked_structure(backward(grad_output, *inputs), inputs, names, differentiable)
+    for name, x, grad, wanted in zip(names, inputs, grads, differentiable, strict=True):
+        if wanted:
             _check_like_input(grad, x, name)
-    host = [None if x is None else to_host(x).astype(np.float64) for x in inputs]
+    host = [
+        None if x is None else to_host(x).astype(np.float64) if wanted else to_host(x)
+        for x, wanted in zip(inputs, differentiable, strict=True)
+    ]
 
     # (reference name, its gradients, the bound of its own error, added to atol)
     references: list[tuple[str, list[np.ndarray | None], float]] = []
     if finite_differences is not None:
         where = _fd_location(finite_differences, xp, present)
-        evaluate = _host_forward(forward) if where == "host" else _backend_forward(forward, xp, inputs)
-        fd_grads, noise = _finite_differences(evaluate, host, g64)
+        evaluate = _host_forward(forward) if where == "host" else _backend_forward(forward, xp, inputs, differentiable)
+        fd_grads, noise = _finite_differences(evaluate, host, g64, differentiable)
         references.append((f"finite differences (float64 on {where})", fd_grads, noise))
     if autograd or (autograd is None and importlib.util.find_spec("torch") is not None):
-        references.append(("torch.autograd (float64)", _torch_autograd(forward, host, g64), 0.0))
+        references.append(("torch.autograd (float64)", _torch_autograd(forward, host, g64, differentiable), 0.0))
     if not references:
         raise ValueError("nothing to compare against: enable finite_differences or autograd")
 
@@ -186,14 +225,21 @@ def _check_like_input(grad: Array, x: Array, name: str) -> None:
         raise AssertionError(f"{what}: expected the input's shape {tuple(x.shape)}, got {tuple(grad.shape)}")
 
 
-def _checked_structure(grads: Any, inputs: list[Array | None], names: list[str]) -> list[Array | None]:
+def _checked_structure(
+    grads: Any, inputs: list[Array | None], names: list[str], differentiable: list[bool]
+) -> list[Array | None]:
     if not isinstance(grads, (tuple, list)) or len(grads) != len(inputs):
         count = len(grads) if isinstance(grads, (tuple, list)) else type(grads).__name__
         raise AssertionError(f"backward must return one gradient per input ({len(inputs)}), got {count}")
-    for name, x, grad in zip(names, inputs, grads, strict=True):
+    for name, x, grad, wanted in zip(names, inputs, grads, differentiable, strict=True):
         if x is None and grad is not None:
             raise AssertionError(f"backward returned a gradient for {name!r}, which is None")
-        if x is not None and grad is None:
+        if x is not None and not wanted and grad is not None:
+            raise AssertionError(
+                f"backward returned a gradient for {name!r}, which is not differentiable "
+                f"(dtype {dtype_name(namespace_of(x), x.dtype)}): return None for it"
+            )
+        if wanted and grad is None:
             raise AssertionError(f"backward returned None as the gradient for {name!r}")
     return list(grads)
 
@@ -215,20 +261,26 @@ def _host_forward(forward: Callable[..., Array]) -> Callable[[list[np.ndarray | 
 
 
 def _backend_forward(
-    forward: Callable[..., Array], xp: Any, inputs: list[Array | None]
+    forward: Callable[..., Array], xp: Any, inputs: list[Array | None], differentiable: list[bool]
 ) -> Callable[[list[np.ndarray | None]], np.ndarray]:
     float64 = resolve_dtype(xp, "float64")
     devices = [None if x is None else device_of(x) for x in inputs]
 
     def evaluate(values: list[np.ndarray | None]) -> np.ndarray:
-        arrays = [None if v is None else from_host(v, xp, d, float64) for v, d in zip(values, devices, strict=True)]
+        arrays = [
+            x if x is None or not wanted else from_host(v, xp, d, float64)  # integer inputs: the caller's own
+            for x, v, d, wanted in zip(inputs, values, devices, differentiable, strict=True)
+        ]
         return np.asarray(to_host(forward(*arrays)), dtype=np.float64)
 
     return evaluate
 
 
 def _finite_differences(
-    evaluate: Callable[[list[np.ndarray | None]], np.ndarray], host: list[np.ndarray | None], g64: np.ndarray
+    evaluate: Callable[[list[np.ndarray | None]], np.ndarray],
+    host: list[np.ndarray | None],
+    g64: np.ndarray,
+    differentiable: list[bool],
 ) -> tuple[list[np.ndarray | None], float]:
     """Central differences of ``L = sum(g * forward(inputs))`` for every input element, and their noise bound."""
     base = evaluate(host)
@@ -236,7 +288,7 @@ def _finite_differences(
         raise AssertionError(f"forward's output shape changed in float64: {base.shape} vs {g64.shape}")
     grads: list[np.ndarray | None] = []
     for i, x in enumerate(host):
-        if x is None:
+        if x is None or not differentiable[i]:
             grads.append(None)
             continue
         grad = np.zeros_like(x)
@@ -253,19 +305,24 @@ def _finite_differences(
     return grads, noise
 
 
-def _torch_autograd(forward: Callable[..., Array], host: list[np.ndarray | None], g64: np.ndarray) -> list[Any]:
-    """Gradients of ``sum(g * forward(inputs))`` by torch.autograd on float64 CPU tensors."""
+def _torch_autograd(
+    forward: Callable[..., Array], host: list[np.ndarray | None], g64: np.ndarray, differentiable: list[bool]
+) -> list[Any]:
+    """Gradients of ``sum(g * forward(inputs))`` by torch.autograd on float64 CPU tensors (None: not differentiable)."""
     import torch
 
-    leaves = [None if x is None else torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in host]
+    leaves = [
+        None if x is None else torch.tensor(x, dtype=torch.float64, requires_grad=True) if wanted else torch.tensor(x)
+        for x, wanted in zip(host, differentiable, strict=True)
+    ]
     output = forward(*leaves)
     if not isinstance(output, torch.Tensor):
         raise TypeError(f"forward returned {type(output).__name__} for torch inputs; it must use the array API")
-    wrt = [leaf for leaf in leaves if leaf is not None]
+    wrt = [leaf for leaf, wanted in zip(leaves, differentiable, strict=True) if wanted and leaf is not None]
     found = iter(torch.autograd.grad(output, wrt, grad_outputs=torch.from_numpy(g64), allow_unused=True))
     grads: list[Any] = []
-    for leaf in leaves:
-        if leaf is None:
+    for leaf, wanted in zip(leaves, differentiable, strict=True):
+        if leaf is None or not wanted:
             grads.append(None)
             continue
         grad = next(found)

@@ -4,8 +4,10 @@ Any test that asks for the fixtures ``xp``, ``device`` or ``dtype`` runs once pe
 (× device if it asks for ``device``, × dtype if it asks for ``dtype``). Combinations that
 cannot run here are skipped with the reason in the output, never dropped. At the end of the
 run a backend × device × dtype matrix of outcomes is printed (and written as JSON with
-``--backend-report=PATH``; the space form is refused). The dtypes are float32 and float64 unless
-selected otherwise.
+``--backend-report=PATH``, checked before the run; the space form is refused). The dtypes are
+float32 and float64 unless selected otherwise. A name given twice counts once; a selection that
+could only skip (a device no selected backend could have, such as ``nosuch``, ``CPU`` or
+``cuda:-1``; dtypes none of the selected devices running here has) is a usage error.
 
 Selection, highest precedence first: ``--backends/--devices/--dtypes``, the environment
 variables ``PORTABLE_NN_BACKENDS/_DEVICES/_DTYPES``, the ini keys ``pnn_backends``,
@@ -16,7 +18,9 @@ Markers:
 - ``@pytest.mark.backends(only=[...], exclude=[...], xfail=[...], reason="...")``: select backends (entries
   ``"torch"`` or ``"torch:cuda"``);
 - ``@pytest.mark.requires_float64``: skip on devices without float64;
-- ``@pytest.mark.eager``: skip on lazy backends such as Dask.
+- ``@pytest.mark.eager``: skip on lazy backends such as Dask;
+- ``@pytest.mark.third_party``: run on the third-party tier and registered backends (marray, ndonnx, sparse,
+  cubed...) instead of the built-in ones; other tests run on those only when ``--backends`` names them.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import pytest
 from .._backend import resolve_device, resolve_dtype, resolve_namespace, supported_dtypes
 from ..backends import get_adapter
 from ..errors import PortableNNError
-from .matrix import Combination, Selection, combinations, device_matches
+from .matrix import Combination, Selection, check_selection, combinations, device_matches
 
 _COMBO = "_pnn_combo"
 
@@ -54,12 +58,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
     """Configure JAX (host device count, float64) before any conftest can import it."""
-    count = os.environ.get("PORTABLE_NN_JAX_CPU_DEVICES") or early_config.getini("pnn_jax_cpu_devices")
+    source = "PORTABLE_NN_JAX_CPU_DEVICES"
+    count = os.environ.get(source)
+    if count is None:
+        source, count = "the ini key pnn_jax_cpu_devices", early_config.getini("pnn_jax_cpu_devices")
     flags = os.environ.get("XLA_FLAGS", "")
-    if count and "xla_force_host_platform_device_count" not in flags:
-        if not str(count).isdigit():
-            raise pytest.UsageError(f"pnn_jax_cpu_devices must be a positive integer, got {count!r}")
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={int(count)}".strip()
+    if count is not None and str(count) != "" and "xla_force_host_platform_device_count" not in flags:
+        text = str(count).strip()
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
+            raise pytest.UsageError(
+                f"{source} must be a positive integer (the number of JAX CPU devices), got {str(count)!r}"
+            )
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={int(text)}".strip()
     if early_config.getini("pnn_jax_enable_x64"):
         os.environ.setdefault("JAX_ENABLE_X64", "1")
 
@@ -90,6 +100,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backends(only=None, exclude=None, xfail=None, reason=''): select backends")
     config.addinivalue_line("markers", "requires_float64: skip on devices without float64")
     config.addinivalue_line("markers", "eager: needs eager execution; skipped on lazy backends (dask)")
+    config.addinivalue_line("markers", "third_party: runs on the third-party tier and registered backends")
     _refuse_values_taken_for_test_paths(config)
     try:
         config._pnn_selection = Selection.parse(  # type: ignore[attr-defined]
@@ -97,10 +108,34 @@ def pytest_configure(config: pytest.Config) -> None:
             _setting(config, "--devices", "PORTABLE_NN_DEVICES", "pnn_devices"),
             _setting(config, "--dtypes", "PORTABLE_NN_DTYPES", "pnn_dtypes"),
         )
+        selection: Selection = config._pnn_selection  # type: ignore[attr-defined]
+        if selection.devices or selection.dtypes or any(":" in b for b in selection.backends or ()):
+            check_selection(selection)  # imports the selected backends: only when devices/dtypes are chosen
     except PortableNNError as exc:
         raise pytest.UsageError(str(exc)) from None
+    _check_report_path(config)
     config._pnn_report = MatrixReport(config._pnn_selection)  # type: ignore[attr-defined]
     config.pluginmanager.register(config._pnn_report, "portable_nn_matrix_report")  # type: ignore[attr-defined]
+
+
+def _check_report_path(config: pytest.Config) -> None:
+    """``--backend-report=PATH`` must be writable before the run starts (not found out after it, losing the report)."""
+    path = config.getoption("--backend-report")
+    if not path:
+        return
+    target = config.invocation_params.dir / path
+    parent = target.parent
+    problem = None
+    if str(path).endswith(("/", os.sep)) or target.is_dir():
+        problem = "is a directory, expected a file path"
+    elif not parent.is_dir():
+        problem = f"the folder {str(parent)!r} does not exist"
+    elif target.exists() and not target.is_file():
+        problem = "exists and is not a regular file"
+    elif not os.access(target if target.exists() else parent, os.W_OK):
+        problem = "cannot be written (permission denied)"
+    if problem:
+        raise pytest.UsageError(f"--backend-report={path}: {problem}")
 
 
 def _matches(entries: Any, combo: Combination) -> bool:
@@ -144,6 +179,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if _COMBO not in metafunc.fixturenames:
         return
     selection: Selection = metafunc.config._pnn_selection  # type: ignore[attr-defined]
+    if metafunc.definition.get_closest_marker("third_party"):
+        selection = selection.third_party()
     combos = combinations(
         selection,
         with_dtype=bool({"dtype", "dtype_name"} & set(metafunc.fixturenames)),
@@ -201,11 +238,12 @@ class MatrixReport:
         self.outcomes: dict[Combination, Counter[str]] = defaultdict(Counter)
         self.skip_reasons: dict[Combination, Counter[str]] = defaultdict(Counter)
         self.xfail_reasons: dict[Combination, Counter[str]] = defaultdict(Counter)
+        self.write_error: str | None = None
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
             callspec = getattr(item, "callspec", None)
-            if callspec is not None and _COMBO in callspec.params:
+            if callspec is not None and isinstance(callspec.params.get(_COMBO), Combination):  # not an empty set
                 self.combo_of[item.nodeid] = callspec.params[_COMBO]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -262,7 +300,10 @@ class MatrixReport:
         path = session.config.getoption("--backend-report")
         if path:
             target = session.config.invocation_params.dir / path
-            target.write_text(json.dumps(self.as_json(), indent=2) + "\n", encoding="utf-8")
+            try:
+                target.write_text(json.dumps(self.as_json(), indent=2) + "\n", encoding="utf-8")
+            except OSError as exc:  # the path was checked at the start; the folder may have gone since
+                self.write_error = f"{exc.strerror or exc}"
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         rows = self.rows()
@@ -283,5 +324,7 @@ class MatrixReport:
                 f"{row['failed']:>7}{row['error']:>6}{row['skipped']:>8}{row['xfailed']:>6}  {reasons}"
             )
         path = config.getoption("--backend-report")
-        if path:
+        if path and self.write_error is not None:
+            write(f"backend matrix NOT written to {config.invocation_params.dir / path}: {self.write_error}", red=True)
+        elif path:
             write(f"backend matrix written to {config.invocation_params.dir / path}")

@@ -18,7 +18,29 @@ TOLERANCES: dict[str, tuple[float, float]] = {
 
 
 def tolerance(dtype_name: str) -> tuple[float, float]:
-    """``(rtol, atol)`` for results computed in ``dtype_name``."""
+    """``(rtol, atol)`` for results computed in ``dtype_name``.
+
+    Parameters
+    ----------
+    dtype_name : str
+        A floating dtype's name: ``"float64"``, ``"float32"``, ``"float16"`` or ``"bfloat16"``.
+
+    Returns
+    -------
+    tuple of (float, float)
+        ``(rtol, atol)`` from :data:`TOLERANCES`.
+
+    Raises
+    ------
+    KeyError
+        If the dtype has no tolerance written down.
+
+    Examples
+    --------
+    >>> from portable_nn.testing import tolerance
+    >>> tolerance("float32")
+    (2e-05, 2e-05)
+    """
     try:
         return TOLERANCES[dtype_name]
     except KeyError:
