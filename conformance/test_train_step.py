@@ -187,9 +187,9 @@ def test_compiled_step_donates_only_private_buffers_and_follows_lr_changes(xp, d
             to_numpy(array)
     for n, p in reference.named_parameters().items():
         assert_close(model.named_parameters()[n], p, xp=xp, msg=n)
-    assert len({hyper for hyper, _ in step._jitted}) == 1  # lr is an argument of the compiled step, not a constant
+    assert len({structure for structure, *_ in step._programs}) == 1  # lr is an argument, not a constant
     # fresh buffers (init, or made by the last compiled step) are donated; those state_dict() handed out never
-    assert {donated for _, donated in step._jitted} == {False, True}
+    assert {donated for _, _, donated, *_ in step._programs} == {False, True}
 
 
 def _case(name, xp, device, dtype):

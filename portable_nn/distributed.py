@@ -35,9 +35,10 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ._backend import from_host, namespace_of, resolve_dtype, resolve_namespace
+from ._backend import from_host, resolve_dtype, resolve_namespace
 from .cluster import active_client, check_address, compute_within, probe_scheduler, progress_guard
 from .errors import ArgumentError, ArgumentTypeError, ClusterError, ShapeError
+from .losses import MSELoss
 from .module import Module
 from .optim import SGD, Optimizer
 from .train_step import train_step
@@ -327,11 +328,14 @@ def synthetic_regression(
 # --------------------------------------------------------------------------- training
 
 
+_MSE = MSELoss()
+
+
 def mse_loss(prediction: Array, target: Array) -> tuple[Array, Array]:
     """Mean squared error and its gradient w.r.t. ``prediction`` (both lazy on Dask), any shape.
 
-    The default ``loss`` of :func:`train` and :func:`train_epoch`; the same numbers as
-    :class:`portable_nn.losses.MSELoss` with its default ``reduction="mean"``.
+    The default ``loss`` of :func:`train` and :func:`train_epoch`: :class:`portable_nn.losses.MSELoss`
+    with its default ``reduction="mean"``, kept under this name (the one loss, not a copy).
 
     Parameters
     ----------
@@ -354,10 +358,7 @@ def mse_loss(prediction: Array, target: Array) -> tuple[Array, Array]:
     >>> float(loss), grad.compute().tolist()
     (2.5, [1.0, 2.0])
     """
-    diff = prediction - target
-    size = math.prod(diff.shape)
-    loss = namespace_of(diff).mean(diff * diff)
-    return loss, diff * (2.0 / max(size, 1))
+    return _MSE(prediction, target)
 
 
 def checkpoint(
@@ -544,8 +545,8 @@ def train_epoch(
         for start, stop in batches:
             yield dask.persist(x[start:stop], y[start:stop])
 
-    def step(x_batch: Array, y_batch: Array) -> float:
-        return float(compute_within(fused(x_batch, y_batch), timeout=progress_timeout)[0])
+    def read(stored_loss: Array) -> float:
+        return float(compute_within(stored_loss, timeout=progress_timeout)[0])
 
     def after(step: int, value: float) -> None:
         dog.beat()
@@ -563,7 +564,7 @@ def train_epoch(
     try:
         # Every blocking compute of the epoch (inside the loss too) is bounded: see cluster.progress_guard.
         with bar, progress_guard(active_client(), progress_timeout) as dog:
-            losses = run_epoch(model, loss, optimizer, persisted(), on_step=after, step=step)
+            losses = run_epoch(model, loss, optimizer, persisted(), on_step=after, step=fused, read=read)
     except ClusterError as exc:
         raise _with_checkpoint(exc, model, optimizer, last, epoch, checkpoint_every) from None
     model.zero_grad()

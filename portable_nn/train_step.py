@@ -26,10 +26,13 @@ loss for those rows): check labels once, up front (e.g. ``CrossEntropyLoss()`` o
 
 from __future__ import annotations
 
+import operator
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from ._backend import backend_name, device_of, namespace_of, scalar_like
+from ._backend import backend_name, device_of, namespace_of
 from ._trusted import checked_trace, trusted
 from .errors import ArgumentError, ArgumentTypeError
 from .fast_paths import step_checker, step_compiler
@@ -37,7 +40,7 @@ from .functional_model import LossFn, loss_and_grads_fn, value_and_grad
 from .module import UNCHECKED, Module
 from .optim import Optimizer
 
-__all__ = ["TrainStep", "train_step"]
+__all__ = ["MAX_PROGRAMS", "TrainStep", "train_step"]
 
 Array = Any
 
@@ -52,8 +55,10 @@ def train_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, *, compile:
     loss_fn : callable
         ``loss_fn(prediction, y) -> (loss, dL/dprediction)``, e.g. :class:`~portable_nn.CrossEntropyLoss`.
     optimizer : Optimizer
-        E.g. ``pnn.SGD(model, lr=0.04, momentum=0.9)``; its ``param_groups`` lrs are read each step
-        (schedulers work), changing another hyperparameter recompiles.
+        E.g. ``pnn.SGD(model, lr=0.04, momentum=0.9)``; its ``param_groups`` are read each step
+        (schedulers work): a compiled step takes every number as an argument
+        (:meth:`~portable_nn.optim.Optimizer.step_scalars`) and compiles once per
+        :meth:`~portable_nn.optim.Optimizer.structure` (flags, which numbers are 0) and input signature.
     compile : {"auto", True, False}
         ``"auto"``: compile where the backend has a compiler that pays (JAX), else eager;
         ``True``: compile, an ``ArgumentError`` where there is no compiler; ``False``: eager.
@@ -62,7 +67,15 @@ def train_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, *, compile:
     -------
     TrainStep
         ``step(x, y)`` returns the batch's loss (a 0-d array of the backend, computed before the
-        update) and clears the model's gradients.
+        update) and clears the model's gradients. Calls from several threads take turns (a lock).
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``model``, ``optimizer`` or ``loss_fn`` of the wrong kind; later, from ``step(x, y)``, a
+        ``loss_fn`` that does not return a pair.
+    ArgumentError
+        An optimizer of another module, a bad ``compile``, ``compile=True`` without a compiler.
 
     Examples
     --------
@@ -86,78 +99,90 @@ def train_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, *, compile:
         raise ArgumentTypeError(f"loss_fn must be callable (prediction, target) -> (loss, grad), got {type(loss_fn)}")
     if compile not in (True, False, "auto") or not isinstance(compile, (bool, str)):
         raise ArgumentError(f"compile must be 'auto', True or False, got {compile!r}")
-    backend = backend_name(model.xp)
-    compiler = None if compile is False else step_compiler(backend)
-    if compile is True and compiler is None:
-        raise ArgumentError(
-            f"compile=True: portable_nn has no compiler for the {backend} backend (only jax); "
-            "use compile='auto' (compiles where it pays) or compile=False"
-        )
-    return TrainStep(model, loss_fn, optimizer, compiler)
+    return TrainStep(model, loss_fn, optimizer, compile)
+
+
+#: compiled programs one TrainStep keeps (one per input signature and optimizer structure); the least recently
+#: used is dropped beyond this, with its executables (each new batch size would otherwise keep ~6 MB)
+MAX_PROGRAMS = 8
 
 
 class TrainStep:
-    """The callable :func:`train_step` returns: ``step(x, y) -> loss``. ``compiled`` tells whether it compiles."""
+    """The callable :func:`train_step` returns: ``step(x, y) -> loss``. ``compiled`` tells whether it compiles.
 
-    def __init__(self, model: Module, loss_fn: LossFn, optimizer: Optimizer, compiler: Any) -> None:
+    Calls are serialized by a lock: threads sharing one ``TrainStep`` take turns (each step sees
+    the parameters and optimizer state the previous one left; no update is lost).
+    """
+
+    def __init__(self, model: Module, loss_fn: LossFn, optimizer: Optimizer, compile: bool | str) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        self.compiled = compiler is not None
-        self._compiler = compiler
-        self._checker: Callable[..., Any] | None = step_checker(backend_name(model.xp)) if compiler else None
-        self._loss_and_grads = value_and_grad(model, loss_fn)
+        self._compile = compile
+        self._lock = threading.Lock()
+        self._checked_loss_and_grads = value_and_grad(model, _returns_a_pair(loss_fn))
         self._unchecked_loss_and_grads = loss_and_grads_fn(model, loss_fn, UNCHECKED)  # once a signature is checked
         self._seen: set[Hashable] = set()
-        self._jitted: dict[Hashable, Callable[..., Any]] = {}
-        self._lrs: tuple[tuple[float, ...], tuple[Array, ...]] | None = None
-        self._key: tuple[Any, Hashable] | None = None
-        self._own_buffers: tuple[Any, Hashable] | None = None  # (buffers the last compiled step made, signature)
-        self._step_array: tuple[int, Array] | None = None
+        self._programs: OrderedDict[Hashable, Callable[..., Any]] = OrderedDict()
+        self._written: dict[str, Array] | None = None  # the parameters the last step stored
+        self._written_count = 0
+        self._placement: Hashable = None  # type, dtype and device of the parameters (checked when they change)
+        self._follow(model.xp)
+
+    def _follow(self, xp: Any) -> None:
+        """Pick the compiler for the model's backend (again after ``model.to(...)`` moved it to another one)."""
+        backend = backend_name(xp)
+        compiler = None if self._compile is False else step_compiler(backend)
+        if self._compile is True and compiler is None:
+            raise ArgumentError(
+                f"compile=True: portable_nn has no compiler for the {backend} backend (only jax); "
+                "use compile='auto' (compiles where it pays) or compile=False"
+            )
+        self._xp, self._compiler, self.compiled = xp, compiler, compiler is not None
+        self._checker: Callable[..., Any] | None = step_checker(backend) if compiler else None
+        self._seen.clear()
+        self._programs.clear()
 
     def __call__(self, x: Array, y: Array) -> Array:
-        params = self.model.named_parameters()
-        signature = self._signature(x, y, params)
-        checked = None
-        if signature is None or signature not in self._seen:
-            if self._checker is not None:
-                self._check_abstractly(params, x, y)  # the same typed errors, without device ops
-            else:
-                checked = self._loss_and_grads(params, x, y)  # untrusted: every typed error of the eager loop
-            if signature is not None:
-                self._seen.add(signature)
-        if self.compiled:
-            return self._compiled_step(params, x, y, signature)
-        with trusted():
-            loss, grads = checked if checked is not None else self._unchecked_loss_and_grads(params, x, y)
-            (loss,) = self.optimizer._apply(params, grads, loss)
-        self.model.zero_grad()
-        return loss
-
-    def _signature(self, x: Array, y: Array, params: dict[str, Array]) -> Hashable | None:
-        """Types, shapes, dtypes and devices of ``x``, ``y`` and the parameters (all placed alike: one stands in)."""
-        first = next(iter(params.values()))
-        try:
-            signature = (
-                type(x),
-                tuple(x.shape),
-                x.dtype,
-                _device(x),
-                type(y),
-                tuple(y.shape),
-                y.dtype,
-                _device(y),
-                type(first),
-                first.dtype,
-                _device(first),
-                len(params),
-            )
-            hash(signature)
-        except Exception:  # not arrays, or unhashable parts: validate every call
-            return None
-        return signature
+        with self._lock:
+            model = self.model
+            params = model.named_parameters()
+            try:  # attributes only (no call): the hot path's signature
+                signature: Hashable | None = (type(x), x.shape, x.dtype, x.device, type(y), y.shape, y.dtype, y.device)
+                known = signature in self._seen
+            except Exception:  # no .device (Dask), not arrays, unhashable parts
+                signature = _signature(x, y)
+                known = signature is not None and signature in self._seen
+            written = self._written
+            checked = None
+            if (
+                not known
+                or written is None
+                or len(params) != self._written_count
+                or not all(map(operator.is_, params.values(), written.values()))  # replaced since our last step
+            ):
+                if model.xp is not self._xp:  # moved to another backend (its parameters are new: we are here)
+                    self._follow(model.xp)
+                if self._checker is not None:
+                    grads = self._check_abstractly(params, x, y)  # the same typed errors, without device ops
+                else:
+                    checked = self._checked_loss_and_grads(params, x, y)  # untrusted: the eager loop's errors
+                    grads = checked[1]
+                self.optimizer.check_gradients(params, grads)  # every parameter, as the eager loop's step()
+                first = next(iter(params.values()))
+                self._placement = (type(first), first.dtype, _device(first))
+                if signature is not None:
+                    self._seen.add(signature)
+            if self.compiled:
+                return self._compiled_step(params, x, y, signature)
+            with trusted():
+                loss, grads = checked if checked is not None else self._unchecked_loss_and_grads(params, x, y)
+                written, (loss,) = self.optimizer.step_with(params, grads, loss)
+            self._written, self._written_count = written, len(params)
+            model.zero_grad()
+            return loss
 
     # ---------------------------------------------------------------- compiled (JAX)
 
-    def _check_abstractly(self, params: dict[str, Array], x: Array, y: Array) -> None:
+    def _check_abstractly(self, params: dict[str, Array], x: Array, y: Array) -> Any:
         """Validate a new signature as the eager loop would, by an abstract trace (no device op, nothing compiled).
 
         The untrusted loss-and-gradient runs under the backend's abstract trace
@@ -165,7 +190,8 @@ class TrainStep:
         every namespace, dtype, shape and device check raises as in the eager loop, and the range
         of class targets is checked on a host copy of ``y``. ``x`` or ``y`` that is no array of the
         parameters' backend and device enters the trace concrete (its check raises there); if then
-        nothing raised, or a value check could not run, the eager validation decides.
+        nothing raised, or a value check could not run, the eager validation decides. Returns the
+        gradients (abstract: shapes and dtypes).
         """
         first = next(iter(params.values()))
         xp, device = namespace_of(first), _device(first)
@@ -176,70 +202,95 @@ class TrainStep:
             tx, ty = (next(given) if on else a for a, on in zip((x, y), traced, strict=True))
             concrete = {id(t): a for t, a, on in ((tx, x, traced[0]), (ty, y, traced[1])) if on}
             with checked_trace(concrete, device) as unchecked:
-                out = self._loss_and_grads(params, tx, ty)
+                out = self._checked_loss_and_grads(params, tx, ty)
             not_run.extend(unchecked)
             return out
 
         not_run: list[str] = []
         assert self._checker is not None
-        self._checker(probe, params, *(a for a, on in zip((x, y), traced, strict=True) if on))
+        _, grads = self._checker(probe, params, *(a for a, on in zip((x, y), traced, strict=True) if on))
         if not_run or not all(traced):
-            self._loss_and_grads(params, x, y)  # untrusted, eager: the eager loop's own checks decide
+            _, grads = self._checked_loss_and_grads(params, x, y)  # untrusted, eager: the eager loop's checks
+        return grads
 
     def _compiled_step(self, params: dict[str, Array], x: Array, y: Array, signature: Hashable) -> Array:
-        optimizer, model = self.optimizer, self.model
-        groups = optimizer._groups()
-        if (
-            self._own_buffers is not None
-            and self._own_buffers[0] is optimizer._state
-            and self._own_buffers[1] == signature
-        ):
-            buffers = optimizer._state  # made by the last compiled step, placed like the parameters
-        else:
-            buffers = optimizer._state_on_module(next(iter(params.values())))
-        private = optimizer._private
+        """One step by a compiled program of (parameters, buffers, the step's numbers, batch).
+
+        Every number of the optimizer (lr, momentum, betas, eps, weight decay... and Adam's bias
+        corrections, from the host's integer step count) is an argument: a changed value compiles
+        nothing. A program is compiled per input signature and :meth:`Optimizer.structure`.
+        """
+        optimizer = self.optimizer
+        buffers = optimizer.current_buffers(next(iter(params.values())))
+        owned = optimizer.owns_buffers
         if not buffers:
-            buffers, private = optimizer.init(params)["buffers"], True
-        if self._key is None or self._key[0] is not groups:  # _groups() returns one list while nothing changed
-            self._key = (groups, tuple(tuple((k, v) for k, v in hyper.items() if k != "lr") for hyper in groups))
-        key = (self._key[1], private)
-        jitted = self._jitted.get(key)
-        if jitted is None:
-            jitted = self._jitted[key] = self._compiler(self._pure_step, private)
-        loss, new_params, new_buffers, new_step = jitted(
-            params, buffers, self._step(params), self._lr_arrays(groups, params), x, y
-        )
-        model._rebind_parameters(new_params)  # computed from the checked parameters
-        optimizer._state, optimizer._step, optimizer._private = new_buffers, optimizer._step + 1, True
-        self._step_array = (optimizer._step, new_step)
-        self._own_buffers = (new_buffers, signature) if signature is not None else None
-        model.zero_grad()
+            buffers, owned = optimizer.init(params)["buffers"], True
+        numbers = optimizer.step_scalars(optimizer.step_count + 1)
+        names = tuple(tuple(group) for group in numbers)
+        key = (optimizer.structure(), names, owned, signature, self._placement)
+        programs = self._programs
+        program = programs.get(key)
+        if program is None:
+            assert self._compiler is not None
+            program = programs[key] = self._compiler(self._pure_step(names), owned)
+            if len(programs) > MAX_PROGRAMS:
+                programs.popitem(last=False)
+        else:
+            programs.move_to_end(key)
+        flat = tuple(value for group in numbers for value in group.values())
+        loss, new_params, new_buffers = program(params, buffers, flat, x, y)
+        with trusted():
+            optimizer.commit(new_params, new_buffers, owned=True)
+        # jax returns dicts in sorted key order: kept in the module's order for the identity check
+        self._written, self._written_count = {name: new_params[name] for name in params}, len(params)
+        self.model.zero_grad()
         return loss
 
-    def _pure_step(
-        self, params: dict[str, Array], buffers: Any, step: Array, lrs: tuple[Array, ...], x: Array, y: Array
-    ) -> tuple[Array, dict[str, Array], Any, Array]:
-        """The whole step as a pure function; ``lrs``: one 0-d array per param group (traced: no recompiles)."""
-        group_of = self.optimizer._group_of()
-        lr = {name: lrs[group_of[name]] for name in params}
-        with trusted(tracing=True):
-            loss, grads = self._unchecked_loss_and_grads(params, x, y)
-            new_params, state = self.optimizer.update(params, grads, {"step": step, "buffers": buffers}, lr=lr)
-        return loss, new_params, state["buffers"], state["step"]
+    def _pure_step(self, names: tuple[tuple[str, ...], ...]) -> Callable[..., Any]:
+        """The whole step as a pure function; ``scalars``: the numbers named by ``names``, group by group.
 
-    def _step(self, params: dict[str, Array]) -> Array:
-        count = self.optimizer._step
-        if self._step_array is not None and self._step_array[0] == count:
-            return self._step_array[1]
-        first = next(iter(params.values()))
-        return scalar_like(count, namespace_of(first).int32, first)  # built on the host: no compilation
+        A new function each time: nothing a compiler caches by function outlives its program.
+        """
+        loss_and_grads, optimizer = self._unchecked_loss_and_grads, self.optimizer
 
-    def _lr_arrays(self, groups: list[dict[str, Any]], params: dict[str, Array]) -> tuple[Array, ...]:
-        lrs = tuple(hyper["lr"] for hyper in groups)
-        if self._lrs is None or self._lrs[0] != lrs:
-            first = next(iter(params.values()))
-            self._lrs = (lrs, tuple(scalar_like(lr, first.dtype, first) for lr in lrs))
-        return self._lrs[1]
+        def pure_step(
+            params: dict[str, Array], buffers: Any, scalars: Array, x: Array, y: Array
+        ) -> tuple[Array, dict[str, Array], Any]:
+            groups, index = [], 0
+            for keys in names:
+                groups.append({key: scalars[index + offset] for offset, key in enumerate(keys)})
+                index += len(keys)
+            with trusted(tracing=True):
+                loss, grads = loss_and_grads(params, x, y)
+                new_params, new_buffers = optimizer.apply(params, grads, buffers, groups)
+            return loss, new_params, new_buffers
+
+        return pure_step
+
+
+def _returns_a_pair(loss_fn: LossFn) -> LossFn:
+    """``loss_fn``, with a typed error when it returns anything but a pair ``(loss, dloss/dprediction)``."""
+
+    def checked(prediction: Array, target: Array) -> tuple[Array, Array]:
+        out = loss_fn(prediction, target)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            got = type(out).__name__ + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
+            raise ArgumentTypeError(
+                f"loss_fn must return a pair (loss, dloss/dprediction) like portable_nn's losses, got {got}"
+            )
+        return out[0], out[1]
+
+    return checked
+
+
+def _signature(x: Array, y: Array) -> Hashable | None:
+    """Types, shapes, dtypes and devices of ``x`` and ``y``, or None (not arrays, unhashable parts)."""
+    try:
+        signature = (type(x), tuple(x.shape), x.dtype, _device(x), type(y), tuple(y.shape), y.dtype, _device(y))
+        hash(signature)
+    except Exception:  # not arrays, or unhashable parts: validate every call
+        return None
+    return signature
 
 
 def _placed_like(a: Any, xp: Any, device: Any) -> bool:

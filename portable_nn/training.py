@@ -1,17 +1,21 @@
 """The training loop: one epoch of minibatch steps, shared by the command line and ``portable_nn.distributed``.
 
 Backend-neutral: the model, loss and optimizer see only array-API arrays, and the loop only
-calls them. One step is ``forward → loss → zero_grad → backward → read the loss → step()``;
-the loss value is read *before* ``step()`` because on a lazy backend (Dask) ``step()`` stores
-new parameters and a loss read afterwards would submit the forward's graph a second time.
-(:func:`portable_nn.train_step`, which the command line and ``portable_nn.distributed.train_epoch``
-pass as ``step=``, stores the loss in the same persist as the parameters instead.)
+calls them. A step is one call of :func:`portable_nn.train_step` (the default for a portable_nn
+Module and Optimizer; the command line and ``portable_nn.distributed.train_epoch`` pass theirs as
+``step=``), which stores the loss in the same persist as the parameters on Dask. :func:`make_step`
+is the eager loop for anything else (or to run code between backward and the optimizer's step,
+e.g. gradient clipping): ``forward → loss → zero_grad → backward → read the loss → step()``, the
+loss read *before* ``step()`` because on a lazy backend ``step()`` stores new parameters and a
+loss read afterwards would submit the forward's graph a second time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
+
+from .errors import ArgumentError, ArgumentTypeError
 
 __all__ = ["Stepper", "make_step", "run_epoch"]
 
@@ -75,36 +79,49 @@ def make_step(
         optimizer.step()
         return value
 
+    step.model, step.loss_fn, step.optimizer = model, loss_fn, optimizer  # type: ignore[attr-defined]
     return step
 
 
 def run_epoch(
     model: Any,
-    loss_fn: LossFn,
-    optimizer: Stepper,
+    loss_fn: LossFn | None,
+    optimizer: Stepper | None,
     batches: Iterable[tuple[Array, Array]],
     *,
     on_step: Callable[[int, float], None] | None = None,
     step: StepFn | None = None,
+    read: Callable[[Array], float] = float,
 ) -> list[float]:
     """Train on every ``(x, y)`` of ``batches`` once; returns the batch losses in order.
 
     Parameters
     ----------
     model, loss_fn, optimizer
-        As for :func:`make_step` (ignored when ``step`` is given, except as documentation).
+        What to train. Without ``step`` each batch is one call of
+        :func:`portable_nn.train_step` (a portable_nn Module and Optimizer; compiled where it
+        pays) or, for any other model/optimizer pair, of :func:`make_step`.
     batches
         ``(x, y)`` pairs, e.g. ``x`` (B, in) features and ``y`` (B,) class indices; consumed lazily.
     on_step
         Called as ``on_step(index, loss)`` after every step (progress bars, checkpoints).
     step
-        Replaces the default step (:func:`make_step`): ``step(x, y) -> loss``, e.g. a compiled
-        or otherwise fused train step.
+        Replaces the default step: ``step(x, y) -> loss``. A :class:`~portable_nn.train_step.TrainStep`
+        (or :func:`make_step`'s step) must train the given ``model``, ``loss_fn`` and
+        ``optimizer``; any other callable is given with all three None (they would be ignored).
+    read
+        Turns a step's loss into a float (default ``float``); e.g. a time-bounded fetch on Dask.
 
     Returns
     -------
     list of float
         One loss per batch (the mean over that batch's samples).
+
+    Raises
+    ------
+    ArgumentError
+        A ``step`` that trains other objects than ``model``, ``loss_fn``, ``optimizer``, or an opaque
+        ``step`` given with them.
 
     Examples
     --------
@@ -116,11 +133,43 @@ def run_epoch(
     >>> len(losses)
     2
     """
-    train_step = make_step(model, loss_fn, optimizer) if step is None else step
+    train = _default_step(model, loss_fn, optimizer) if step is None else _checked_step(step, model, loss_fn, optimizer)
     losses: list[float] = []
     for index, (x, y) in enumerate(batches):
-        value = float(train_step(x, y))
+        value = read(train(x, y))
         losses.append(value)
         if on_step is not None:
             on_step(index, value)
     return losses
+
+
+def _default_step(model: Any, loss_fn: LossFn | None, optimizer: Stepper | None) -> StepFn:
+    """:func:`portable_nn.train_step` for a portable_nn Module and Optimizer, else :func:`make_step`."""
+    from .module import Module
+    from .optim import Optimizer
+    from .train_step import train_step
+
+    if loss_fn is None or optimizer is None:
+        raise ArgumentError("run_epoch: model, loss_fn and optimizer are needed without a step")
+    if isinstance(model, Module) and isinstance(optimizer, Optimizer):
+        return train_step(model, loss_fn, optimizer)
+    return make_step(model, loss_fn, optimizer, read=lambda loss: loss)
+
+
+def _checked_step(step: Any, model: Any, loss_fn: Any, optimizer: Any) -> StepFn:
+    """``step``, if it trains exactly ``model``, ``loss_fn`` and ``optimizer`` (or is opaque and they are None)."""
+    if not callable(step):
+        raise ArgumentTypeError(f"step must be callable (x, y) -> loss, got {type(step).__name__}")
+    owned = [getattr(step, name, None) for name in ("model", "loss_fn", "optimizer")]
+    given = [model, loss_fn, optimizer]
+    if all(o is None for o in owned):
+        if any(g is not None for g in given):
+            raise ArgumentError(
+                "run_epoch: a step was given with model, loss_fn or optimizer, which it would ignore; pass "
+                "pnn.train_step(model, loss_fn, optimizer) (or make_step(...)) as step, or None for all three"
+            )
+        return step  # type: ignore[no-any-return]
+    for name, o, g in zip(("model", "loss_fn", "optimizer"), owned, given, strict=True):
+        if o is not g:
+            raise ArgumentError(f"run_epoch: the step trains another {name} than the {name} given")
+    return step  # type: ignore[no-any-return]

@@ -65,9 +65,42 @@ def test_a_given_step_replaces_the_default_one():
         return 0.5
 
     before = to_numpy(model.weight).copy()
-    losses = run_epoch(model, pnn.CrossEntropyLoss(), pnn.SGD(model, lr=0.1), _batches("numpy", None), step=step)
+    losses = run_epoch(None, None, None, _batches("numpy", None), step=step)
     assert losses == [0.5, 0.5, 0.5] and calls == [(4, 3)] * 3
     np.testing.assert_array_equal(to_numpy(model.weight), before)  # the default step did not run
+
+
+def test_a_given_step_never_silently_ignores_model_loss_or_optimizer():
+    """An opaque step given with model/loss_fn/optimizer, or a step training other objects, is an ArgumentError."""
+    model, other = pnn.Linear(3, 2, seed=0, dtype="float64"), pnn.Linear(3, 2, seed=1, dtype="float64")
+    loss_fn, opt = pnn.CrossEntropyLoss(), pnn.SGD(model, lr=0.1)
+    batches = _batches("numpy", None)
+    with pytest.raises(pnn.ArgumentError, match="which it would ignore"):
+        run_epoch(model, loss_fn, opt, batches, step=lambda x, y: 0.5)
+    with pytest.raises(pnn.ArgumentError, match="another model"):
+        run_epoch(other, loss_fn, pnn.SGD(other, lr=0.1), batches, step=pnn.train_step(model, loss_fn, opt))
+    with pytest.raises(pnn.ArgumentError, match="another optimizer"):
+        run_epoch(model, loss_fn, pnn.SGD(model, lr=0.1), batches, step=make_step(model, loss_fn, opt))
+    with pytest.raises(pnn.ArgumentError, match="another loss_fn"):
+        run_epoch(model, pnn.MSELoss(), opt, batches, step=pnn.train_step(model, loss_fn, opt))
+    assert opt.step_count == 0
+    assert len(run_epoch(model, loss_fn, opt, batches, step=pnn.train_step(model, loss_fn, opt))) == 3
+
+
+def test_the_default_step_is_train_step(monkeypatch):
+    """run_epoch without a step trains through pnn.train_step (the one step), with the eager loop's numbers."""
+    from portable_nn.train_step import TrainStep
+
+    calls = []
+    original = TrainStep.__call__
+    monkeypatch.setattr(TrainStep, "__call__", lambda self, x, y: calls.append(1) or original(self, x, y))
+    model, reference = pnn.Linear(3, 2, seed=0, dtype="float64"), pnn.Linear(3, 2, seed=0, dtype="float64")
+    run_epoch(model, pnn.CrossEntropyLoss(), pnn.SGD(model, lr=0.1, momentum=0.9), _batches("numpy", None))
+    ref_opt = pnn.SGD(reference, lr=0.1, momentum=0.9)
+    for x, y in _batches("numpy", None):
+        make_step(reference, pnn.CrossEntropyLoss(), ref_opt)(x, y)
+    assert len(calls) == 3
+    np.testing.assert_array_equal(to_numpy(model.weight), to_numpy(reference.weight))
 
 
 def test_make_step_reads_the_loss_before_the_optimizer_steps():

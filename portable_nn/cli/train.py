@@ -188,17 +188,13 @@ def train_run(
     ):
         read = _reader(timeout) if lazy else float
         schedule = model_module.make_schedule(args.schedule, optimizer, steps, args.lr)
-        step: Callable[[Any, Any], float]
+        step: Callable[[Any, Any], Any]
         if args.clip_grad_norm is None:
-            fused = train_step(model, loss_fn, optimizer, compile="auto")  # jax.jit on JAX; Dask: one persist
-
-            def fused_step(x: Any, y: Any) -> float:
-                return read(fused(x, y))
-
-            step = fused_step
-
+            step = train_step(model, loss_fn, optimizer, compile="auto")  # jax.jit on JAX; Dask: one persist
+            loss_reader = read
         else:  # clipping goes between backward and the optimizer's step: the eager loop
             step = make_step(model, loss_fn, optimizer, read=read, before_step=_clipper(model, args.clip_grad_norm))
+            loss_reader = float
 
         done = 0
         last: dict[str, Any] = {"host": None, "step": 0}
@@ -227,7 +223,7 @@ def train_run(
                         )
                         for rows in rows_list
                     )
-                    losses = run_epoch(model, loss_fn, optimizer, batches, on_step=after, step=step)
+                    losses = run_epoch(model, loss_fn, optimizer, batches, on_step=after, step=step, read=loss_reader)
                     curve.append(sum(value * len(rows) for value, rows in zip(losses, rows_list, strict=True)) / n)
                     bar.set_note(f"loss {curve[-1]:.4g}")
                     if not math.isfinite(curve[-1]):

@@ -11,18 +11,34 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import numpy as np
 
 __all__ = ["check_step", "compile_step"]
 
 
 def compile_step(pure_step: Callable[..., Any], donate: bool) -> Callable[..., Any]:
-    """``jax.jit(pure_step)``; with ``donate`` its second argument (the optimizer's buffers) is donated.
+    """``jax.jit(pure_step)`` behind a wrapper that puts the step's numbers on the device; with ``donate`` the
+    buffers (second argument) are donated.
 
-    ``pure_step(params, buffers, step, lrs, x, y) -> (loss, new_params, new_buffers)``. Only the
-    optimizer's private buffers are ever donated, never parameters (a user may hold them through
-    ``state_dict()``): XLA may then reuse the buffers' memory for the new ones.
+    ``pure_step(params, buffers, scalars, x, y) -> (loss, new_params, new_buffers)`` where
+    ``scalars`` is a 1-d array of the parameters' dtype (traced: a changed number compiles
+    nothing). The returned ``run(params, buffers, numbers, x, y)`` takes ``numbers`` as a tuple
+    of Python floats and puts them on the parameters' device in one transfer (only when they
+    changed since its last call). Only the optimizer's private buffers are ever donated, never
+    parameters (a user may hold them through ``state_dict()``): XLA may then reuse the buffers'
+    memory for the new ones.
     """
-    return jax.jit(pure_step, donate_argnums=(1,) if donate else ())
+    jitted = jax.jit(pure_step, donate_argnums=(1,) if donate else ())
+    last: list[Any] = [None, None]
+
+    def run(params: Any, buffers: Any, numbers: tuple[float, ...], x: Any, y: Any) -> Any:
+        if last[0] != numbers:
+            like = next(iter(params.values()))
+            last[1] = jax.device_put(np.asarray(numbers, dtype=like.dtype), like.sharding)
+            last[0] = numbers
+        return jitted(params, buffers, last[1], x, y)
+
+    return run
 
 
 def check_step(probe: Callable[..., Any], *args: Any) -> Any:

@@ -44,7 +44,7 @@ def sgd(
     momentum, dampening, lr = hyper["momentum"], hyper["dampening"], hyper["lr"]
     if momentum != 0:
         bufs: Tensors
-        if step == 1:
+        if step == 1 or "momentum_buffer" not in buffers[members[0]]:  # first step, or momentum was 0 until now
             bufs = list(gs)  # held, never written to: the next step starts out of place
         else:
             bufs = [buffers[n]["momentum_buffer"] for n in members]

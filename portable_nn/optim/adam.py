@@ -110,30 +110,37 @@ class Adam(Optimizer):
         hyper: dict[str, Any],
         *,
         inplace: bool = False,
+        values: Mapping[str, Any] | None = None,
     ) -> tuple[Array, dict[str, Array]]:
-        (beta1, beta2), eps, decay = hyper["betas"], hyper["eps"], hyper["weight_decay"]
+        if values is None:
+            (beta1, beta2), eps, decay = hyper["betas"], hyper["eps"], hyper["weight_decay"]
+            kept1, kept2, shrink = 1 - beta1, 1 - beta2, 1 - lr * decay
+            step_size = lr / bias_correction(xp, beta1, step, p)
+            correction2 = bias_correction(xp, beta2, step, p)
+            correction2_sqrt = math.sqrt(correction2) if isinstance(correction2, float) else xp.sqrt(correction2)
+        else:  # step_scalars: every derived number computed on the host in float64, as the eager loop does
+            beta1, beta2, eps, decay = values["beta1"], values["beta2"], values["eps"], values["weight_decay"]
+            kept1, kept2, shrink = values["one_minus_beta1"], values["one_minus_beta2"], values["decoupled_shrink"]
+            step_size, correction2_sqrt = values["step_size"], values["bias_correction2_sqrt"]
         if hyper["maximize"]:
             g = -g
-        if decay != 0:
+        if hyper["weight_decay"] != 0:
             if hyper["decoupled"]:
-                p = p * (1 - lr * decay)
+                p = p * shrink
             else:
                 g = g + decay * p
         if inplace:  # the optimizer's private buffers (JAX/Dask rebind): the same numbers, no copies
             m, v = buffers["exp_avg"], buffers["exp_avg_sq"]
             m *= beta1
-            m += (1 - beta1) * g
+            m += kept1 * g
             v *= beta2
-            v += (1 - beta2) * (g * g)
+            v += kept2 * (g * g)
         else:
-            m = beta1 * buffers["exp_avg"] + (1 - beta1) * g
-            v = beta2 * buffers["exp_avg_sq"] + (1 - beta2) * (g * g)
+            m = beta1 * buffers["exp_avg"] + kept1 * g
+            v = beta2 * buffers["exp_avg_sq"] + kept2 * (g * g)
         new = {"exp_avg": m, "exp_avg_sq": v}
         if hyper["amsgrad"]:
             v = new["max_exp_avg_sq"] = xp.maximum(buffers["max_exp_avg_sq"], v)
-        step_size = lr / bias_correction(xp, beta1, step, p)
-        correction2 = bias_correction(xp, beta2, step, p)
-        correction2_sqrt = math.sqrt(correction2) if isinstance(correction2, float) else xp.sqrt(correction2)
         denom = xp.sqrt(v)  # fresh: the rest of the formula is computed in it
         denom /= correction2_sqrt
         denom += eps
@@ -141,6 +148,21 @@ class Adam(Optimizer):
         update *= -step_size  # p - step_size * (m / denom), exactly: p + (-(step_size * u))
         update += p
         return update, new
+
+    def _scalars(self, hyper: Mapping[str, Any], count: int) -> dict[str, float]:
+        (beta1, beta2), lr = hyper["betas"], float(hyper["lr"])
+        return {
+            "lr": lr,
+            "beta1": float(beta1),
+            "beta2": float(beta2),
+            "eps": float(hyper["eps"]),
+            "weight_decay": float(hyper["weight_decay"]),
+            "one_minus_beta1": 1 - beta1,
+            "one_minus_beta2": 1 - beta2,
+            "decoupled_shrink": 1 - lr * hyper["weight_decay"],
+            "step_size": lr / (1 - beta1**count),
+            "bias_correction2_sqrt": math.sqrt(1 - beta2**count),
+        }
 
 
 class AdamW(Adam):
