@@ -111,7 +111,30 @@ class TrainStep:
     """The callable :func:`train_step` returns: ``step(x, y) -> loss``. ``compiled`` tells whether it compiles.
 
     Calls are serialized by a lock: threads sharing one ``TrainStep`` take turns (each step sees
-    the parameters and optimizer state the previous one left; no update is lost).
+    the parameters and optimizer state the previous one left; no update is lost). Build it with
+    :func:`train_step`, which validates the arguments.
+
+    Parameters
+    ----------
+    model : Module
+        The model trained; ``optimizer`` optimizes exactly this module.
+    loss_fn : callable
+        ``loss_fn(prediction, y) -> (loss, dL/dprediction)``.
+    optimizer : Optimizer
+        The optimizer of ``model``.
+    compile : {"auto", True, False}
+        As in :func:`train_step`.
+
+    Examples
+    --------
+    >>> import numpy as np, portable_nn as pnn
+    >>> model = pnn.Linear(2, 3, seed=0)
+    >>> step = pnn.train_step(model, pnn.CrossEntropyLoss(), pnn.SGD(model, lr=0.1), compile=False)
+    >>> isinstance(step, pnn.TrainStep), step.compiled
+    (True, False)
+    >>> loss = step(np.ones((4, 2), np.float32), np.array([0, 1, 2, 1]))
+    >>> loss.shape, model.named_grads()["bias"]
+    ((), None)
     """
 
     def __init__(self, model: Module, loss_fn: LossFn, optimizer: Optimizer, compile: bool | str) -> None:

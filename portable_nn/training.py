@@ -46,18 +46,26 @@ def make_step(
 
     Parameters
     ----------
-    model
+    model : Module
         A :class:`~portable_nn.module.Module` (``model(x)``, ``model.backward(grad)``).
-    loss_fn
+    loss_fn : callable
         ``loss_fn(prediction, target) -> (loss, grad)``, e.g. ``CrossEntropyLoss()``.
-    optimizer
+    optimizer : Stepper
         Anything with ``zero_grad()`` and ``step()``.
-    read
+    read : callable, optional
         Turns the 0-d loss array into a float (default ``float``); a Dask caller passes a
         time-bounded fetch. Called before ``optimizer.step()``.
-    before_step
+    before_step : callable or None, optional
         Called after ``backward`` and before ``optimizer.step()``, e.g. gradient clipping
         (``lambda: pnn.clip_grad_norm_(model, 1.0)``).
+
+    Returns
+    -------
+    callable
+        ``step(x, y) -> float``: one batch (``x`` (B, ...) inputs, ``y`` targets) through forward,
+        loss, ``zero_grad``, ``backward``, ``before_step`` and ``optimizer.step()``; the batch loss
+        as read before the step. Its attributes ``model``, ``loss_fn`` and ``optimizer`` name what
+        it trains.
 
     Examples
     --------

@@ -166,7 +166,32 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: ``torch.optim.AdamW``'s signature (default ``weight_decay=1e-2``)."""
+    """Adam with decoupled weight decay: ``torch.optim.AdamW``'s signature (default ``weight_decay=1e-2``).
+
+    :class:`Adam` with ``decoupled=True``: each step first shrinks ``p`` by ``1 - lr * weight_decay``.
+
+    Parameters
+    ----------
+    module : Module
+        The model to optimize.
+    lr, eps, weight_decay : float or 0-d array
+        All >= 0.
+    betas : pair of float or 0-d array
+        Each in [0, 1).
+    amsgrad, maximize : bool
+        AMSGrad's running maximum; ascend instead of descend.
+    param_groups : list of dict, optional
+        Per-group overrides, see ``portable_nn.optim.groups``.
+    foreach : bool or None
+        The multi-tensor update (torch only; None: where available).
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> opt = pnn.AdamW(pnn.Linear(2, 1, seed=0), lr=1e-3)
+    >>> opt.param_groups[0]["weight_decay"], opt.param_groups[0]["decoupled"]
+    (0.01, True)
+    """
 
     def __init__(
         self,

@@ -67,6 +67,31 @@ class Optimizer:
     new_buffers)``, which may update ``buffers``' arrays in place only when ``inplace`` is True (they
     are the optimizer's private arrays then) and never writes ``p`` or ``g``; ``_FAST_PATH`` names a
     multi-tensor update in ``portable_nn.fast_paths``.
+
+    Parameters
+    ----------
+    module : Module
+        The model whose parameters (``module.named_parameters()``) are optimized.
+    param_groups : list of dict, optional
+        Per-group overrides, see ``portable_nn.optim.groups``.
+    foreach : bool or None, optional
+        The multi-tensor update (torch only; None: where available).
+    **hyperparameters : float, 0-d array or bool
+        The subclass's hyperparameters (``lr``, ``momentum``, ``betas``...), validated by it.
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``module`` is no portable_nn ``Module``, or ``foreach`` is no bool (nor None).
+    ArgumentError
+        The module has no parameters.
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> opt = pnn.SGD(pnn.Linear(2, 1, seed=0), lr=0.1)
+    >>> isinstance(opt, pnn.Optimizer), opt.step_count, opt.param_groups[0]["params"]
+    (True, 0, ['weight', 'bias'])
     """
 
     _LEGACY: ClassVar[dict[str, Any]] = {}
@@ -196,6 +221,12 @@ class Optimizer:
         Two calls that return equal structures run the same program: every other change between
         steps (lr, momentum, betas, eps, weight_decay...) is a number, passed by :meth:`step_scalars`.
 
+        Returns
+        -------
+        tuple of tuple of (str, object) pairs
+            Per group, each hyperparameter's name with its flag (bool) or whether it is nonzero
+            (bool, or a tuple of them for pairs such as ``betas``); hashable.
+
         Examples
         --------
         >>> import portable_nn as pnn
@@ -219,6 +250,21 @@ class Optimizer:
         corrections, Adagrad's decayed lr), from the Python integer ``count`` (no counter to overflow).
         The keys depend only on :meth:`structure`; :meth:`apply` takes these numbers (or 0-d arrays
         of them, e.g. traced by ``jax.jit``).
+
+        Parameters
+        ----------
+        count : int
+            The number of the step to compute (``step_count + 1`` for the next one), >= 1.
+
+        Returns
+        -------
+        list of dict of str to float
+            One dict per param group (in ``param_groups`` order): name -> value.
+
+        Raises
+        ------
+        ArgumentError
+            ``count`` is not an int >= 1 (a bool included).
 
         Examples
         --------
@@ -248,6 +294,38 @@ class Optimizer:
 
         Pure unless ``inplace`` (the caller owns ``buffers``); unchecked (callers validate); traceable
         with every argument traced: the structure (flags, which values are 0) comes from ``param_groups``.
+
+        Parameters
+        ----------
+        params : mapping of str to array
+            Every parameter of the module, by name (any shape).
+        grads : mapping of str to array
+            A gradient per parameter, of its parameter's shape, dtype and placement.
+        buffers : mapping of str to mapping of str to array
+            ``{param: {buffer: array}}``, each buffer of its parameter's shape (e.g.
+            ``init(params)["buffers"]`` or :meth:`current_buffers`).
+        scalars : sequence of mapping of str to float or 0-d array
+            Per group, the numbers of this step: :meth:`step_scalars` (or 0-d arrays of them).
+        inplace : bool, optional
+            Update ``buffers``' arrays in place (only when no one else holds them).
+
+        Returns
+        -------
+        new_params : dict of str to array
+            The updated parameters, of the shapes of ``params``.
+        new_buffers : dict of str to dict of str to array
+            The updated buffers.
+
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.5)
+        >>> params = model.named_parameters()
+        >>> grads = {name: np.ones_like(p) for name, p in params.items()}
+        >>> new_params, _ = opt.apply(params, grads, opt.init(params)["buffers"], opt.step_scalars(1))
+        >>> (params["bias"] - new_params["bias"]).tolist()
+        [0.5]
         """
         groups = self._groups()
         xp = namespace_of(params[self._names[0]])
@@ -272,8 +350,24 @@ class Optimizer:
     def init(self, params: Mapping[str, Array]) -> dict[str, Any]:
         """The optimizer state for ``params`` (name -> array): every buffer allocated, step count 0.
 
-        Returns ``{"step": 0-d int32 array, "buffers": {name: {buffer: array}}}`` on the params'
-        backend and device (buffers in their dtype); its structure never changes during training.
+        Parameters
+        ----------
+        params : mapping of str to array
+            Every parameter of the optimizer's module, by name (``module.named_parameters()``).
+
+        Returns
+        -------
+        dict
+            ``{"step": 0-d int32 array, "buffers": {name: {buffer: array}}}`` on the params'
+            backend and device (each buffer of its parameter's shape and dtype); its structure
+            never changes during training.
+
+        Raises
+        ------
+        ArgumentTypeError
+            ``params`` is not a mapping.
+        ArgumentError
+            Missing or unknown parameter names.
 
         Examples
         --------
@@ -302,13 +396,51 @@ class Optimizer:
     ) -> tuple[dict[str, Array], dict[str, Any]]:
         """One step of the update rule, pure: ``(new_params, new_state)``; nothing is mutated.
 
-        ``params``/``grads``: name -> array for every parameter of the optimizer's module;
-        ``state``: from :meth:`init` or a previous ``update``. ``lr``: None (each group's current
-        ``"lr"``), a Python float, a 0-d array (cast to each parameter's dtype; may be traced),
-        or a mapping name -> lr for every parameter. Traceable by ``jax.jit`` with all four
-        arguments traced (hyperparameters other than ``lr`` are constants of the trace).
-        Errors: ``ArgumentError`` for missing/unknown names or a non-0-d ``lr`` array; the
-        usual ``NamespaceError``/``DTypeError``/``ShapeError`` for mismatched arrays.
+        Traceable by ``jax.jit`` with all four arguments traced (hyperparameters other than ``lr``
+        are constants of the trace).
+
+        Parameters
+        ----------
+        params : mapping of str to array
+            Every parameter of the optimizer's module, by name (any shapes).
+        grads : mapping of str to array
+            A gradient per parameter, of its parameter's backend, dtype and shape.
+        state : mapping
+            ``{"step": 0-d int32 array, "buffers": {name: {buffer: array}}}``, from :meth:`init`
+            or a previous ``update``.
+        lr : None, float, 0-d array or mapping of str to float or 0-d array, optional
+            None: each group's current ``"lr"``; a Python float; a 0-d array (cast to each
+            parameter's dtype; may be traced); or a mapping name -> lr for every parameter.
+
+        Returns
+        -------
+        new_params : dict of str to array
+            The updated parameters, of the shapes of ``params``.
+        new_state : dict
+            ``{"step": step + 1, "buffers": ...}``, of the structure of ``state``.
+
+        Raises
+        ------
+        ArgumentError
+            Missing or unknown names, a ``state`` not from :meth:`init`, buffers other than the
+            optimizer's, a non-0-d ``lr`` array.
+        ArgumentTypeError
+            ``params``, ``grads`` or ``lr`` of the wrong kind.
+        NamespaceError, DTypeError, ShapeError
+            Gradients or buffers placed, typed or shaped unlike their parameter.
+
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.1, momentum=0.9)
+        >>> params = model.named_parameters()
+        >>> grads = {name: np.ones_like(p) for name, p in params.items()}
+        >>> new_params, state = opt.update(params, grads, opt.init(params))
+        >>> int(state["step"]), state["buffers"]["bias"]["momentum_buffer"].tolist()
+        (1, [1.0])
+        >>> new_params["bias"] is params["bias"]  # nothing mutated: new arrays
+        False
         """
         self._check_names("params", params)
         self._check_names("grads", grads)
@@ -359,11 +491,43 @@ class Optimizer:
     # ---------------------------------------------------------------- the stateful form
 
     def zero_grad(self) -> None:
-        """Forget the module's accumulated gradients."""
+        """Forget the module's accumulated gradients.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.1)
+        >>> _ = model(model.xp.ones((3, 2), dtype=model.dtype))
+        >>> _ = model.backward(model.xp.ones((3, 1), dtype=model.dtype))
+        >>> opt.zero_grad()
+        >>> model.named_grads()
+        {'weight': None, 'bias': None}
+        """
         self.module.zero_grad()
 
     def step(self) -> None:
-        """Update every parameter from its gradient (all or nothing): :meth:`step_with` the module's own."""
+        """Update every parameter from its gradient (all or nothing): :meth:`step_with` the module's own.
+
+        Raises
+        ------
+        CallOrderError
+            A parameter has no gradient (``backward`` not called since ``zero_grad``).
+        NamespaceError, DeviceError, DTypeError, ShapeError
+            A gradient placed, typed or shaped unlike its parameter (see :meth:`check_gradients`).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.5)
+        >>> bias = model.named_parameters()["bias"]
+        >>> _ = model(model.xp.ones((3, 2), dtype=model.dtype))
+        >>> _ = model.backward(model.xp.ones((3, 1), dtype=model.dtype))  # d loss/d bias = 3
+        >>> opt.step()
+        >>> round(float(bias[0] - model.named_parameters()["bias"][0]), 5), opt.step_count
+        (1.5, 1)
+        """
         params = self.module.named_parameters()
         grads = self.module._require_grads()
         if not is_trusted():
@@ -385,6 +549,18 @@ class Optimizer:
         ------
         NamespaceError, DeviceError, DTypeError, ShapeError
             Naming the parameter, what was expected and what was given.
+
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.1)
+        >>> params = model.named_parameters()
+        >>> opt.check_gradients(params, {"bias": np.zeros(1, np.float32)})  # fine: nothing raised
+        >>> opt.check_gradients(params, {"bias": np.zeros(2, np.float32)})
+        Traceback (most recent call last):
+        ...
+        portable_nn.errors.ShapeError: gradient of bias: ...
         """
         xp, device, dtype = self.module.xp, self.module.device, self.module.dtype
         for name, grad in grads.items():
@@ -427,6 +603,19 @@ class Optimizer:
         ------
         CallOrderError
             If the module's parameters are no longer the optimizer's.
+
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.5)
+        >>> params = model.named_parameters()
+        >>> grads = {name: np.ones_like(p) for name, p in params.items()}
+        >>> new_params, kept = opt.step_with(params, grads)
+        >>> new_params is not params, model.named_parameters()["bias"] is new_params["bias"], kept
+        (True, True, ())
+        >>> (params["bias"] - new_params["bias"]).tolist(), opt.step_count
+        ([0.5], 1)
         """
         extra = keep
         names = self._names
@@ -493,8 +682,36 @@ class Optimizer:
     def current_buffers(self, like: Array | None = None) -> Buffers:
         """The live buffers (``{param: {buffer: array}}``, empty before the first step), placed like the module.
 
-        ``like``: one of the module's parameters, when the caller has it (cheaper placement check).
         Not a copy: a caller that hands them out calls :meth:`state_dict` instead (which marks them shared).
+
+        Parameters
+        ----------
+        like : array, optional
+            One of the module's parameters, when the caller has it (cheaper placement check).
+
+        Returns
+        -------
+        dict of str to dict of str to array
+            ``{param: {buffer: array}}``, each buffer of its parameter's shape, on the module's
+            backend, device and dtype (converted after ``module.to(...)``).
+
+        Raises
+        ------
+        PortableNNError
+            A buffer that cannot be converted to the module's new placement (nothing changes).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.1, momentum=0.9)
+        >>> opt.current_buffers()
+        {}
+        >>> _ = model(model.xp.ones((3, 2), dtype=model.dtype))
+        >>> _ = model.backward(model.xp.ones((3, 1), dtype=model.dtype))
+        >>> opt.step()
+        >>> opt.current_buffers()["bias"]["momentum_buffer"].tolist()
+        [3.0]
         """
         if like is not None and like is self._stored_first and self._state is self._stored_state:
             return self._state  # stored by our last step with this parameter: placed like it
@@ -507,9 +724,38 @@ class Optimizer:
         return self._private
 
     def commit(self, new_params: Mapping[str, Array], new_buffers: Buffers, *, owned: bool) -> None:
-        """Store one step computed elsewhere (e.g. by :meth:`apply` in a compiled program): count it, keep
-        ``new_buffers`` (``owned``: no one else holds them), rebind the module's parameters (validated unless
-        trusted; nothing changes if that raises)."""
+        """Store one step computed elsewhere (e.g. by :meth:`apply` in a compiled program).
+
+        Counts the step, keeps ``new_buffers`` and rebinds the module's parameters (validated unless
+        trusted; nothing changes if that raises).
+
+        Parameters
+        ----------
+        new_params : mapping of str to array
+            Every parameter of the module, by name, of its current shape, dtype and placement.
+        new_buffers : dict of str to dict of str to array
+            ``{param: {buffer: array}}``, the buffers after this step.
+        owned : bool
+            Whether no one else holds ``new_buffers`` (they may then be updated in place or donated).
+
+        Raises
+        ------
+        PortableNNError
+            From ``module.set_parameters``: a parameter missing, unknown or placed, typed or shaped
+            unlike the module's (nothing changes).
+
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.5)
+        >>> params = model.named_parameters()
+        >>> grads = {name: np.ones_like(p) for name, p in params.items()}
+        >>> new_params, new_buffers = opt.apply(params, grads, opt.init(params)["buffers"], opt.step_scalars(1))
+        >>> opt.commit(new_params, new_buffers, owned=True)
+        >>> opt.step_count, model.named_parameters()["bias"] is new_params["bias"]
+        (1, True)
+        """
         self.module.set_parameters(new_params)
         self._state, self._step, self._private = new_buffers, self._step + 1, owned
         self._stored_first, self._stored_state = new_params[self._names[0]], new_buffers
@@ -571,6 +817,22 @@ class Optimizer:
         ``state``: ``{param: {buffer: array}}`` for parameters that have buffers (empty before the
         first step). The arrays are the live buffers (never mutated, so safe to keep), on the
         module's current placement (they follow ``module.to(...)``).
+
+        Returns
+        -------
+        dict
+            ``{"optimizer": class name, "step": int, "hyperparameters": dict, "param_groups": list of
+            dict, "state": {param: {buffer: array}}}``, each buffer of its parameter's shape.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> opt = pnn.SGD(pnn.Linear(2, 1, seed=0), lr=0.1, momentum=0.9)
+        >>> state = opt.state_dict()
+        >>> state["optimizer"], state["step"], state["hyperparameters"]["momentum"], state["state"]
+        ('SGD', 0, 0.9, {})
+        >>> state["param_groups"][0]["params"]
+        ['weight', 'bias']
         """
         self._state_on_module()
         self._private = False  # handed out: never donated
@@ -588,8 +850,29 @@ class Optimizer:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict` (also one saved before param groups existed): validated, then applied at once.
 
-        Buffers must be arrays of the module's backend, device and dtype with their parameter's
-        shape; ``SerializationError`` for wrong keys, groups or types, the usual typed errors otherwise.
+        Parameters
+        ----------
+        state : mapping
+            From :meth:`state_dict` (of an optimizer of the same class and parameter names). Buffers
+            must be arrays of the module's backend, device and dtype with their parameter's shape.
+
+        Raises
+        ------
+        SerializationError
+            Wrong keys, groups or types (nothing changes).
+        NamespaceError, DeviceError, DTypeError, ShapeError
+            A buffer placed, typed or shaped unlike its parameter (nothing changes).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.1, momentum=0.9)
+        >>> saved = opt.state_dict()
+        >>> opt.lr = 0.5
+        >>> opt.load_state_dict(saved)
+        >>> opt.lr
+        0.1
         """
         load_optimizer_state(self, state)
 
