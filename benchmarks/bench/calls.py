@@ -9,6 +9,7 @@ count per call is their mean (they are equal in a steady state).
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -36,12 +37,16 @@ def count_calls(fn: Callable[[], Any], repeat: int = REPEAT, warmup: int = WARMU
             count += 1
 
     previous = sys.getprofile()
+    collecting = gc.isenabled()
+    gc.disable()  # a collection in the counted region would add finalizer calls: not the step's own
     sys.setprofile(profile)
     try:
         for _ in range(repeat):
             fn()
     finally:
         sys.setprofile(previous)
+        if collecting:
+            gc.enable()
     return (count - 1) / repeat  # the profiler's own sys.setprofile(previous) is one c_call
 
 
