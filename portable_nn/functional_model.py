@@ -18,6 +18,7 @@ from typing import Any
 
 from ._checks import check_like
 from .errors import ArgumentError, ArgumentTypeError, UnknownParameterError
+from .losses._base import compute_of
 from .module import CHECKED, Call, Module
 
 __all__ = ["functional_call", "value_and_grad"]
@@ -127,7 +128,11 @@ def loss_and_grads_fn(
 
     With :data:`~portable_nn.module.CHECKED` it checks ``params`` too (what :func:`value_and_grad`
     returns); with :data:`~portable_nn.module.UNCHECKED` nothing is checked: for ``train_step``'s
-    steps after the first of an input signature, which ran checked.
+    steps after the first of an input signature, which ran checked. ``call`` reaches a built-in loss
+    too (its ``_compute(prediction, y, call)``, the one way it skips its checks; the class-target
+    range is still checked wherever values are readable); a user's ``loss_fn`` is called as
+    ``loss_fn(prediction, y)``, as is a subclass of :class:`~portable_nn.losses.Loss` that defines
+    its own ``__call__``.
 
     Parameters
     ----------
@@ -154,12 +159,13 @@ def loss_and_grads_fn(
     ['bias', 'weight']
     """
     forward, backward, validate = model.functional_forward, model.functional_backward, call.validate
+    compute = compute_of(loss_fn)  # a built-in loss: called with ``call``, not ``loss_fn(prediction, y)``
 
     def loss_and_grads(params: Mapping[str, Array], x: Array, y: Array) -> tuple[Array, Any]:
         if validate:
             check_params(model, params)
         prediction, saved = forward(params, x, call)
-        loss, grad = loss_fn(prediction, y)
+        loss, grad = loss_fn(prediction, y) if compute is None else compute(prediction, y, call)
         _, grads = backward(params, saved, grad, False, call)  # the model's dL/dx is dropped: not computed
         return loss, grads
 

@@ -17,7 +17,7 @@ never imports a backend itself; a backend without an entry runs the generic arra
 
 from __future__ import annotations
 
-import importlib
+from types import ModuleType
 from typing import Any
 
 __all__ = ["array_ops", "compilation_cache", "eval_compiler", "optimizer_fast_path", "step_checker", "step_compiler"]
@@ -40,8 +40,46 @@ _SCATTER_MODULES: dict[str, str] = {"numpy": "numpy_scatter", "torch": "torch_sc
 _ops_by_type: dict[type, Any] = {}
 
 
-def _load(name: str) -> Any:
-    return importlib.import_module(f"{__name__}.{name}")
+def _load(name: str) -> ModuleType:
+    """The fast-path module ``name`` of this package, imported on first use.
+
+    An ``import`` statement per module rather than ``importlib.import_module``: ``torch.compile`` traces it
+    without a graph break, and ``array_ops`` runs inside a user's compiled function, possibly before any eager
+    call imported the module (a ``sys.modules`` lookup would then guard on the module's absence).
+    """
+    if name == "torch_ops":
+        from . import torch_ops
+
+        return torch_ops
+    if name == "torch_scatter":
+        from . import torch_scatter
+
+        return torch_scatter
+    if name == "numpy_scatter":
+        from . import numpy_scatter
+
+        return numpy_scatter
+    if name == "jax_scatter":
+        from . import jax_scatter
+
+        return jax_scatter
+    if name == "torch_foreach":
+        from . import torch_foreach
+
+        return torch_foreach
+    if name == "jax_step":
+        from . import jax_step
+
+        return jax_step
+    if name == "jax_eval":
+        from . import jax_eval
+
+        return jax_eval
+    if name == "jax_cache":
+        from . import jax_cache
+
+        return jax_cache
+    raise LookupError(f"no fast-path module {name!r} in {__name__}")
 
 
 def _hook(table: dict[str, str], backend: str, attribute: str) -> Any:
