@@ -14,6 +14,8 @@ import portable_nn as pnn
 from portable_nn._backend import from_host, is_lazy
 from portable_nn.testing import assert_close, random_array, to_numpy
 
+from .helpers import mlp
+
 STEPS = 20
 
 CASES = {
@@ -46,11 +48,7 @@ LAZY_CASES = {"sgd-momentum", "adam"}
 
 
 def _model(xp, device, dtype) -> pnn.Sequential:
-    return pnn.Sequential(
-        pnn.Linear(6, 5, xp=xp, device=device, dtype=dtype, seed=1),
-        pnn.Tanh(),
-        pnn.Linear(5, 3, xp=xp, device=device, dtype=dtype, seed=2),
-    )
+    return mlp((6, 5, 3), xp, device, dtype)
 
 
 def _backward(model, xp, device, dtype, step: int) -> None:

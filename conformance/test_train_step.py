@@ -13,6 +13,8 @@ import portable_nn as pnn
 from portable_nn._backend import backend_name, from_host, is_lazy
 from portable_nn.testing import assert_close, to_numpy
 
+from .helpers import mlp
+
 OPTIMIZERS = {
     "sgd-momentum": lambda m: pnn.SGD(m, lr=0.04, momentum=0.9),
     "adam-groups": lambda m: pnn.Adam(m, lr=0.01, param_groups=[{"params": lambda n: n.endswith("bias"), "lr": 0.02}]),
@@ -20,11 +22,7 @@ OPTIMIZERS = {
 
 
 def _model(xp, device, dtype) -> pnn.Sequential:
-    return pnn.Sequential(
-        pnn.Linear(2, 8, xp=xp, device=device, dtype=dtype, seed=0),
-        pnn.Tanh(),
-        pnn.Linear(8, 3, xp=xp, device=device, dtype=dtype, seed=1),
-    )
+    return mlp((2, 8, 3), xp, device, dtype, seed=0)
 
 
 def _batch(xp, device, dtype, seed: int, rows: int = 12):

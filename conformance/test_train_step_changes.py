@@ -226,7 +226,7 @@ def test_two_threads_on_one_step_lose_no_update(xp, device, dtype):
 @pytest.mark.backends(only=["jax"], reason="compiled programs are JAX's")
 def test_many_batch_sizes_keep_a_bounded_number_of_programs(xp, device, dtype):
     """Each batch size compiles a program; beyond MAX_PROGRAMS the least recently used is dropped (and freed)."""
-    from portable_nn.train_step import MAX_PROGRAMS as bound
+    from portable_nn.training.step import MAX_PROGRAMS as bound
 
     model = _model(xp, device, dtype)
     step = pnn.train_step(model, pnn.CrossEntropyLoss(), pnn.SGD(model, lr=0.1))

@@ -15,9 +15,9 @@ import pytest
 import portable_nn as pnn
 from portable_nn._backend import from_host
 from portable_nn.errors import ArgumentError
-from portable_nn.functional_model import loss_and_grads_fn
-from portable_nn.module import UNCHECKED
+from portable_nn.nn.module import UNCHECKED
 from portable_nn.testing import assert_close
+from portable_nn.training.functional_model import loss_and_grads_fn
 
 from .test_train_step import _from_host_int, _model
 

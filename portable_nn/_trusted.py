@@ -1,9 +1,9 @@
 """``trusted()`` (the optimizer's checks skipped) and ``checked_trace(...)`` (checks on while a compiler traces).
 
 The losses and the layers never read either: whether they validate is the explicit ``call`` they
-receive (:class:`portable_nn.grad_mode.Call`; a built-in loss's ``_compute(prediction, target,
-call)``, which :func:`portable_nn.functional_model.loss_and_grads_fn` calls with ``train_step``'s
-:data:`~portable_nn.grad_mode.UNCHECKED`). Value checks that need no compiler-unknown values (the
+receive (:class:`portable_nn.nn.grad_mode.Call`; a built-in loss's ``_compute(prediction, target,
+call)``, which :func:`portable_nn.training.functional_model.loss_and_grads_fn` calls with ``train_step``'s
+:data:`~portable_nn.nn.grad_mode.UNCHECKED`). Value checks that need no compiler-unknown values (the
 range of CrossEntropyLoss's class targets) run whenever the arrays have values: they are skipped
 for traced arrays (:func:`portable_nn._backend.is_traced`), not by a mode.
 

@@ -19,15 +19,15 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .. import datasets
 from .._backend import from_host, is_lazy, resolve_device, resolve_dtype, resolve_namespace, to_host
-from ..clip_grad import clip_grad_norm_
 from ..errors import ClusterError
 from ..losses import CrossEntropyLoss
+from ..nn.clip_grad import clip_grad_norm_
+from ..nn.sequential import Sequential
 from ..optim import Optimizer
-from ..sequential import Sequential
-from ..train_step import train_step
 from ..training import make_step, run_epoch
+from ..training.step import train_step
+from . import datasets
 from . import model as model_module
 from .data import Data, device_labels, index_dtype
 from .evaluation import Evaluator, evaluate
@@ -260,7 +260,7 @@ def _clipper(model: Sequential, max_norm: float) -> Any:
 
 
 def _reader(timeout: float | None) -> Any:
-    from ..cluster import compute_within
+    from ..distributed.cluster import compute_within
 
     return lambda loss: float(compute_within(loss, timeout=timeout)[0])
 
@@ -275,7 +275,7 @@ def _guard(client: Any, timeout: float | None) -> contextlib.AbstractContextMana
     """A progress watchdog on ``client`` (a Dask cluster), or a stand-in with ``beat()`` when there is none."""
     if client is None:
         return contextlib.nullcontext(_NoWatchdog())
-    from ..cluster import progress_guard
+    from ..distributed.cluster import progress_guard
 
     return progress_guard(client, timeout)
 

@@ -11,11 +11,11 @@ from .._arrays import as_array
 from .._backend import device_of
 from .._checks import check_array, check_floating, shape_str
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
-from ..grad_mode import Call
+from ..nn.grad_mode import Call
+from ..typing import Array
 
 __all__ = ["REDUCTIONS", "Loss", "broadcastable", "check_option_array", "compute_of", "element_count", "scaled"]
 
-Array = Any
 
 #: The values ``reduction`` accepts, as in PyTorch.
 REDUCTIONS = ("mean", "sum", "none")

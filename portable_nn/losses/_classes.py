@@ -14,6 +14,7 @@ from .._backend import device_of, dtype_name, has_values, is_traced, namespace_o
 from .._checks import check_array, shape_str
 from .._trusted import concrete_of, note_unchecked
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, NamespaceError, ShapeError
+from ..typing import Array
 from ._base import element_count
 
 __all__ = [
@@ -26,8 +27,6 @@ __all__ = [
     "target_onehot",
     "target_range_ignored",
 ]
-
-Array = Any
 
 
 class Layout:

@@ -10,13 +10,12 @@ from .._arrays import as_array
 from .._backend import device_of, namespace_of
 from .._checks import check_array, check_floating, shape_str
 from ..errors import NamespaceError, ShapeError
-from ..grad_mode import CHECKED, Call
+from ..nn.grad_mode import CHECKED, Call
+from ..typing import Array
 from ._base import Loss, broadcastable, element_count, full_mean, scaled
 from ._classes import check_weight_option
 
 __all__ = ["BCEWithLogitsLoss"]
-
-Array = Any
 
 
 class BCEWithLogitsLoss(Loss):

@@ -15,9 +15,10 @@ from typing import Any
 from .._arrays import as_array
 from .._backend import device_of, has_values, is_traced, namespace_of
 from .._checks import check_array, check_floating, check_real, shape_str
+from ..backends.fast_paths import array_ops
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
-from ..fast_paths import array_ops
-from ..grad_mode import CHECKED, Call
+from ..nn.grad_mode import CHECKED, Call
+from ..typing import Array
 from ._base import Loss, full_mean, scaled
 from ._classes import (
     Layout,
@@ -33,8 +34,6 @@ from ._classes import (
 
 __all__ = ["CrossEntropyLoss", "NLLLoss"]
 
-Array = Any
-
 
 def _check_ignore_index(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -45,7 +44,7 @@ def _check_ignore_index(value: Any) -> int:
 def log_softmax_rows(xp: ModuleType, z: Array) -> Array:
     """``log(softmax(z))`` over axis 1 of ``z`` (rows, C), the max subtracted first (large logits do not overflow).
 
-    A backend with a fused kernel uses it (:func:`portable_nn.fast_paths.array_ops`); the same numbers
+    A backend with a fused kernel uses it (:func:`portable_nn.backends.fast_paths.array_ops`); the same numbers
     within rounding.
     """
     fused = array_ops(z)

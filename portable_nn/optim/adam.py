@@ -8,12 +8,11 @@ from typing import Any, ClassVar
 
 from .._checks import check_lr, check_real
 from ..errors import ArgumentError, ArgumentTypeError
-from ..module import Module
+from ..nn.module import Module
+from ..typing import Array
 from .base import Optimizer, Step, bias_correction, flag
 
 __all__ = ["Adam", "AdamW"]
-
-Array = Any
 
 
 class Adam(Optimizer):

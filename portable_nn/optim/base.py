@@ -38,13 +38,13 @@ from ..errors import (
     NamespaceError,
     ShapeError,
 )
-from ..module import Module
+from ..nn.module import Module
+from ..typing import Array
 from .groups import build_groups
 from .state import load_optimizer_state
 
 __all__ = ["Optimizer", "bias_correction", "flag"]
 
-Array = Any
 Buffers = dict[str, dict[str, Array]]
 Hyper = dict[str, Any]
 Step = Any  # a Python int (stateful step) or a 0-d int32 array (pure update)
@@ -66,7 +66,7 @@ class Optimizer:
     (zeros by default) and ``_update_one(xp, p, g, buffers, step, lr, hyper, *, inplace) -> (new_p,
     new_buffers)``, which may update ``buffers``' arrays in place only when ``inplace`` is True (they
     are the optimizer's private arrays then) and never writes ``p`` or ``g``; ``_FAST_PATH`` names a
-    multi-tensor update in ``portable_nn.fast_paths``.
+    multi-tensor update in ``portable_nn.backends.fast_paths``.
 
     Parameters
     ----------
@@ -95,7 +95,7 @@ class Optimizer:
     """
 
     _LEGACY: ClassVar[dict[str, Any]] = {}
-    _FAST_PATH: ClassVar[str | None] = None  # name of the foreach update in portable_nn.fast_paths
+    _FAST_PATH: ClassVar[str | None] = None  # name of the foreach update in portable_nn.backends.fast_paths
 
     def __init__(
         self, module: Module, *, param_groups: Any = None, foreach: bool | None = None, **hyperparameters: Any
@@ -774,7 +774,7 @@ class Optimizer:
         cached = self._fast_cache
         if cached is not None and cached[0] is xp:
             return cached[1]
-        from ..fast_paths import optimizer_fast_path
+        from ..backends.fast_paths import optimizer_fast_path
 
         fast = optimizer_fast_path(backend_name(xp), self._FAST_PATH)
         if fast is None and self.foreach:

@@ -6,12 +6,11 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .._checks import check_lr, check_real
-from ..module import Module
+from ..nn.module import Module
+from ..typing import Array
 from .base import Optimizer, Step, flag
 
 __all__ = ["RMSprop"]
-
-Array = Any
 
 
 class RMSprop(Optimizer):

@@ -7,12 +7,11 @@ from typing import Any, ClassVar
 
 from .._checks import check_lr, check_real
 from ..errors import ArgumentError
-from ..module import Module
+from ..nn.module import Module
+from ..typing import Array
 from .base import Optimizer, Step, flag
 
 __all__ = ["SGD"]
-
-Array = Any
 
 
 class SGD(Optimizer):
