@@ -123,6 +123,8 @@ def _instrumented(recorder: _Recorder) -> Iterator[None]:
             recorder.steps += 1
             return loss
 
+        # run_epoch checks that a step trains the model, loss and optimizer it is given: the wrapper's are its step's
+        timed.model, timed.loss_fn, timed.optimizer = step.model, step.loss_fn, step.optimizer  # type: ignore[attr-defined]
         return timed
 
     def evaluate(*args: Any, **kwargs: Any) -> tuple[float, float]:
@@ -143,7 +145,7 @@ def _instrumented(recorder: _Recorder) -> Iterator[None]:
 
 def _split_first_step(step: Any, recorder: _Recorder) -> None:
     """Markers inside a ``TrainStep``'s first call (private attributes: skipped when they are not there)."""
-    validate, compiler = getattr(step, "_loss_and_grads", None), getattr(step, "_compiler", None)
+    validate, compiler = getattr(step, "_checked_loss_and_grads", None), getattr(step, "_compiler", None)
     if validate is None:
         return
 
@@ -152,7 +154,7 @@ def _split_first_step(step: Any, recorder: _Recorder) -> None:
         recorder.mark("1st: validate")
         return out
 
-    step._loss_and_grads = validating
+    step._checked_loss_and_grads = validating
     if compiler is None:
         return
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 import numpy as np
 
-from portable_nn import Linear
+from portable_nn import Linear, Module, Sequential, Tanh
 from portable_nn.testing import to_numpy
 
 
@@ -66,3 +67,24 @@ def assert_unchanged(layer: Linear, before: dict[str, Any]) -> None:
                 assert now == then, f"{name}: {now} != {then}"
             else:
                 np.testing.assert_array_equal(now, then)
+
+
+def mlp(
+    sizes: tuple[int, ...],
+    xp: Any = "numpy",
+    device: Any = None,
+    dtype: Any = "float32",
+    *,
+    seed: int = 1,
+    activation: type[Module] = Tanh,
+) -> Sequential:
+    """The small MLP the tests share: ``Linear(sizes[0], sizes[1]), activation(), Linear(sizes[1], sizes[2])...``.
+
+    The layers are seeded ``seed``, ``seed + 1``, ... and built on ``xp``/``device`` as ``dtype``.
+    """
+    layers: list[Module] = []
+    for index, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        if layers:
+            layers.append(activation())
+        layers.append(Linear(n_in, n_out, xp=xp, device=device, dtype=dtype, seed=seed + index))
+    return Sequential(*layers)

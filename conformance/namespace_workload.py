@@ -1,7 +1,7 @@
 """One small workload of the whole library, run on any namespace and compared with NumPy in float64.
 
 Used by the third-party tier (``test_third_party.py``: marray, ndonnx, sparse, cubed through the
-plugin) and by the minimum-standard tests (``tests/test_standard_minimum.py``: array-api-strict at
+plugin) and by the minimum-standard tests (``tests/backends/test_standard_minimum.py``: array-api-strict at
 ``api_version="2023.12"``, with and without boolean indexing and data-dependent shapes). Each step
 returns host (NumPy) copies of what it computed; a step whose namespace lacks a function raises
 :class:`NamespaceGap` naming it, so the caller can skip with the gap as the reason.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from portable_nn._backend import namespace_of
-from portable_nn.scatter import gather_rows, index_add
+from portable_nn.nn.scatter import gather_rows, index_add
 from portable_nn.testing import check_gradients, random_array
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import portable_nn as pnn
 from portable_nn.testing import assert_close, random_array
 
+from .helpers import mlp
+
 
 def _mlp(xp, device, dtype) -> pnn.Sequential:
-    return pnn.Sequential(
-        pnn.Linear(4, 5, xp=xp, device=device, dtype=dtype, seed=1),
-        pnn.Tanh(),
-        pnn.Linear(5, 3, xp=xp, device=device, dtype=dtype, seed=2),
-    )
+    return mlp((4, 5, 3), xp, device, dtype)
 
 
 def test_first_linear_skips_input_grad_and_gradients_are_unchanged(xp, device, dtype):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 import portable_nn as pnn
-from portable_nn.module import CHECKED, UNCHECKED, Call
+from portable_nn.nn.module import CHECKED, UNCHECKED, Call
 from portable_nn.testing import assert_close, random_array
 
 

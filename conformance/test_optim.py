@@ -14,6 +14,8 @@ import portable_nn as pnn
 from portable_nn._backend import from_host, is_lazy
 from portable_nn.testing import assert_close, random_array, to_numpy
 
+from .helpers import mlp
+
 STEPS = 20
 
 CASES = {
@@ -46,11 +48,7 @@ LAZY_CASES = {"sgd-momentum", "adam"}
 
 
 def _model(xp, device, dtype) -> pnn.Sequential:
-    return pnn.Sequential(
-        pnn.Linear(6, 5, xp=xp, device=device, dtype=dtype, seed=1),
-        pnn.Tanh(),
-        pnn.Linear(5, 3, xp=xp, device=device, dtype=dtype, seed=2),
-    )
+    return mlp((6, 5, 3), xp, device, dtype)
 
 
 def _backward(model, xp, device, dtype, step: int) -> None:
@@ -226,3 +224,32 @@ def test_updates_rebind_never_mutate(xp, device, dtype):
     for name, (array, values) in old.items():
         np.testing.assert_array_equal(to_numpy(array), values)  # the old arrays were not written to
         assert model.named_parameters()[name] is not array
+
+
+_APPLY_OPTIMIZERS = {
+    "sgd-dampening": lambda m: pnn.SGD(m, 0.05, momentum=0.9, dampening=0.3, weight_decay=0.01),
+    "adamw-amsgrad": lambda m: pnn.AdamW(m, 0.01, amsgrad=True, maximize=True),
+    "rmsprop-centered": lambda m: pnn.RMSprop(m, 0.01, momentum=0.5, centered=True, weight_decay=0.01),
+    "adagrad-decay": lambda m: pnn.Adagrad(m, 0.05, lr_decay=0.1),
+}
+
+
+@pytest.mark.parametrize("name", list(_APPLY_OPTIMIZERS))
+def test_apply_with_step_scalars_is_step(xp, device, dtype, name):
+    """``apply(params, grads, buffers, step_scalars(t))`` (what a compiled step runs) gives ``step()``'s values."""
+    rng = np.random.default_rng(0)
+    model, other = (pnn.Linear(3, 2, xp=xp, device=device, dtype=dtype, seed=0) for _ in range(2))
+    opt, pure = _APPLY_OPTIMIZERS[name](model), _APPLY_OPTIMIZERS[name](other)
+    assert pure.structure() == opt.structure()
+    params = other.named_parameters()
+    buffers = pure.init(params)["buffers"]
+    for count in (1, 2, 3):
+        grads = {n: from_host(rng.standard_normal(p.shape), xp, device, dtype) for n, p in params.items()}
+        for n, g in grads.items():
+            setattr(model, f"grad_{n}", g)
+        opt.step()
+        params, buffers = pure.apply(params, grads, buffers, pure.step_scalars(count))
+    for n, p in model.named_parameters().items():
+        assert_close(params[n], p, xp=xp, msg=f"{name} {n}")
+    with pytest.raises(pnn.ArgumentError):
+        pure.step_scalars(0)

@@ -18,6 +18,8 @@ import portable_nn as pnn
 from portable_nn._backend import backend_name
 from portable_nn.testing import assert_close, random_array, to_numpy
 
+from .helpers import mlp
+
 STEPS = 4
 EXAMPLES = max(4, settings.default.max_examples // 25)  # dev 25 -> 4, ci 200 -> 8 per combination
 
@@ -79,11 +81,7 @@ BIAS_GROUP = st.one_of(
 
 
 def _model(xp, device, dtype) -> pnn.Sequential:
-    return pnn.Sequential(
-        pnn.Linear(4, 5, xp=xp, device=device, dtype=dtype, seed=1),
-        pnn.Tanh(),
-        pnn.Linear(5, 2, xp=xp, device=device, dtype=dtype, seed=2),
-    )
+    return mlp((4, 5, 2), xp, device, dtype)
 
 
 def _grads(model, xp, device, dtype, step: int) -> None:

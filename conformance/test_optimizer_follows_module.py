@@ -12,6 +12,8 @@ import portable_nn as pnn
 from portable_nn._backend import convert, device_of, namespace_of
 from portable_nn.testing import assert_close, random_array
 
+from .helpers import mlp
+
 OPTIMIZERS = {
     "sgd-momentum": lambda m: pnn.SGD(m, lr=0.05, momentum=0.9),
     "adam": lambda m: pnn.Adam(m, lr=0.01),
@@ -19,9 +21,7 @@ OPTIMIZERS = {
 
 
 def _model() -> pnn.Sequential:
-    return pnn.Sequential(
-        pnn.Linear(4, 5, seed=1, dtype="float64"), pnn.Tanh(), pnn.Linear(5, 2, seed=2, dtype="float64")
-    )
+    return mlp((4, 5, 2), dtype="float64")
 
 
 def _train(model, optimizer, steps: int, first_seed: int) -> None:

@@ -1,4 +1,4 @@
-"""portable_nn.rng on every backend: Random123's known answers, bit-identical draws across backends, jax.random's
+"""portable_nn.nn.rng on every backend: Random123's known answers, bit-identical draws across backends, jax.random's
 numbers for the same key, and the checks of its arguments.
 
 Oracles: the published Threefry-2x32-20 known-answer vectors (Random123's kat_vectors), a pure-Python Threefry
@@ -13,10 +13,10 @@ import math
 import numpy as np
 import pytest
 
-from portable_nn import rng
 from portable_nn._backend import device_of, namespace_of
 from portable_nn.errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
-from portable_nn.rng import _threefry_host
+from portable_nn.nn import rng
+from portable_nn.nn.rng import _threefry_host
 from portable_nn.testing import to_numpy
 
 # Random123 kat_vectors, "threefry2x32 20": (counter words, key words) -> output words.

@@ -1,4 +1,4 @@
-"""portable_nn.scatter on every backend: gather_rows and index_add against float64 NumPy (``np.take``,
+"""portable_nn.nn.scatter on every backend: gather_rows and index_add against float64 NumPy (``np.take``,
 ``np.add.at`` on the host), the backend fast path against the generic one-hot form, the gradient of a lookup
 checked by check_gradients (integer indices as an input), and out-of-range indices as a typed error.
 """
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from portable_nn._backend import device_of, namespace_of, resolve_dtype
+from portable_nn.backends.fast_paths import scatter_ops
 from portable_nn.errors import ArgumentError, DTypeError, IndexOutOfRangeError, NamespaceError, ShapeError
-from portable_nn.fast_paths import scatter_ops
-from portable_nn.scatter import _index_add_generic, gather_rows, index_add
+from portable_nn.nn.scatter import _index_add_generic, gather_rows, index_add
 from portable_nn.testing import assert_close, check_gradients, random_array, to_numpy
 
 # (index shape, row shape, number of rows): repeats are certain where the index has more entries than rows

@@ -14,8 +14,8 @@ import pytest
 
 import portable_nn as pnn
 from portable_nn import rng
-from portable_nn.buffers import split_saved
-from portable_nn.module import Call
+from portable_nn.nn.buffers import split_saved
+from portable_nn.nn.module import Call
 from portable_nn.testing import assert_close, random_array, to_numpy
 
 torch = pytest.importorskip("torch")

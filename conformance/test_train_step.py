@@ -13,6 +13,8 @@ import portable_nn as pnn
 from portable_nn._backend import backend_name, from_host, is_lazy
 from portable_nn.testing import assert_close, to_numpy
 
+from .helpers import mlp
+
 OPTIMIZERS = {
     "sgd-momentum": lambda m: pnn.SGD(m, lr=0.04, momentum=0.9),
     "adam-groups": lambda m: pnn.Adam(m, lr=0.01, param_groups=[{"params": lambda n: n.endswith("bias"), "lr": 0.02}]),
@@ -20,11 +22,7 @@ OPTIMIZERS = {
 
 
 def _model(xp, device, dtype) -> pnn.Sequential:
-    return pnn.Sequential(
-        pnn.Linear(2, 8, xp=xp, device=device, dtype=dtype, seed=0),
-        pnn.Tanh(),
-        pnn.Linear(8, 3, xp=xp, device=device, dtype=dtype, seed=1),
-    )
+    return mlp((2, 8, 3), xp, device, dtype, seed=0)
 
 
 def _batch(xp, device, dtype, seed: int, rows: int = 12):
@@ -187,9 +185,9 @@ def test_compiled_step_donates_only_private_buffers_and_follows_lr_changes(xp, d
             to_numpy(array)
     for n, p in reference.named_parameters().items():
         assert_close(model.named_parameters()[n], p, xp=xp, msg=n)
-    assert len({hyper for hyper, _ in step._jitted}) == 1  # lr is an argument of the compiled step, not a constant
+    assert len({structure for structure, *_ in step._programs}) == 1  # lr is an argument, not a constant
     # fresh buffers (init, or made by the last compiled step) are donated; those state_dict() handed out never
-    assert {donated for _, donated in step._jitted} == {False, True}
+    assert {donated for _, _, donated, *_ in step._programs} == {False, True}
 
 
 def _case(name, xp, device, dtype):

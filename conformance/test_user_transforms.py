@@ -14,7 +14,10 @@ import pytest
 
 import portable_nn as pnn
 from portable_nn._backend import from_host
+from portable_nn.errors import ArgumentError
+from portable_nn.nn.module import UNCHECKED
 from portable_nn.testing import assert_close
+from portable_nn.training.functional_model import loss_and_grads_fn
 
 from .test_train_step import _from_host_int, _model
 
@@ -29,6 +32,9 @@ def _targets(kind, xp, device, dtype):
         return _from_host_int(np.array([0, -100, 2, 1, -100, 1]), xp, device)
     if kind == "binary":
         return from_host(rng.integers(0, 2, (ROWS, 3)).astype(np.float64), xp, device, dtype)
+    if kind == "probabilities":
+        logits = rng.standard_normal((ROWS, 3))
+        return from_host(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), xp, device, dtype)
     return from_host(rng.standard_normal((ROWS, 3)), xp, device, dtype)
 
 
@@ -36,6 +42,7 @@ LOSSES = {
     "cross-entropy": (pnn.CrossEntropyLoss, "index"),
     "cross-entropy-ignored": (pnn.CrossEntropyLoss, "ignored"),
     "cross-entropy-smoothed-sum": (lambda: pnn.CrossEntropyLoss(reduction="sum", label_smoothing=0.1), "index"),
+    "cross-entropy-probabilities": (pnn.CrossEntropyLoss, "probabilities"),
     "nll": (pnn.NLLLoss, "index"),
     "bce-with-logits": (pnn.BCEWithLogitsLoss, "binary"),
     "mse": (pnn.MSELoss, "real"),
@@ -154,9 +161,69 @@ def test_an_ensemble_trains_under_jax_jit_of_jax_vmap(xp, device, dtype, optimiz
 def test_value_and_grad_under_torch_compile(xp, device, dtype, name):
     """``aot_eager``: TorchDynamo's capture and AOTAutograd's tracing, without inductor's C++ build (~15 s here).
 
-    The class-index range check reads a value back: a graph break, not an error."""
+    Values are not read under ``torch.compile``: the class-index range is not checked (ignored entries are masked)."""
     torch = pytest.importorskip("torch")
     model, loss_fn, x, y = _setup(xp, device, dtype, name)
     params = model.named_parameters()
     f = pnn.value_and_grad(model, loss_fn)
     _assert_like_eager(xp, f, params, x, y, torch.compile(f, backend="aot_eager")(params, x, y))
+
+
+def _deeper_model(xp, device, dtype) -> pnn.Sequential:
+    return pnn.Sequential(
+        pnn.Linear(2, 8, xp=xp, device=device, dtype=dtype, seed=0),
+        pnn.Tanh(),
+        pnn.Linear(8, 8, xp=xp, device=device, dtype=dtype, seed=1),
+        pnn.ReLU(),
+        pnn.Linear(8, 3, xp=xp, device=device, dtype=dtype, seed=2),
+    )
+
+
+@pytest.mark.backends(only=["torch"], reason="torch.compile is torch's own")
+@pytest.mark.parametrize("name", ["mse", "cross-entropy", "cross-entropy-probabilities", "bce-with-logits"])
+def test_value_and_grad_compiles_to_one_graph(xp, device, dtype, name):
+    """``fullgraph=True``: any graph break portable_nn causes (a ``ContextVar`` read, ``importlib``, a host read of a
+    value) is an error. Both the checked ``value_and_grad`` and the unchecked form ``train_step`` runs."""
+    torch = pytest.importorskip("torch")
+    _, loss_fn, x, y = _setup(xp, device, dtype, name)
+    model = _deeper_model(xp, device, dtype)
+    params = model.named_parameters()
+    for f in (pnn.value_and_grad(model, loss_fn), loss_and_grads_fn(model, loss_fn, UNCHECKED)):
+        torch._dynamo.reset()
+        _assert_like_eager(xp, f, params, x, y, torch.compile(f, fullgraph=True, backend="aot_eager")(params, x, y))
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_a_builtin_loss_unchecked_gives_the_checked_numbers(xp, device, dtype, name):
+    """``loss_and_grads_fn(..., UNCHECKED)`` hands the call to a built-in loss (its ``_compute``): same numbers."""
+    model, loss_fn, x, y = _setup(xp, device, dtype, name)
+    params = model.named_parameters()
+    _assert_like_eager(
+        xp, pnn.value_and_grad(model, loss_fn), params, x, y, loss_and_grads_fn(model, loss_fn, UNCHECKED)(params, x, y)
+    )
+
+
+def test_unchecked_still_checks_the_class_range_where_values_are_readable(xp, device, dtype):
+    """UNCHECKED skips the checks of a validated signature, not the values of a new batch (eager ``train_step``)."""
+    model, loss_fn, x, _ = _setup(xp, device, dtype, "cross-entropy")
+    bad = _from_host_int(np.array([0, 1, 2, 3, 0, 1]), xp, device)
+    with pytest.raises(ArgumentError, match=r"class indices must be in \[0, 3\)"):
+        loss_and_grads_fn(model, loss_fn, UNCHECKED)(model.named_parameters(), x, bad)
+
+
+def test_a_loss_subclass_with_its_own_call_is_called(xp, device, dtype):
+    """A :class:`~portable_nn.losses.Loss` subclass that defines ``__call__`` is a user's loss: called as written."""
+    calls = []
+
+    class Halved(pnn.MSELoss):
+        def __call__(self, pred, target, *, grad_output=None):
+            calls.append(1)
+            loss, grad = super().__call__(pred, target)
+            return loss / 2, grad / 2
+
+    model, _, x, y = _setup(xp, device, dtype, "mse")
+    params = model.named_parameters()
+    loss, _ = loss_and_grads_fn(model, Halved(), UNCHECKED)(params, x, y)
+    expected, _ = pnn.value_and_grad(model, pnn.MSELoss())(params, x, y)
+    assert calls == [1]
+    assert_close(loss, expected / 2, xp=xp)

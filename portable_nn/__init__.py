@@ -5,15 +5,9 @@ The same source runs on NumPy, CuPy, PyTorch, JAX, array-api-strict and Dask, on
 
 from __future__ import annotations
 
-from . import functional, init, losses, lr_scheduler, optim, registry, rng, scatter
+from . import functional, init, losses, lr_scheduler, optim
 from ._backend import synchronize
-from .activations import ReLU, Sigmoid, Tanh
 from .backends.arrays import backend_of, place_on, to_numpy
-from .batchnorm import BatchNorm1d
-from .buffers import BufferUpdate
-from .clip_grad import clip_grad_norm_, clip_grad_value_
-from .dropout import Dropout
-from .embedding import Embedding
 from .errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -30,11 +24,9 @@ from .errors import (
     UnknownBackendError,
     UnknownParameterError,
 )
-from .functional_model import functional_call, value_and_grad
-from .grad_mode import is_grad_enabled, no_grad
-from .io import load, load_metadata, load_optimizer, load_state, save
-from .layernorm import LayerNorm
-from .linear import Linear
+from .io import load, load_metadata, load_optimizer, load_state, registry, save
+from .io.onnx_export import export_onnx
+from .io.registry import register, register_optimizer, registered_name
 from .losses import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
@@ -44,17 +36,26 @@ from .losses import (
     NLLLoss,
     SmoothL1Loss,
 )
-from .module import Module
-from .onnx_export import export_onnx
+from .nn import rng, scatter
+from .nn.activations import ReLU, Sigmoid, Tanh
+from .nn.batchnorm import BatchNorm1d
+from .nn.buffers import BufferUpdate
+from .nn.clip_grad import clip_grad_norm_, clip_grad_value_
+from .nn.dropout import Dropout
+from .nn.embedding import Embedding
+from .nn.grad_mode import is_grad_enabled, no_grad
+from .nn.layernorm import LayerNorm
+from .nn.linear import Linear
+from .nn.module import Module
+from .nn.sequential import Sequential
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
-from .registry import register, register_optimizer, registered_name
-from .sequential import Sequential
-from .train_step import TrainStep, train_step
 from .training import run_epoch
+from .training.functional_model import functional_call, value_and_grad
+from .training.step import TrainStep, train_step
 
 __version__ = "0.1.0"
 
-# The built-in classes a checkpoint may name (see portable_nn.registry).
+# The built-in classes a checkpoint may name (see portable_nn.io.registry).
 for _module in (Linear, ReLU, Tanh, Sigmoid, Sequential, Dropout, BatchNorm1d, LayerNorm, Embedding):
     register(_module)
 for _optimizer in (SGD, Adam, AdamW, RMSprop, Adagrad):

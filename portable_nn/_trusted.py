@@ -1,20 +1,28 @@
-"""``trusted()``: a context in which the losses' and the optimizer's argument checks are skipped.
+"""``trusted()`` (the optimizer's checks skipped) and ``checked_trace(...)`` (checks on while a compiler traces).
 
-Layers never read it: whether a layer validates is the explicit ``call.validate`` of its pure pair
-(:class:`portable_nn.grad_mode.Call`), and ``train_step`` calls the unchecked pair directly once an
-input signature was validated. :func:`portable_nn.train_step` also runs those steps inside
-``trusted()`` because the loss protocol ``loss_fn(prediction, y)`` (any callable, user-written ones
-too) and the optimizer's ``step`` have no such argument yet: the losses' checks,
+The losses and the layers never read either: whether they validate is the explicit ``call`` they
+receive (:class:`portable_nn.nn.grad_mode.Call`; a built-in loss's ``_compute(prediction, target,
+call)``, which :func:`portable_nn.training.functional_model.loss_and_grads_fn` calls with ``train_step``'s
+:data:`~portable_nn.nn.grad_mode.UNCHECKED`). Value checks that need no compiler-unknown values (the
+range of CrossEntropyLoss's class targets) run whenever the arrays have values: they are skipped
+for traced arrays (:func:`portable_nn._backend.is_traced`), not by a mode.
+
+``trusted()``: what is left for the optimizer. :func:`portable_nn.train_step` runs its steps inside
+it because ``Optimizer.step`` has no ``call`` argument yet: the optimizer's checks,
 ``set_parameters``' checks and Sequential's transaction snapshot consult :func:`is_trusted` and
-return early. Nothing else should enter it: an unchecked bad array there gives backend errors or
-wrong numbers instead of portable_nn's typed errors.
+return early. Nothing else should enter it.
 
 ``checked_trace(...)``: the opposite mix, checks on while a compiler traces (values unknown). A
-compiled ``train_step`` validates a new input signature by an abstract trace of the untrusted
+compiled ``train_step`` validates a new input signature by an abstract trace of the checked
 loss-and-gradient (``jax.eval_shape``) inside it: every namespace, dtype, shape and device check
 runs as in the eager loop (traced arrays report the device of the concrete arrays they stand
 for, :func:`traced_device`), and value checks run on host copies of the concrete arrays
-(:func:`concrete_of`) or are recorded as not run (:func:`note_unchecked`).
+(:func:`concrete_of`) or are recorded as not run (:func:`note_unchecked`). Only code that sees a
+traced array (a JAX tracer) reads it: nothing on the path of ``torch.compile``, which cannot trace a
+``ContextVar``.
+
+Both are one ``ContextVar``: the mode entered last (a :class:`trusted`, a :class:`checked_trace` or
+None).
 """
 
 from __future__ import annotations
@@ -27,52 +35,42 @@ from typing import Any
 __all__ = [
     "checked_trace",
     "concrete_of",
-    "is_tracing",
     "is_trusted",
     "note_unchecked",
     "traced_device",
     "trusted",
 ]
 
-_trusted: ContextVar[bool] = ContextVar("portable_nn_trusted", default=False)
-_tracing: ContextVar[bool] = ContextVar("portable_nn_tracing", default=False)
-_checked: ContextVar[checked_trace | None] = ContextVar("portable_nn_checked_trace", default=None)
+_mode: ContextVar[trusted | checked_trace | None] = ContextVar("portable_nn_mode", default=None)
 
 
 def is_trusted() -> bool:
     """Whether the arguments of the running call were validated already (inside :func:`trusted`)."""
-    return _trusted.get()
-
-
-def is_tracing() -> bool:
-    """Whether the running call is being traced by a compiler (values unknown: value checks cannot run)."""
-    return _tracing.get()
+    return type(_mode.get()) is trusted
 
 
 class trusted:  # used like a function: ``with trusted():``
-    """Skip per-layer checks inside (thread- and asyncio-safe, a ``ContextVar``).
+    """Skip the optimizer's checks inside (thread- and asyncio-safe, a ``ContextVar``).
 
-    Value checks that need no compiler-unknown values still run (CrossEntropyLoss's range of
-    class targets) unless ``tracing`` says the arrays are traced (inside ``jax.jit``). A plain
-    class rather than a generator context manager: it is entered on every training step.
+    A plain class rather than a generator context manager: it is entered on every training step.
+    ``tracing`` is accepted for callers written before it was dropped and ignored: traced arrays
+    are recognised by their type (:func:`portable_nn._backend.is_traced`).
     """
 
-    __slots__ = ("_tokens", "_tracing")
+    __slots__ = ("_token",)
 
     def __init__(self, *, tracing: bool = False) -> None:
-        self._tracing = tracing
-        self._tokens: tuple[Token[bool], Token[bool]] | None = None
+        del tracing
+        self._token: Token[trusted | checked_trace | None] | None = None
 
     def __enter__(self) -> None:
-        self._tokens = (_trusted.set(True), _tracing.set(self._tracing))
+        self._token = _mode.set(self)
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        assert self._tokens is not None
-        trusted_token, tracing_token = self._tokens
-        _tracing.reset(tracing_token)
-        _trusted.reset(trusted_token)
+        assert self._token is not None
+        _mode.reset(self._token)
 
 
 class checked_trace:  # used like a function: ``with checked_trace():`` or ``with checked_trace(c, d) as unchecked:``
@@ -81,7 +79,7 @@ class checked_trace:  # used like a function: ``with checked_trace():`` or ``wit
     For a pure function compiled without a prior eager validation: the command line's evaluation
     on JAX (``checked_trace()``: namespace, dtype and shape checks run once, while tracing, and
     raise the usual typed errors; value checks such as CrossEntropyLoss's range of class targets
-    are skipped, as in ``trusted(tracing=True)``), and the abstract validation of a compiled
+    are skipped, as for any traced array), and the abstract validation of a compiled
     ``train_step`` (``checked_trace(concrete, device)``: device checks and value checks too).
 
     Parameters
@@ -97,42 +95,39 @@ class checked_trace:  # used like a function: ``with checked_trace():`` or ``wit
     Entering returns a list that collects the value checks that could not run (:func:`note_unchecked`).
     """
 
-    __slots__ = ("_tokens", "concrete", "device", "unchecked")
+    __slots__ = ("_token", "concrete", "device", "unchecked")
 
     def __init__(self, concrete: Mapping[int, Any] | None = None, device: Any = None) -> None:
         self.concrete: Mapping[int, Any] = {} if concrete is None else concrete
         self.device = device
         self.unchecked: list[str] = []
-        self._tokens: tuple[Token[bool], Token[bool], Token[checked_trace | None]] | None = None
+        self._token: Token[trusted | checked_trace | None] | None = None
 
     def __enter__(self) -> list[str]:
-        self._tokens = (_trusted.set(False), _tracing.set(True), _checked.set(self))
+        self._token = _mode.set(self)
         return self.unchecked
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        assert self._tokens is not None
-        trusted_token, tracing_token, checked_token = self._tokens
-        _checked.reset(checked_token)
-        _tracing.reset(tracing_token)
-        _trusted.reset(trusted_token)
+        assert self._token is not None
+        _mode.reset(self._token)
 
 
 def traced_device() -> Any:
     """The device traced arrays stand on inside :func:`checked_trace`; None elsewhere (unknown under a compiler)."""
-    checked = _checked.get()
-    return None if checked is None else checked.device
+    checked = _mode.get()
+    return checked.device if type(checked) is checked_trace else None
 
 
 def concrete_of(x: Any) -> Any:
     """Inside :func:`checked_trace`: the concrete array traced ``x`` stands for, or None (unknown, or not checking)."""
-    checked = _checked.get()
-    return None if checked is None else checked.concrete.get(id(x))
+    checked = _mode.get()
+    return checked.concrete.get(id(x)) if type(checked) is checked_trace else None
 
 
 def note_unchecked(what: str) -> None:
     """Inside :func:`checked_trace`, record that the value check ``what`` could not run (no concrete values)."""
-    checked = _checked.get()
-    if checked is not None:
+    checked = _mode.get()
+    if type(checked) is checked_trace:
         checked.unchecked.append(what)

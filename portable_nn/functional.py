@@ -15,12 +15,11 @@ from typing import Any
 
 from ._backend import backend_name, device_of, namespace_of
 from ._checks import check_features, check_same_device, check_same_dtype, shape_str
+from .backends.fast_paths import array_ops
 from .errors import NamespaceError, ShapeError
-from .fast_paths import array_ops
+from .typing import Array
 
 __all__ = ["linear", "linear_backward"]
-
-Array = Any
 
 
 def _check_operands(x: Array, weight: Array, bias: Array | None) -> None:

@@ -141,19 +141,7 @@ def problems(name: str, obj: object) -> set[str]:
 # ------------------------------------------------------------------------------------------------------------------
 # KNOWN GAPS (issue 22, item 6): docstrings still to be completed after the merge of the concurrent branches.
 # This list may only shrink: fix a docstring, then delete its entry (the test fails until you do).
-KNOWN_GAPS: dict[str, set[str]] = {
-    "portable_nn.AdamW": {"EX01", "PR01"},
-    "portable_nn.Optimizer": {"EX01", "PR01", "RAISES"},
-    "portable_nn.Optimizer.init": {"PR01", "RT01"},
-    "portable_nn.Optimizer.load_state_dict": {"EX01", "PR01"},
-    "portable_nn.Optimizer.state_dict": {"EX01", "RT01"},
-    "portable_nn.Optimizer.step": {"EX01"},
-    "portable_nn.Optimizer.update": {"EX01", "PR01", "RAISES", "RT01"},
-    "portable_nn.Optimizer.zero_grad": {"EX01"},
-    "portable_nn.TrainStep": {"EX01", "PR01"},
-    "portable_nn.train_step": {"RAISES"},
-    "portable_nn.training.make_step": {"RT01"},
-}
+KNOWN_GAPS: dict[str, set[str]] = {}  # every gap closed: keep it empty (a new gap fails the test)
 # ------------------------------------------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from portable_nn import PortableNNError
 
 from .backends import KNOWN_BACKENDS, KNOWN_DTYPES, installed_backends, resolve_namespace
+from .calls import call_targets
 from .cases import Config, run_case
 from .env import limit_threads, machine, threadpoolctl_available, versions
 from .report import format_markdown, format_text
@@ -148,6 +149,7 @@ def run(config: Config, quick: bool = False, train: dict[str, Any] | None = None
         start = time.perf_counter()
         train_result = run_train(**train)
         print(f"[train] {config.device} float32: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+    calls = call_targets()  # deterministic: milliseconds, every run
     info["load_end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     settings = {"quick": quick, "reps": config.reps, "min_time": config.min_time, "device": config.device, "lr": LR}
     return {
@@ -159,6 +161,7 @@ def run(config: Config, quick: bool = False, train: dict[str, Any] | None = None
         "targets": evaluate_targets(cases),
         "skipped": config.skipped,
         "train": train_result,
+        "calls": calls,
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .calls import calls_lines
 from .targets import shown
 from .timing import quantile
 from .train_report import train_lines
@@ -93,7 +94,7 @@ def format_text(result: dict[str, Any]) -> str:
                 text = " ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in pairs)
                 lines.append((case["shape"]["label"] if i == 0 else "").ljust(18) + text)
             lines.append("")
-    lines += [*_legend(), "", *_targets_text(result["targets"])]
+    lines += [*_legend(), "", *_targets_text(result["targets"]), "", *calls_lines(result.get("calls"))]
     train = train_lines(result.get("train"))
     lines += ["", *train] if train else []
     if result["skipped"]:
@@ -111,7 +112,10 @@ def format_markdown(result: dict[str, Any]) -> str:
         for v in case["variants"]:
             lines.append("| " + " | ".join([case["shape"]["label"], *_row(v)]) + " |")
         lines.append("")
-    return "\n".join(lines + _targets_text(result["targets"]) + ["", *train_lines(result.get("train"), markdown=True)])
+    calls = calls_lines(result.get("calls"))
+    return "\n".join(
+        lines + _targets_text(result["targets"]) + ["", *calls, "", *train_lines(result.get("train"), markdown=True)]
+    )
 
 
 def header(result: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ def test_phases_cover_the_run_and_only_jax_compiles(tmp_path, capsys):
     assert profiles["numpy/cpu/float32"]["compiles"] == 0
     jax_phases = {p["phase"]: p for p in profiles["jax/cpu/float32"]["phases"]}
     assert jax_phases["evaluation"]["programs"] == ["jit(_pure_evaluation)"]
-    assert jax_phases["1st: jit+run"]["programs"] == ["jit(_pure_step)"]
+    assert jax_phases["1st: jit+run"]["programs"] == ["jit(pure_step)"]
     assert jax_phases["steady steps"]["compiles"] == 0
     assert "jit(_pure_evaluation)" in printed
 

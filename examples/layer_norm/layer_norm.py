@@ -19,7 +19,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 import portable_nn as pnn
-from portable_nn.module import Call
+from portable_nn.nn.module import Call
 
 Array = Any
 

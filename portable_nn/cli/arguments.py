@@ -15,8 +15,9 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from .. import __version__, datasets
+from .. import __version__
 from .._backend import BACKENDS, FLOAT_DTYPES
+from . import datasets
 from .model import ACTIVATIONS, DEFAULT_LR, OPTIMIZERS, SCHEDULES
 from .outputs import check_output_path
 

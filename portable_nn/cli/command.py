@@ -60,7 +60,7 @@ def _connect_check(args: argparse.Namespace, specs: list[RunSpec]) -> None:
     """With --address and a Dask run planned: the scheduler must answer within --connect-timeout (else exit 2)."""
     if args.address is None or not any(spec.backend == "dask" for spec in specs):
         return
-    from ..cluster import probe_scheduler
+    from ..distributed.cluster import probe_scheduler
     from ..errors import ClusterError
 
     try:
@@ -121,7 +121,7 @@ def _compilation_cache(path: str | None, specs: list[RunSpec]) -> contextlib.Abs
     """--compilation-cache: the persistent cache of the first backend planned that has one (JAX), with a note."""
     if path is None:
         return contextlib.nullcontext()
-    from ..fast_paths import compilation_cache
+    from ..backends.fast_paths import compilation_cache
 
     backends = list(dict.fromkeys(spec.backend for spec in specs))
     caching = [name for name in backends if compilation_cache(name) is not None]

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import datasets
 from .._backend import dtype_name, from_host
+from . import datasets
 from .arguments import UsageError
 
 __all__ = ["MAX_CLASSES", "Data", "device_labels", "index_dtype", "prepare_data"]

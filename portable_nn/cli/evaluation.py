@@ -1,6 +1,6 @@
 """The command line's evaluation: the loss on the training set and the logits of the test set.
 
-On a backend with an evaluation compiler (JAX, see :func:`portable_nn.fast_paths.eval_compiler`)
+On a backend with an evaluation compiler (JAX, see :func:`portable_nn.backends.fast_paths.eval_compiler`)
 both come from one compiled program of the model's parameters and the data, compiled once per
 argument signature; elsewhere (NumPy, torch, array-api-strict, Dask) they are the eager
 ``loss_fn(model(x_train), y_train)`` and ``model(x_test)`` under ``no_grad()``.
@@ -15,15 +15,15 @@ import numpy as np
 
 from .._backend import backend_name, from_host, to_host
 from .._trusted import checked_trace
-from ..fast_paths import eval_compiler
-from ..functional_model import functional_call
-from ..grad_mode import no_grad
-from ..module import Module
+from ..backends.fast_paths import eval_compiler
+from ..nn.grad_mode import no_grad
+from ..nn.module import Module
+from ..training.functional_model import functional_call
+from ..typing import Array
 from .data import Data, device_labels
 
 __all__ = ["Evaluator", "evaluate"]
 
-Array = Any
 LossFn = Callable[[Array, Array], tuple[Array, Array]]
 
 

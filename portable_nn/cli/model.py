@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from ..activations import ReLU, Sigmoid, Tanh
-from ..linear import Linear
 from ..lr_scheduler import CosineAnnealingLR, LRScheduler, OneCycleLR, StepLR
-from ..module import Module
+from ..nn.activations import ReLU, Sigmoid, Tanh
+from ..nn.linear import Linear
+from ..nn.module import Module
+from ..nn.sequential import Sequential
 from ..optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
-from ..sequential import Sequential
 
 __all__ = [
     "ACTIVATIONS",

@@ -140,7 +140,7 @@ def _metadata(run: str, data: Data | None) -> dict[str, str]:
 
 def metadata_budget() -> int:
     """The most bytes of metadata ``--save`` writes: the file format's header limit less the model's reserve."""
-    from ..safetensors_format import MAX_HEADER
+    from ..io._safetensors_format import MAX_HEADER
 
     return MAX_HEADER - MODEL_HEADER_RESERVE
 
@@ -178,7 +178,7 @@ def export_model(result: RunResult, path: Path, data: Data) -> Path:
 
     The graph takes standardized features, ``(x - mean) / std`` as for ``--save``'s model.
     """
-    from ..onnx_export import export_onnx
+    from ..io.onnx_export import export_onnx
 
     export_onnx(result.model, path, input_shape=(None, data.features), dtype="float32")
     return path

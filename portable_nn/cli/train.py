@@ -19,15 +19,15 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .. import datasets
 from .._backend import from_host, is_lazy, resolve_device, resolve_dtype, resolve_namespace, to_host
-from ..clip_grad import clip_grad_norm_
 from ..errors import ClusterError
 from ..losses import CrossEntropyLoss
+from ..nn.clip_grad import clip_grad_norm_
+from ..nn.sequential import Sequential
 from ..optim import Optimizer
-from ..sequential import Sequential
-from ..train_step import train_step
 from ..training import make_step, run_epoch
+from ..training.step import train_step
+from . import datasets
 from . import model as model_module
 from .data import Data, device_labels, index_dtype
 from .evaluation import Evaluator, evaluate
@@ -188,17 +188,13 @@ def train_run(
     ):
         read = _reader(timeout) if lazy else float
         schedule = model_module.make_schedule(args.schedule, optimizer, steps, args.lr)
-        step: Callable[[Any, Any], float]
+        step: Callable[[Any, Any], Any]
         if args.clip_grad_norm is None:
-            fused = train_step(model, loss_fn, optimizer, compile="auto")  # jax.jit on JAX; Dask: one persist
-
-            def fused_step(x: Any, y: Any) -> float:
-                return read(fused(x, y))
-
-            step = fused_step
-
+            step = train_step(model, loss_fn, optimizer, compile="auto")  # jax.jit on JAX; Dask: one persist
+            loss_reader = read
         else:  # clipping goes between backward and the optimizer's step: the eager loop
             step = make_step(model, loss_fn, optimizer, read=read, before_step=_clipper(model, args.clip_grad_norm))
+            loss_reader = float
 
         done = 0
         last: dict[str, Any] = {"host": None, "step": 0}
@@ -227,7 +223,7 @@ def train_run(
                         )
                         for rows in rows_list
                     )
-                    losses = run_epoch(model, loss_fn, optimizer, batches, on_step=after, step=step)
+                    losses = run_epoch(model, loss_fn, optimizer, batches, on_step=after, step=step, read=loss_reader)
                     curve.append(sum(value * len(rows) for value, rows in zip(losses, rows_list, strict=True)) / n)
                     bar.set_note(f"loss {curve[-1]:.4g}")
                     if not math.isfinite(curve[-1]):
@@ -264,7 +260,7 @@ def _clipper(model: Sequential, max_norm: float) -> Any:
 
 
 def _reader(timeout: float | None) -> Any:
-    from ..cluster import compute_within
+    from ..distributed.cluster import compute_within
 
     return lambda loss: float(compute_within(loss, timeout=timeout)[0])
 
@@ -279,7 +275,7 @@ def _guard(client: Any, timeout: float | None) -> contextlib.AbstractContextMana
     """A progress watchdog on ``client`` (a Dask cluster), or a stand-in with ``beat()`` when there is none."""
     if client is None:
         return contextlib.nullcontext(_NoWatchdog())
-    from ..cluster import progress_guard
+    from ..distributed.cluster import progress_guard
 
     return progress_guard(client, timeout)
 

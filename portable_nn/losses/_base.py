@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -10,10 +11,11 @@ from .._arrays import as_array
 from .._backend import device_of
 from .._checks import check_array, check_floating, shape_str
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..nn.grad_mode import Call
+from ..typing import Array
 
-__all__ = ["REDUCTIONS", "Loss", "broadcastable", "check_option_array", "element_count", "scaled"]
+__all__ = ["REDUCTIONS", "Loss", "broadcastable", "check_option_array", "compute_of", "element_count", "scaled"]
 
-Array = Any
 
 #: The values ``reduction`` accepts, as in PyTorch.
 REDUCTIONS = ("mean", "sum", "none")
@@ -85,6 +87,24 @@ class Loss:
         if self.reduction != "mean":
             shown.append(f"reduction={self.reduction!r}")
         return f"{type(self).__name__}({', '.join(shown)})"
+
+
+def compute_of(loss_fn: Any) -> Callable[[Array, Array, Call], tuple[Array, Array]] | None:
+    """A built-in loss's ``_compute(prediction, target, call)``, or None: call ``loss_fn(prediction, target)``.
+
+    ``_compute`` is ``__call__`` with its checks under an explicit ``call`` (``call.validate`` False:
+    the caller validated this input signature). Where a :class:`Loss` subclass defines its own
+    ``__call__`` without a ``_compute`` beside it, that ``__call__`` is what the user wrote: None.
+    """
+    if not isinstance(loss_fn, Loss):
+        return None
+    for klass in type(loss_fn).__mro__:
+        if "__call__" in vars(klass):
+            compute: Callable[[Array, Array, Call], tuple[Array, Array]] | None = (
+                loss_fn._compute if "_compute" in vars(klass) else None  # type: ignore[attr-defined]
+            )
+            return compute
+    return None
 
 
 def _show(value: Any) -> str:

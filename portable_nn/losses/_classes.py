@@ -12,8 +12,9 @@ from typing import Any
 
 from .._backend import device_of, dtype_name, has_values, is_traced, namespace_of, to_host
 from .._checks import check_array, shape_str
-from .._trusted import concrete_of, is_tracing, is_trusted, note_unchecked
+from .._trusted import concrete_of, note_unchecked
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, NamespaceError, ShapeError
+from ..typing import Array
 from ._base import element_count
 
 __all__ = [
@@ -26,8 +27,6 @@ __all__ = [
     "target_onehot",
     "target_range_ignored",
 ]
-
-Array = Any
 
 
 class Layout:
@@ -133,7 +132,9 @@ def class_labels(xp: ModuleType, target: Array, classes: int) -> Array:
     return xp.reshape(xp.arange(classes, dtype=target.dtype, device=device_of(target)), (1, classes))
 
 
-def target_range_ignored(xp: ModuleType, target: Array, layout: Layout, ignore_index: int, onehot: Array) -> bool:
+def target_range_ignored(
+    xp: ModuleType, target: Array, layout: Layout, ignore_index: int, onehot: Array, validate: bool = True
+) -> bool:
     """Check the values of class-index ``target``; return whether some entry equals ``ignore_index``.
 
     Values must be in ``[0, C)`` or equal ``ignore_index`` (an ``ArgumentError`` naming the range
@@ -143,16 +144,17 @@ def target_range_ignored(xp: ModuleType, target: Array, layout: Layout, ignore_i
     ``ignore_index`` lies between them a second transfer checks the other values. Under a
     compiler (values unknown: ``train_step``'s compiled step, or a user's own ``jax.jit``/``jax.vmap``
     of the loss) nothing is read and ignored entries are masked unconditionally; in the abstract
-    validation of a compiled ``train_step`` (:class:`portable_nn._trusted.checked_trace`) the values
-    are checked on a host copy of the concrete target (no device op), or the check is recorded as
-    not run. Where the target has no values to read (symbolic sizes or arrays, lazy namespaces without values,
-    inside ``torch.compile`` or a ``torch.func`` transform: :func:`portable_nn._backend.has_values`) the check is
-    skipped too: an out-of-range index then marks no class (its row's one-hot is zero), as under ``jax.jit``.
+    validation of a compiled ``train_step`` (:class:`portable_nn._trusted.checked_trace`, ``validate``
+    True) the values are checked on a host copy of the concrete target (no device op), or the check is
+    recorded as not run. Where the target has no values to read (symbolic sizes or arrays, lazy namespaces
+    without values, inside ``torch.compile`` or a ``torch.func`` transform: :func:`portable_nn._backend.has_values`)
+    the check is skipped too: an out-of-range index then marks no class (its row's one-hot is zero), as under
+    ``jax.jit``.
     """
     if layout.symbolic or not has_values(target):  # no values to read (ndonnx, torch.compile, torch.func)
         return True  # ignored entries are masked unconditionally; out-of-range indices are not reported
-    if is_tracing() or is_traced(target) or is_traced(onehot):  # onehot: a concrete target inside a trace
-        if not is_trusted():
+    if is_traced(target) or is_traced(onehot):  # onehot: a concrete target inside a trace
+        if validate:  # a checked abstract trace: the concrete target's host copy, if it has one
             _check_concrete_range(target, layout, ignore_index)
         return True
     return _range_ignored(xp, target, layout, ignore_index, onehot)

@@ -9,14 +9,13 @@ from typing import Any
 from .._arrays import as_array
 from .._backend import device_of, namespace_of
 from .._checks import check_array, check_floating, shape_str
-from .._trusted import is_trusted
 from ..errors import NamespaceError, ShapeError
+from ..nn.grad_mode import CHECKED, Call
+from ..typing import Array
 from ._base import Loss, broadcastable, element_count, full_mean, scaled
 from ._classes import check_weight_option
 
 __all__ = ["BCEWithLogitsLoss"]
-
-Array = Any
 
 
 class BCEWithLogitsLoss(Loss):
@@ -61,7 +60,13 @@ class BCEWithLogitsLoss(Loss):
 
     def __call__(self, logits: Array, target: Array, *, grad_output: Array | None = None) -> tuple[Array, Array]:
         """``(loss, grad)`` with ``grad = dloss/dlogits`` (see :class:`~portable_nn.losses.Loss`)."""
-        if is_trusted():  # train_step validated this input signature
+        return self._compute(logits, target, CHECKED, grad_output)
+
+    def _compute(
+        self, logits: Array, target: Array, call: Call, grad_output: Array | None = None
+    ) -> tuple[Array, Array]:
+        """``__call__``, the arguments checked only with ``call.validate``."""
+        if not call.validate:  # train_step validated this input signature
             xp, shape = namespace_of(logits), tuple(logits.shape)
             return self._finish(xp, logits, target, shape, self._upstream(xp, grad_output, logits, shape))
         xp = check_floating(logits, "logits")

@@ -15,9 +15,10 @@ from typing import Any
 from .._arrays import as_array
 from .._backend import device_of, has_values, is_traced, namespace_of
 from .._checks import check_array, check_floating, check_real, shape_str
-from .._trusted import is_tracing, is_trusted
+from ..backends.fast_paths import array_ops
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
-from ..fast_paths import array_ops
+from ..nn.grad_mode import CHECKED, Call
+from ..typing import Array
 from ._base import Loss, full_mean, scaled
 from ._classes import (
     Layout,
@@ -33,8 +34,6 @@ from ._classes import (
 
 __all__ = ["CrossEntropyLoss", "NLLLoss"]
 
-Array = Any
-
 
 def _check_ignore_index(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -45,7 +44,7 @@ def _check_ignore_index(value: Any) -> int:
 def log_softmax_rows(xp: ModuleType, z: Array) -> Array:
     """``log(softmax(z))`` over axis 1 of ``z`` (rows, C), the max subtracted first (large logits do not overflow).
 
-    A backend with a fused kernel uses it (:func:`portable_nn.fast_paths.array_ops`); the same numbers
+    A backend with a fused kernel uses it (:func:`portable_nn.backends.fast_paths.array_ops`); the same numbers
     within rounding.
     """
     fused = array_ops(z)
@@ -65,8 +64,10 @@ class _ClassLoss(Loss):
         self.weight = check_weight_option(weight)
         self.ignore_index = _check_ignore_index(ignore_index)
 
-    def _prepare(self, x: Array, what: str, grad_output: Array | None) -> tuple[ModuleType, Layout, Any]:
-        if is_trusted():  # train_step validated this input signature
+    def _prepare(
+        self, x: Array, what: str, grad_output: Array | None, validate: bool
+    ) -> tuple[ModuleType, Layout, Any]:
+        if not validate:  # train_step validated this input signature
             cached = getattr(self, "_layout", None)  # one per input shape
             if cached is None or cached.shape != x.shape:
                 cached = self._layout = Layout(x, what)
@@ -78,13 +79,14 @@ class _ClassLoss(Loss):
             check_class_weight(xp, self.weight, x, layout.classes)
         return xp, layout, self._upstream(xp, grad_output, x, layout.loss_shape)
 
-    def _index_onehot(self, xp: ModuleType, target: Array, layout: Layout) -> tuple[Array, bool]:
-        """``(onehot, ignored)`` of class-index ``target`` (see :func:`target_onehot`), its values checked.
+    def _index_onehot(self, xp: ModuleType, target: Array, layout: Layout, validate: bool) -> tuple[Array, bool]:
+        """``(onehot, ignored)`` of class-index ``target`` (see :func:`target_onehot`), its values checked
+        (:func:`target_range_ignored`; with ``validate`` also inside a checked abstract trace).
 
         ``arange(C)`` is built once per namespace, class count, dtype and device (not while traced:
         a traced array must not outlive its trace).
         """
-        if is_tracing() or is_traced(target):
+        if is_traced(target):
             labels = class_labels(xp, target, layout.classes)
         else:
             key = (xp, layout.classes, target.dtype, device_of(target))
@@ -96,7 +98,7 @@ class _ClassLoss(Loss):
                 if not is_traced(labels):  # built inside a user's jax.jit: it must not outlive the trace
                     self._labels = (key, labels)
         onehot = target_onehot(xp, target, layout, labels)
-        return onehot, target_range_ignored(xp, target, layout, self.ignore_index, onehot)
+        return onehot, target_range_ignored(xp, target, layout, self.ignore_index, onehot, validate)
 
     def _empty(self, xp: ModuleType, layout: Layout, x: Array) -> tuple[Array, Array]:
         """An input with no positions: NaN mean, zero sum, empty per-position losses; a zero gradient.
@@ -189,14 +191,21 @@ class CrossEntropyLoss(_ClassLoss):
 
     def __call__(self, logits: Array, target: Array, *, grad_output: Array | None = None) -> tuple[Array, Array]:
         """``(loss, grad)`` with ``grad = dloss/dlogits`` (see the class notes and :class:`Loss`)."""
-        xp, layout, upstream = self._prepare(logits, "logits", grad_output)
-        if not is_trusted():
+        return self._compute(logits, target, CHECKED, grad_output)
+
+    def _compute(
+        self, logits: Array, target: Array, call: Call, grad_output: Array | None = None
+    ) -> tuple[Array, Array]:
+        """``__call__``, the arguments checked only with ``call.validate`` (the targets' values whenever readable)."""
+        validate = call.validate
+        xp, layout, upstream = self._prepare(logits, "logits", grad_output, validate)
+        if validate:
             check_array(target, "target", xp, device_of(logits))  # any dtype: indices or probabilities
         probabilities = is_floating(xp, target.dtype)
         if probabilities:
-            if not is_trusted():
+            if validate:
                 self._check_probabilities(xp, logits, target)
-        elif not is_trusted():
+        elif validate:
             check_index_target(xp, target, layout, self.ignore_index)
         if layout.rows == 0:
             return self._empty(xp, layout, logits)
@@ -207,7 +216,7 @@ class CrossEntropyLoss(_ClassLoss):
             if fused is not None:  # every target a class: nothing ignored, nothing out of range
                 return fused
         if not probabilities:
-            onehot, ignored = self._index_onehot(xp, target, layout)
+            onehot, ignored = self._index_onehot(xp, target, layout, validate)
         log_probs = log_softmax_rows(xp, layout.to_rows(xp, logits))
         probs = xp.exp(log_probs)
         if probabilities:
@@ -258,7 +267,6 @@ class CrossEntropyLoss(_ClassLoss):
             and self.label_smoothing == 0.0
             and self.reduction != "none"
             and not 0 <= self.ignore_index < layout.classes
-            and not is_tracing()
             and not is_traced(logits)
             and has_values(logits)  # the fused path reads the targets' range
             and getattr(array_ops(logits), "index_cross_entropy", None) is not None
@@ -323,14 +331,20 @@ class NLLLoss(_ClassLoss):
 
     def __call__(self, log_probs: Array, target: Array, *, grad_output: Array | None = None) -> tuple[Array, Array]:
         """``(loss, grad)`` with ``grad = dloss/dlog_probs``."""
-        xp, layout, upstream = self._prepare(log_probs, "log_probs", grad_output)
-        if not is_trusted():
+        return self._compute(log_probs, target, CHECKED, grad_output)
+
+    def _compute(
+        self, log_probs: Array, target: Array, call: Call, grad_output: Array | None = None
+    ) -> tuple[Array, Array]:
+        """``__call__``, the arguments checked only with ``call.validate`` (the targets' values whenever readable)."""
+        validate = call.validate
+        xp, layout, upstream = self._prepare(log_probs, "log_probs", grad_output, validate)
+        if validate:
             check_array(target, "target", xp, device_of(log_probs))
-        if not is_trusted():
             check_index_target(xp, target, layout, self.ignore_index)
         if layout.rows == 0:
             return self._empty(xp, layout, log_probs)
-        onehot, ignored = self._index_onehot(xp, target, layout)
+        onehot, ignored = self._index_onehot(xp, target, layout, validate)
         rows = layout.to_rows(xp, log_probs)
         onehot, onehot_float, row_weight = index_terms(
             xp, target, layout, log_probs.dtype, self.weight, self.ignore_index, ignored, onehot

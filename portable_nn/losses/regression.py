@@ -17,18 +17,16 @@ HuberLoss(δ)       0.5 d² if \\|d\\| < δ else δ (\\|d\\| - 0.5 δ)     d if 
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any
 
 from .._arrays import as_array
 from .._backend import device_of, namespace_of
 from .._checks import check_array, check_floating, check_real, shape_str
-from .._trusted import is_trusted
 from ..errors import ShapeError
+from ..nn.grad_mode import CHECKED, Call
+from ..typing import Array
 from ._base import Loss, element_count, full_mean, scaled
 
 __all__ = ["HuberLoss", "L1Loss", "MSELoss", "SmoothL1Loss"]
-
-Array = Any
 
 
 class _Elementwise(Loss):
@@ -45,7 +43,12 @@ class _Elementwise(Loss):
         device and real floating dtype; ``grad`` has ``pred``'s shape. The mean over an empty
         array is NaN, as in PyTorch.
         """
-        if is_trusted():  # train_step validated this input signature
+        return self._compute(pred, target, CHECKED, grad_output)
+
+    def _compute(self, pred: Array, target: Array, call: Call, grad_output: Array | None = None) -> tuple[Array, Array]:
+        """``__call__``, the arguments checked only with ``call.validate`` (UNCHECKED: ``train_step``'s validated
+        signature, see :func:`portable_nn.training.functional_model.loss_and_grads_fn`)."""
+        if not call.validate:
             xp = namespace_of(pred)
         else:
             xp = check_floating(pred, "pred")

@@ -1,4 +1,4 @@
-"""Optimizers over any :class:`~portable_nn.module.Module`, with ``torch.optim``'s signatures and update rules.
+"""Optimizers over any :class:`~portable_nn.nn.module.Module`, with ``torch.optim``'s signatures and update rules.
 
 ``SGD``, ``Adam``, ``AdamW``, ``RMSprop`` and ``Adagrad``; each has a pure form (``init``/``update``,
 traceable by ``jax.jit``) and the stateful ``zero_grad``/``step`` built on it, param groups

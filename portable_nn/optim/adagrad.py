@@ -6,12 +6,11 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .._checks import check_lr, check_real
-from ..module import Module
+from ..nn.module import Module
+from ..typing import Array
 from .base import Optimizer, Step, flag
 
 __all__ = ["Adagrad"]
-
-Array = Any
 
 
 class Adagrad(Optimizer):
@@ -101,12 +100,14 @@ class Adagrad(Optimizer):
         hyper: dict[str, Any],
         *,
         inplace: bool = False,
+        values: Mapping[str, Any] | None = None,
     ) -> tuple[Array, dict[str, Array]]:
+        numbers = hyper if values is None else values  # step_scalars' lr is already decayed
         if hyper["maximize"]:
             g = -g
         if hyper["weight_decay"] != 0:
-            g = g + hyper["weight_decay"] * p
-        if hyper["lr_decay"] != 0:
+            g = g + numbers["weight_decay"] * p
+        if values is None and hyper["lr_decay"] != 0:
             t = step - 1 if isinstance(step, int) else xp.astype(step - 1, p.dtype)
             lr = lr / (1 + t * hyper["lr_decay"])
         if inplace:  # the optimizer's private buffer (JAX/Dask rebind): the same numbers, no copy
@@ -114,4 +115,9 @@ class Adagrad(Optimizer):
             total += g * g
         else:
             total = buffers["sum"] + g * g
-        return p - lr * (g / (xp.sqrt(total) + hyper["eps"])), {"sum": total}
+        return p - lr * (g / (xp.sqrt(total) + numbers["eps"])), {"sum": total}
+
+    def _scalars(self, hyper: Mapping[str, Any], count: int) -> dict[str, float]:
+        scalars = super()._scalars(hyper, count)
+        scalars["lr"] = hyper["lr"] / (1 + (count - 1) * hyper["lr_decay"])
+        return scalars

@@ -8,12 +8,11 @@ from typing import Any, ClassVar
 
 from .._checks import check_lr, check_real
 from ..errors import ArgumentError, ArgumentTypeError
-from ..module import Module
+from ..nn.module import Module
+from ..typing import Array
 from .base import Optimizer, Step, bias_correction, flag
 
 __all__ = ["Adam", "AdamW"]
-
-Array = Any
 
 
 class Adam(Optimizer):
@@ -110,30 +109,37 @@ class Adam(Optimizer):
         hyper: dict[str, Any],
         *,
         inplace: bool = False,
+        values: Mapping[str, Any] | None = None,
     ) -> tuple[Array, dict[str, Array]]:
-        (beta1, beta2), eps, decay = hyper["betas"], hyper["eps"], hyper["weight_decay"]
+        if values is None:
+            (beta1, beta2), eps, decay = hyper["betas"], hyper["eps"], hyper["weight_decay"]
+            kept1, kept2, shrink = 1 - beta1, 1 - beta2, 1 - lr * decay
+            step_size = lr / bias_correction(xp, beta1, step, p)
+            correction2 = bias_correction(xp, beta2, step, p)
+            correction2_sqrt = math.sqrt(correction2) if isinstance(correction2, float) else xp.sqrt(correction2)
+        else:  # step_scalars: every derived number computed on the host in float64, as the eager loop does
+            beta1, beta2, eps, decay = values["beta1"], values["beta2"], values["eps"], values["weight_decay"]
+            kept1, kept2, shrink = values["one_minus_beta1"], values["one_minus_beta2"], values["decoupled_shrink"]
+            step_size, correction2_sqrt = values["step_size"], values["bias_correction2_sqrt"]
         if hyper["maximize"]:
             g = -g
-        if decay != 0:
+        if hyper["weight_decay"] != 0:
             if hyper["decoupled"]:
-                p = p * (1 - lr * decay)
+                p = p * shrink
             else:
                 g = g + decay * p
         if inplace:  # the optimizer's private buffers (JAX/Dask rebind): the same numbers, no copies
             m, v = buffers["exp_avg"], buffers["exp_avg_sq"]
             m *= beta1
-            m += (1 - beta1) * g
+            m += kept1 * g
             v *= beta2
-            v += (1 - beta2) * (g * g)
+            v += kept2 * (g * g)
         else:
-            m = beta1 * buffers["exp_avg"] + (1 - beta1) * g
-            v = beta2 * buffers["exp_avg_sq"] + (1 - beta2) * (g * g)
+            m = beta1 * buffers["exp_avg"] + kept1 * g
+            v = beta2 * buffers["exp_avg_sq"] + kept2 * (g * g)
         new = {"exp_avg": m, "exp_avg_sq": v}
         if hyper["amsgrad"]:
             v = new["max_exp_avg_sq"] = xp.maximum(buffers["max_exp_avg_sq"], v)
-        step_size = lr / bias_correction(xp, beta1, step, p)
-        correction2 = bias_correction(xp, beta2, step, p)
-        correction2_sqrt = math.sqrt(correction2) if isinstance(correction2, float) else xp.sqrt(correction2)
         denom = xp.sqrt(v)  # fresh: the rest of the formula is computed in it
         denom /= correction2_sqrt
         denom += eps
@@ -142,9 +148,49 @@ class Adam(Optimizer):
         update += p
         return update, new
 
+    def _scalars(self, hyper: Mapping[str, Any], count: int) -> dict[str, float]:
+        (beta1, beta2), lr = hyper["betas"], float(hyper["lr"])
+        return {
+            "lr": lr,
+            "beta1": float(beta1),
+            "beta2": float(beta2),
+            "eps": float(hyper["eps"]),
+            "weight_decay": float(hyper["weight_decay"]),
+            "one_minus_beta1": 1 - beta1,
+            "one_minus_beta2": 1 - beta2,
+            "decoupled_shrink": 1 - lr * hyper["weight_decay"],
+            "step_size": lr / (1 - beta1**count),
+            "bias_correction2_sqrt": math.sqrt(1 - beta2**count),
+        }
+
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: ``torch.optim.AdamW``'s signature (default ``weight_decay=1e-2``)."""
+    """Adam with decoupled weight decay: ``torch.optim.AdamW``'s signature (default ``weight_decay=1e-2``).
+
+    :class:`Adam` with ``decoupled=True``: each step first shrinks ``p`` by ``1 - lr * weight_decay``.
+
+    Parameters
+    ----------
+    module : Module
+        The model to optimize.
+    lr, eps, weight_decay : float or 0-d array
+        All >= 0.
+    betas : pair of float or 0-d array
+        Each in [0, 1).
+    amsgrad, maximize : bool
+        AMSGrad's running maximum; ascend instead of descend.
+    param_groups : list of dict, optional
+        Per-group overrides, see ``portable_nn.optim.groups``.
+    foreach : bool or None
+        The multi-tensor update (torch only; None: where available).
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> opt = pnn.AdamW(pnn.Linear(2, 1, seed=0), lr=1e-3)
+    >>> opt.param_groups[0]["weight_decay"], opt.param_groups[0]["decoupled"]
+    (0.01, True)
+    """
 
     def __init__(
         self,

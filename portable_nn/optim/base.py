@@ -21,10 +21,8 @@ has no gradient, instead of silently skipping it.
 
 from __future__ import annotations
 
-import itertools
 import math
-import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._arrays import as_array
@@ -40,13 +38,13 @@ from ..errors import (
     NamespaceError,
     ShapeError,
 )
-from ..module import Module
+from ..nn.module import Module
+from ..typing import Array
 from .groups import build_groups
 from .state import load_optimizer_state
 
 __all__ = ["Optimizer", "bias_correction", "flag"]
 
-Array = Any
 Buffers = dict[str, dict[str, Array]]
 Hyper = dict[str, Any]
 Step = Any  # a Python int (stateful step) or a 0-d int32 array (pure update)
@@ -68,11 +66,36 @@ class Optimizer:
     (zeros by default) and ``_update_one(xp, p, g, buffers, step, lr, hyper, *, inplace) -> (new_p,
     new_buffers)``, which may update ``buffers``' arrays in place only when ``inplace`` is True (they
     are the optimizer's private arrays then) and never writes ``p`` or ``g``; ``_FAST_PATH`` names a
-    multi-tensor update in ``portable_nn.fast_paths``.
+    multi-tensor update in ``portable_nn.backends.fast_paths``.
+
+    Parameters
+    ----------
+    module : Module
+        The model whose parameters (``module.named_parameters()``) are optimized.
+    param_groups : list of dict, optional
+        Per-group overrides, see ``portable_nn.optim.groups``.
+    foreach : bool or None, optional
+        The multi-tensor update (torch only; None: where available).
+    **hyperparameters : float, 0-d array or bool
+        The subclass's hyperparameters (``lr``, ``momentum``, ``betas``...), validated by it.
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``module`` is no portable_nn ``Module``, or ``foreach`` is no bool (nor None).
+    ArgumentError
+        The module has no parameters.
+
+    Examples
+    --------
+    >>> import portable_nn as pnn
+    >>> opt = pnn.SGD(pnn.Linear(2, 1, seed=0), lr=0.1)
+    >>> isinstance(opt, pnn.Optimizer), opt.step_count, opt.param_groups[0]["params"]
+    (True, 0, ['weight', 'bias'])
     """
 
     _LEGACY: ClassVar[dict[str, Any]] = {}
-    _FAST_PATH: ClassVar[str | None] = None  # name of the foreach update in portable_nn.fast_paths
+    _FAST_PATH: ClassVar[str | None] = None  # name of the foreach update in portable_nn.backends.fast_paths
 
     def __init__(
         self, module: Module, *, param_groups: Any = None, foreach: bool | None = None, **hyperparameters: Any
@@ -99,7 +122,12 @@ class Optimizer:
         self._name_set = frozenset(self._names)
         self._fast_cache: tuple[Any, Any] | None = None
         self._lazy_cache: tuple[Any, bool] | None = None
-        self._checked: tuple[list[tuple[Any, ...]], list[Hyper]] | None = None
+        self._checked: tuple[tuple[Any, ...], list[Hyper]] | None = None
+        self._several_groups = len(self._members) > 1
+        self._backend: tuple[Any, ...] = (None,)  # (array type, foreach, namespace, fast path, lazy): step_with
+        self._stored_first: Any = None  # the first parameter and the buffers step_with stored last
+        self._stored_state: Buffers | None = None
+        self._structure: tuple[Any, Any] = (None, None)  # (the _groups() list, its structure())
 
     # ---------------------------------------------------------------- hyperparameters
 
@@ -127,18 +155,20 @@ class Optimizer:
 
     def _groups(self) -> list[Hyper]:
         """Each group's hyperparameters, validated (cached while ``param_groups`` holds the same plain values)."""
+        keys, checked_before = self._keys, self._checked
+        if checked_before is not None:  # the hot path: one flat tuple, compared by identity first, then by value
+            try:
+                flat = tuple([group[key] for group in self.param_groups for key in keys])
+            except (KeyError, TypeError):
+                flat = None
+            try:  # identical objects compare equal without a call; an array among them may refuse to compare
+                same = flat is not None and flat == checked_before[0]
+            except Exception:
+                same = False
+            if same:
+                return checked_before[1]
         if len(self.param_groups) != len(self._members):
             raise ArgumentError(f"param_groups: expected {len(self._members)} groups, got {len(self.param_groups)}")
-        keys, checked_before = self._keys, self._checked
-        snapshot = [tuple(map(group.get, keys)) for group in self.param_groups]
-        if checked_before is not None and all(  # the same objects as last time (the hot path): nothing to compare
-            map(operator.is_, itertools.chain.from_iterable(snapshot), itertools.chain.from_iterable(checked_before[0]))
-        ):
-            return checked_before[1]
-        plain = all(type(v) in _PLAIN for values in snapshot for v in values)
-        if plain and checked_before is not None and checked_before[0] == snapshot:
-            self._checked = (snapshot, checked_before[1])
-            return checked_before[1]
         checked = []
         for index, (group, members) in enumerate(zip(self.param_groups, self._members, strict=True)):
             if not isinstance(group, dict) or not {"params", *self._keys} <= set(group):  # extra keys: as torch
@@ -149,6 +179,8 @@ class Optimizer:
                     f"param_groups[{index}]['params']: the members of a group are fixed at construction"
                 )
             checked.append(self._validate_group(f"param_groups[{index}]", {key: group[key] for key in self._keys}))
+        snapshot = tuple(group[key] for group in self.param_groups for key in keys)
+        plain = all(type(v) in _PLAIN for v in snapshot)  # arrays (0-d hyperparameters) are validated every step
         self._checked = (snapshot, checked) if plain else None
         return checked
 
@@ -175,14 +207,167 @@ class Optimizer:
         hyper: Hyper,
         *,
         inplace: bool = False,
+        values: Mapping[str, Any] | None = None,
     ) -> tuple[Array, dict[str, Array]]:  # pragma: no cover - abstract
+        """One parameter's update; ``hyper`` decides the structure (flags, which values are 0), ``values``
+        (from :meth:`step_scalars`, possibly traced 0-d arrays) the numbers when given, else ``hyper``/``step``."""
         raise NotImplementedError
+
+    # ---------------------------------------------------------------- host numbers (compiled steps)
+
+    def structure(self) -> tuple[Any, ...]:
+        """What a compiled update depends on besides numbers: per group, each flag and which values are 0.
+
+        Two calls that return equal structures run the same program: every other change between
+        steps (lr, momentum, betas, eps, weight_decay...) is a number, passed by :meth:`step_scalars`.
+
+        Returns
+        -------
+        tuple of tuple of (str, object) pairs
+            Per group, each hyperparameter's name with its flag (bool) or whether it is nonzero
+            (bool, or a tuple of them for pairs such as ``betas``); hashable.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> opt = pnn.SGD(pnn.Linear(2, 1, seed=0), lr=0.1, momentum=0.9)
+        >>> before = opt.structure()
+        >>> opt.param_groups[0]["momentum"] = 0.5
+        >>> opt.structure() == before
+        True
+        """
+        groups = self._groups()
+        cached = self._structure
+        if cached[0] is not groups:  # _groups() returns the same list while nothing changed
+            structure = tuple(tuple((key, _static(value)) for key, value in hyper.items()) for hyper in groups)
+            cached = self._structure = (groups, structure)
+        return cached[1]  # type: ignore[no-any-return]
+
+    def step_scalars(self, count: int) -> list[dict[str, float]]:
+        """Per group, every number step ``count`` (1, 2, ...) uses, computed on the host in float64.
+
+        The group's real hyperparameters and what the step count derives from them (Adam's bias
+        corrections, Adagrad's decayed lr), from the Python integer ``count`` (no counter to overflow).
+        The keys depend only on :meth:`structure`; :meth:`apply` takes these numbers (or 0-d arrays
+        of them, e.g. traced by ``jax.jit``).
+
+        Parameters
+        ----------
+        count : int
+            The number of the step to compute (``step_count + 1`` for the next one), >= 1.
+
+        Returns
+        -------
+        list of dict of str to float
+            One dict per param group (in ``param_groups`` order): name -> value.
+
+        Raises
+        ------
+        ArgumentError
+            ``count`` is not an int >= 1 (a bool included).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> opt = pnn.Adam(pnn.Linear(2, 1, seed=0), lr=0.1)
+        >>> round(opt.step_scalars(1)[0]["step_size"], 6)
+        1.0
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ArgumentError(f"count must be an int >= 1, got {count!r}")
+        return [self._scalars(hyper, count) for hyper in self._groups()]
+
+    def _scalars(self, hyper: Mapping[str, Any], count: int) -> dict[str, float]:
+        """The numbers of one group at step ``count``: its real hyperparameters (subclasses add derived ones)."""
+        return {key: float(value) for key, value in hyper.items() if type(value) is not bool}
+
+    def apply(
+        self,
+        params: Mapping[str, Array],
+        grads: Mapping[str, Array],
+        buffers: Mapping[str, Mapping[str, Array]],
+        scalars: Sequence[Mapping[str, Any]],
+        *,
+        inplace: bool = False,
+    ) -> tuple[dict[str, Array], Buffers]:
+        """One update with the numbers given (``scalars``, from :meth:`step_scalars`): ``(new_params, new_buffers)``.
+
+        Pure unless ``inplace`` (the caller owns ``buffers``); unchecked (callers validate); traceable
+        with every argument traced: the structure (flags, which values are 0) comes from ``param_groups``.
+
+        Parameters
+        ----------
+        params : mapping of str to array
+            Every parameter of the module, by name (any shape).
+        grads : mapping of str to array
+            A gradient per parameter, of its parameter's shape, dtype and placement.
+        buffers : mapping of str to mapping of str to array
+            ``{param: {buffer: array}}``, each buffer of its parameter's shape (e.g.
+            ``init(params)["buffers"]`` or :meth:`current_buffers`).
+        scalars : sequence of mapping of str to float or 0-d array
+            Per group, the numbers of this step: :meth:`step_scalars` (or 0-d arrays of them).
+        inplace : bool, optional
+            Update ``buffers``' arrays in place (only when no one else holds them).
+
+        Returns
+        -------
+        new_params : dict of str to array
+            The updated parameters, of the shapes of ``params``.
+        new_buffers : dict of str to dict of str to array
+            The updated buffers.
+
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.5)
+        >>> params = model.named_parameters()
+        >>> grads = {name: np.ones_like(p) for name, p in params.items()}
+        >>> new_params, _ = opt.apply(params, grads, opt.init(params)["buffers"], opt.step_scalars(1))
+        >>> (params["bias"] - new_params["bias"]).tolist()
+        [0.5]
+        """
+        groups = self._groups()
+        xp = namespace_of(params[self._names[0]])
+        new_params: dict[str, Array] = {}
+        new_buffers: Buffers = {}
+        update = self._update_one
+        for hyper, numbers, members in zip(groups, scalars, self._members, strict=True):
+            for name in members:
+                new_params[name], new_buffers[name] = update(
+                    xp,
+                    params[name],
+                    grads[name],
+                    dict(buffers[name]),
+                    0,
+                    numbers["lr"],
+                    hyper,
+                    inplace=inplace,
+                    values=numbers,
+                )
+        return new_params, new_buffers
 
     def init(self, params: Mapping[str, Array]) -> dict[str, Any]:
         """The optimizer state for ``params`` (name -> array): every buffer allocated, step count 0.
 
-        Returns ``{"step": 0-d int32 array, "buffers": {name: {buffer: array}}}`` on the params'
-        backend and device (buffers in their dtype); its structure never changes during training.
+        Parameters
+        ----------
+        params : mapping of str to array
+            Every parameter of the optimizer's module, by name (``module.named_parameters()``).
+
+        Returns
+        -------
+        dict
+            ``{"step": 0-d int32 array, "buffers": {name: {buffer: array}}}`` on the params'
+            backend and device (each buffer of its parameter's shape and dtype); its structure
+            never changes during training.
+
+        Raises
+        ------
+        ArgumentTypeError
+            ``params`` is not a mapping.
+        ArgumentError
+            Missing or unknown parameter names.
 
         Examples
         --------
@@ -211,13 +396,51 @@ class Optimizer:
     ) -> tuple[dict[str, Array], dict[str, Any]]:
         """One step of the update rule, pure: ``(new_params, new_state)``; nothing is mutated.
 
-        ``params``/``grads``: name -> array for every parameter of the optimizer's module;
-        ``state``: from :meth:`init` or a previous ``update``. ``lr``: None (each group's current
-        ``"lr"``), a Python float, a 0-d array (cast to each parameter's dtype; may be traced),
-        or a mapping name -> lr for every parameter. Traceable by ``jax.jit`` with all four
-        arguments traced (hyperparameters other than ``lr`` are constants of the trace).
-        Errors: ``ArgumentError`` for missing/unknown names or a non-0-d ``lr`` array; the
-        usual ``NamespaceError``/``DTypeError``/``ShapeError`` for mismatched arrays.
+        Traceable by ``jax.jit`` with all four arguments traced (hyperparameters other than ``lr``
+        are constants of the trace).
+
+        Parameters
+        ----------
+        params : mapping of str to array
+            Every parameter of the optimizer's module, by name (any shapes).
+        grads : mapping of str to array
+            A gradient per parameter, of its parameter's backend, dtype and shape.
+        state : mapping
+            ``{"step": 0-d int32 array, "buffers": {name: {buffer: array}}}``, from :meth:`init`
+            or a previous ``update``.
+        lr : None, float, 0-d array or mapping of str to float or 0-d array, optional
+            None: each group's current ``"lr"``; a Python float; a 0-d array (cast to each
+            parameter's dtype; may be traced); or a mapping name -> lr for every parameter.
+
+        Returns
+        -------
+        new_params : dict of str to array
+            The updated parameters, of the shapes of ``params``.
+        new_state : dict
+            ``{"step": step + 1, "buffers": ...}``, of the structure of ``state``.
+
+        Raises
+        ------
+        ArgumentError
+            Missing or unknown names, a ``state`` not from :meth:`init`, buffers other than the
+            optimizer's, a non-0-d ``lr`` array.
+        ArgumentTypeError
+            ``params``, ``grads`` or ``lr`` of the wrong kind.
+        NamespaceError, DTypeError, ShapeError
+            Gradients or buffers placed, typed or shaped unlike their parameter.
+
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.1, momentum=0.9)
+        >>> params = model.named_parameters()
+        >>> grads = {name: np.ones_like(p) for name, p in params.items()}
+        >>> new_params, state = opt.update(params, grads, opt.init(params))
+        >>> int(state["step"]), state["buffers"]["bias"]["momentum_buffer"].tolist()
+        (1, [1.0])
+        >>> new_params["bias"] is params["bias"]  # nothing mutated: new arrays
+        False
         """
         self._check_names("params", params)
         self._check_names("grads", grads)
@@ -268,41 +491,155 @@ class Optimizer:
     # ---------------------------------------------------------------- the stateful form
 
     def zero_grad(self) -> None:
-        """Forget the module's accumulated gradients."""
+        """Forget the module's accumulated gradients.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.1)
+        >>> _ = model(model.xp.ones((3, 2), dtype=model.dtype))
+        >>> _ = model.backward(model.xp.ones((3, 1), dtype=model.dtype))
+        >>> opt.zero_grad()
+        >>> model.named_grads()
+        {'weight': None, 'bias': None}
+        """
         self.module.zero_grad()
 
     def step(self) -> None:
-        """Update every parameter from its gradient (all or nothing)."""
+        """Update every parameter from its gradient (all or nothing): :meth:`step_with` the module's own.
+
+        Raises
+        ------
+        CallOrderError
+            A parameter has no gradient (``backward`` not called since ``zero_grad``).
+        NamespaceError, DeviceError, DTypeError, ShapeError
+            A gradient placed, typed or shaped unlike its parameter (see :meth:`check_gradients`).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.5)
+        >>> bias = model.named_parameters()["bias"]
+        >>> _ = model(model.xp.ones((3, 2), dtype=model.dtype))
+        >>> _ = model.backward(model.xp.ones((3, 1), dtype=model.dtype))  # d loss/d bias = 3
+        >>> opt.step()
+        >>> round(float(bias[0] - model.named_parameters()["bias"][0]), 5), opt.step_count
+        (1.5, 1)
+        """
         params = self.module.named_parameters()
         grads = self.module._require_grads()
         if not is_trusted():
-            xp, device, dtype = self.module.xp, self.module.device, self.module.dtype
-            for name, grad in grads.items():
-                check_like(grad, f"gradient of {name}", params[name], xp, device, dtype)
-        self._apply(params, grads)
+            self.check_gradients(params, grads)
+        self.step_with(params, grads)
 
-    def _apply(self, params: dict[str, Array], grads: Mapping[str, Array], *extra: Array) -> tuple[Array, ...]:
-        """Step with checked ``grads``; store parameters, buffers and ``extra`` arrays in one materialize.
+    def check_gradients(self, params: Mapping[str, Array], grads: Mapping[str, Any]) -> None:
+        """A typed error unless each of ``grads`` is placed, typed and shaped like the parameter of its name.
 
-        Inside :func:`portable_nn.train_step` (trusted) buffers this optimizer alone holds (see
-        ``_private``) are updated in place: no copy per step, and nobody else can see the change.
+        Parameters
+        ----------
+        params : mapping of str to array
+            The module's parameters (``module.named_parameters()``).
+        grads : mapping of str to array or shape-like
+            Gradients, or abstract arrays with ``shape`` and ``dtype`` (a trace's): for those only
+            dtype and shape are compared.
+
+        Raises
+        ------
+        NamespaceError, DeviceError, DTypeError, ShapeError
+            Naming the parameter, what was expected and what was given.
+
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.1)
+        >>> params = model.named_parameters()
+        >>> opt.check_gradients(params, {"bias": np.zeros(1, np.float32)})  # fine: nothing raised
+        >>> opt.check_gradients(params, {"bias": np.zeros(2, np.float32)})
+        Traceback (most recent call last):
+        ...
+        portable_nn.errors.ShapeError: gradient of bias: ...
         """
+        xp, device, dtype = self.module.xp, self.module.device, self.module.dtype
+        for name, grad in grads.items():
+            like = params[name]
+            if hasattr(grad, "__array_namespace__") or not hasattr(grad, "shape"):
+                check_like(grad, f"gradient of {name}", like, xp, device, dtype)
+                continue
+            if grad.dtype != like.dtype:
+                raise DTypeError(f"gradient of {name}: expected dtype {like.dtype}, got {grad.dtype}")
+            if tuple(grad.shape) != tuple(like.shape):
+                raise ShapeError(
+                    f"gradient of {name}: expected shape {shape_str(like.shape)}, got {shape_str(grad.shape)} "
+                    f"(is parameter {name} of the shape its layer declares?)"
+                )
+
+    def step_with(self, params: dict[str, Array], grads: Mapping[str, Array], *keep: Array) -> tuple[Array, ...]:
+        """:meth:`step` with the module's parameters and their gradients given (checked by the caller).
+
+        Stores the new parameters and buffers, counts the step; on a lazy backend (Dask) the
+        arrays ``keep`` (e.g. the loss) are materialized with them, and returned. Inside
+        :func:`portable_nn.train_step` (trusted) buffers this optimizer alone holds
+        (:attr:`owns_buffers`) are updated in place: no copy per step, and nobody else can see
+        the change.
+
+        Parameters
+        ----------
+        params : dict of str to array
+            ``module.named_parameters()``.
+        grads : mapping of str to array
+            A gradient per parameter.
+        *keep : array
+            Arrays to store along with the parameters.
+
+        Returns
+        -------
+        (dict of str to array, tuple of array)
+            The new parameters (now the module's) and ``keep``, materialized where the backend is lazy.
+
+        Raises
+        ------
+        CallOrderError
+            If the module's parameters are no longer the optimizer's.
+
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.5)
+        >>> params = model.named_parameters()
+        >>> grads = {name: np.ones_like(p) for name, p in params.items()}
+        >>> new_params, kept = opt.step_with(params, grads)
+        >>> new_params is not params, model.named_parameters()["bias"] is new_params["bias"], kept
+        (True, True, ())
+        >>> (params["bias"] - new_params["bias"]).tolist(), opt.step_count
+        ([0.5], 1)
+        """
+        extra = keep
         names = self._names
-        if len(params) != len(names) or params.keys() != self._name_set:
+        if params.keys() != self._name_set:
             raise CallOrderError(
                 f"the module's parameters {sorted(params)} no longer match the optimizer's {sorted(names)}"
             )
         groups = self._groups()
         first = params[names[0]]
-        buffers = self._state_on_module(first)
+        if first is self._stored_first and self._state is self._stored_state:  # nothing moved since our last step
+            buffers = self._state
+        else:
+            buffers = self._state_on_module(first)
         if not buffers:
             buffers = self.init(params)["buffers"]
         step = self._step + 1
-        xp = namespace_of(first)
+        backend = self._backend
+        if backend[0] is not type(first) or backend[1] is not self.foreach:  # cached per array type
+            xp = namespace_of(first)
+            backend = self._backend = (type(first), self.foreach, xp, self._fast_path(xp), self._lazy(xp))
+        _, _, xp, fast, lazy = backend
         inplace = self._private and is_trusted()
         new_params: dict[str, Array] = {}
         new_state: Buffers = {}
-        fast = self._fast_path(xp)
         update = self._update_one
         for hyper, members in zip(groups, self._members, strict=True):
             if fast is not None:
@@ -317,9 +654,9 @@ class Optimizer:
                 if p.ndim == 0:  # NumPy returns scalars from operations on 0-d arrays: keep arrays
                     new_params[name] = as_array(xp, new_params[name])
                     new_state[name] = {key: as_array(xp, value) for key, value in new_state[name].items()}
-        if len(groups) > 1:
+        if self._several_groups:
             new_params = {name: new_params[name] for name in params}  # the module's order
-        if self._lazy(xp):
+        if lazy:
             # Lazy backends (Dask): parameters, buffers and extras are stored together, so their shared work
             # runs once and no graph grows with the number of steps.
             keys = [(name, key) for name, group in new_state.items() for key in group]
@@ -337,7 +674,91 @@ class Optimizer:
             for buffer in group.values()
         )
         self._state, self._step, self._private = new_state, step, private
-        return extra
+        self._stored_first, self._stored_state = new_params[names[0]], new_state
+        return new_params, extra
+
+    # ---------------------------------------------------------------- for compiled steps (train_step)
+
+    def current_buffers(self, like: Array | None = None) -> Buffers:
+        """The live buffers (``{param: {buffer: array}}``, empty before the first step), placed like the module.
+
+        Not a copy: a caller that hands them out calls :meth:`state_dict` instead (which marks them shared).
+
+        Parameters
+        ----------
+        like : array, optional
+            One of the module's parameters, when the caller has it (cheaper placement check).
+
+        Returns
+        -------
+        dict of str to dict of str to array
+            ``{param: {buffer: array}}``, each buffer of its parameter's shape, on the module's
+            backend, device and dtype (converted after ``module.to(...)``).
+
+        Raises
+        ------
+        PortableNNError
+            A buffer that cannot be converted to the module's new placement (nothing changes).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.1, momentum=0.9)
+        >>> opt.current_buffers()
+        {}
+        >>> _ = model(model.xp.ones((3, 2), dtype=model.dtype))
+        >>> _ = model.backward(model.xp.ones((3, 1), dtype=model.dtype))
+        >>> opt.step()
+        >>> opt.current_buffers()["bias"]["momentum_buffer"].tolist()
+        [3.0]
+        """
+        if like is not None and like is self._stored_first and self._state is self._stored_state:
+            return self._state  # stored by our last step with this parameter: placed like it
+        return self._state_on_module(like)
+
+    @property
+    def owns_buffers(self) -> bool:
+        """Whether no one else holds the buffers (never handed out by ``state_dict()``, no gradient among them):
+        a compiled step may then donate them, an eager one update them in place."""
+        return self._private
+
+    def commit(self, new_params: Mapping[str, Array], new_buffers: Buffers, *, owned: bool) -> None:
+        """Store one step computed elsewhere (e.g. by :meth:`apply` in a compiled program).
+
+        Counts the step, keeps ``new_buffers`` and rebinds the module's parameters (validated unless
+        trusted; nothing changes if that raises).
+
+        Parameters
+        ----------
+        new_params : mapping of str to array
+            Every parameter of the module, by name, of its current shape, dtype and placement.
+        new_buffers : dict of str to dict of str to array
+            ``{param: {buffer: array}}``, the buffers after this step.
+        owned : bool
+            Whether no one else holds ``new_buffers`` (they may then be updated in place or donated).
+
+        Raises
+        ------
+        PortableNNError
+            From ``module.set_parameters``: a parameter missing, unknown or placed, typed or shaped
+            unlike the module's (nothing changes).
+
+        Examples
+        --------
+        >>> import numpy as np, portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.5)
+        >>> params = model.named_parameters()
+        >>> grads = {name: np.ones_like(p) for name, p in params.items()}
+        >>> new_params, new_buffers = opt.apply(params, grads, opt.init(params)["buffers"], opt.step_scalars(1))
+        >>> opt.commit(new_params, new_buffers, owned=True)
+        >>> opt.step_count, model.named_parameters()["bias"] is new_params["bias"]
+        (1, True)
+        """
+        self.module.set_parameters(new_params)
+        self._state, self._step, self._private = new_buffers, self._step + 1, owned
+        self._stored_first, self._stored_state = new_params[self._names[0]], new_buffers
 
     def _lazy(self, xp: Any) -> bool:
         """Whether ``xp`` is a lazy backend (Dask); cached per namespace."""
@@ -353,7 +774,7 @@ class Optimizer:
         cached = self._fast_cache
         if cached is not None and cached[0] is xp:
             return cached[1]
-        from ..fast_paths import optimizer_fast_path
+        from ..backends.fast_paths import optimizer_fast_path
 
         fast = optimizer_fast_path(backend_name(xp), self._FAST_PATH)
         if fast is None and self.foreach:
@@ -383,7 +804,8 @@ class Optimizer:
             name: {key: convert(buffer, xp, device, dtype) for key, buffer in buffers.items()}
             for name, buffers in self._state.items()
         }
-        self._state = moved
+        # converted arrays may share memory with the old ones (DLPack; read-only from JAX): not ours to write
+        self._state, self._private = moved, False
         return moved
 
     # ---------------------------------------------------------------- state
@@ -395,6 +817,22 @@ class Optimizer:
         ``state``: ``{param: {buffer: array}}`` for parameters that have buffers (empty before the
         first step). The arrays are the live buffers (never mutated, so safe to keep), on the
         module's current placement (they follow ``module.to(...)``).
+
+        Returns
+        -------
+        dict
+            ``{"optimizer": class name, "step": int, "hyperparameters": dict, "param_groups": list of
+            dict, "state": {param: {buffer: array}}}``, each buffer of its parameter's shape.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> opt = pnn.SGD(pnn.Linear(2, 1, seed=0), lr=0.1, momentum=0.9)
+        >>> state = opt.state_dict()
+        >>> state["optimizer"], state["step"], state["hyperparameters"]["momentum"], state["state"]
+        ('SGD', 0, 0.9, {})
+        >>> state["param_groups"][0]["params"]
+        ['weight', 'bias']
         """
         self._state_on_module()
         self._private = False  # handed out: never donated
@@ -412,8 +850,29 @@ class Optimizer:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict` (also one saved before param groups existed): validated, then applied at once.
 
-        Buffers must be arrays of the module's backend, device and dtype with their parameter's
-        shape; ``SerializationError`` for wrong keys, groups or types, the usual typed errors otherwise.
+        Parameters
+        ----------
+        state : mapping
+            From :meth:`state_dict` (of an optimizer of the same class and parameter names). Buffers
+            must be arrays of the module's backend, device and dtype with their parameter's shape.
+
+        Raises
+        ------
+        SerializationError
+            Wrong keys, groups or types (nothing changes).
+        NamespaceError, DeviceError, DTypeError, ShapeError
+            A buffer placed, typed or shaped unlike its parameter (nothing changes).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> model = pnn.Linear(2, 1, seed=0)
+        >>> opt = pnn.SGD(model, lr=0.1, momentum=0.9)
+        >>> saved = opt.state_dict()
+        >>> opt.lr = 0.5
+        >>> opt.load_state_dict(saved)
+        >>> opt.lr
+        0.1
         """
         load_optimizer_state(self, state)
 
@@ -429,6 +888,8 @@ class Optimizer:
         return {**hyper, "lr": lr}
 
     def __getstate__(self) -> dict[str, Any]:  # pickle/deepcopy: buffers as host copies (portable_nn._pickling)
+        # caches of the hot path (array type, namespace, last stored arrays): rebuilt after a round trip
+        self._backend, self._stored_first, self._stored_state, self._structure = (None,), None, None, (None, None)
         return get_state(self)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -439,6 +900,15 @@ class Optimizer:
         args = ", ".join(f"{k}={v!r}" for k, v in groups[0].items())
         extra = f", param_groups={len(groups) - 1}" if len(groups) > 1 else ""
         return f"{type(self).__name__}({args}{extra})"
+
+
+def _static(value: Any) -> Any:
+    """A hyperparameter as a compiled program sees it: flags as they are, numbers only as zero or not."""
+    if type(value) is bool:
+        return value
+    if isinstance(value, tuple):
+        return tuple(_static(v) for v in value)
+    return value != 0
 
 
 def _check_traced(what: str, x: Any, like: Any) -> None:

@@ -6,12 +6,11 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .._checks import check_lr, check_real
-from ..module import Module
+from ..nn.module import Module
+from ..typing import Array
 from .base import Optimizer, Step, flag
 
 __all__ = ["RMSprop"]
-
-Array = Any
 
 
 class RMSprop(Optimizer):
@@ -85,6 +84,9 @@ class RMSprop(Optimizer):
             "maximize": flag("maximize", hyper["maximize"]),
         }
 
+    def _scalars(self, hyper: Mapping[str, Any], count: int) -> dict[str, float]:
+        return {**super()._scalars(hyper, count), "one_minus_alpha": 1.0 - hyper["alpha"]}
+
     def _buffer_names(self, hyper: Mapping[str, Any]) -> tuple[str, ...]:
         names: tuple[str, ...] = ("square_avg",)
         if hyper["momentum"] > 0:
@@ -104,25 +106,28 @@ class RMSprop(Optimizer):
         hyper: dict[str, Any],
         *,
         inplace: bool = False,
+        values: Mapping[str, Any] | None = None,
     ) -> tuple[Array, dict[str, Array]]:
-        alpha, eps, decay, momentum = hyper["alpha"], hyper["eps"], hyper["weight_decay"], hyper["momentum"]
+        numbers = hyper if values is None else values
+        alpha, eps, decay, momentum = numbers["alpha"], numbers["eps"], numbers["weight_decay"], numbers["momentum"]
+        kept = 1 - alpha if values is None else values["one_minus_alpha"]  # float64 on the host, as eagerly
         if hyper["maximize"]:
             g = -g
-        if decay != 0:
+        if hyper["weight_decay"] != 0:
             g = g + decay * p
         if inplace:  # the optimizer's private buffer (JAX/Dask rebind): the same numbers, no copy
             square_avg = buffers["square_avg"]
             square_avg *= alpha
-            square_avg += (1 - alpha) * (g * g)
+            square_avg += kept * (g * g)
         else:
-            square_avg = alpha * buffers["square_avg"] + (1 - alpha) * (g * g)
+            square_avg = alpha * buffers["square_avg"] + kept * (g * g)
         new = {"square_avg": square_avg}
         if hyper["centered"]:
-            grad_avg = new["grad_avg"] = alpha * buffers["grad_avg"] + (1 - alpha) * g
+            grad_avg = new["grad_avg"] = alpha * buffers["grad_avg"] + kept * g
             denom = xp.sqrt(square_avg - grad_avg * grad_avg) + eps
         else:
             denom = xp.sqrt(square_avg) + eps
-        if momentum > 0:
+        if hyper["momentum"] > 0:
             buf = new["momentum_buffer"] = momentum * buffers["momentum_buffer"] + g / denom
             return p - lr * buf, new
         return p - lr * (g / denom), new

@@ -7,12 +7,11 @@ from typing import Any, ClassVar
 
 from .._checks import check_lr, check_real
 from ..errors import ArgumentError
-from ..module import Module
+from ..nn.module import Module
+from ..typing import Array
 from .base import Optimizer, Step, flag
 
 __all__ = ["SGD"]
-
-Array = Any
 
 
 class SGD(Optimizer):
@@ -103,29 +102,42 @@ class SGD(Optimizer):
         hyper: dict[str, Any],
         *,
         inplace: bool = False,
+        values: Mapping[str, Any] | None = None,
     ) -> tuple[Array, dict[str, Array]]:
-        momentum, dampening, decay = hyper["momentum"], hyper["dampening"], hyper["weight_decay"]
+        numbers = hyper if values is None else values
+        momentum, decay = numbers["momentum"], numbers["weight_decay"]
+        # 1 - dampening computed in float64 (on the host, for compiled steps): the eager loop's rounding
+        undamped = 1 - hyper["dampening"] if values is None else values["undamped"]
         if hyper["maximize"]:
             g = -g
-        if decay != 0:
+        if hyper["weight_decay"] != 0:
             g = g + decay * p
-        if momentum != 0:
-            scaled = g if dampening == 0 else (1 - dampening) * g
-            if isinstance(step, int):  # the stateful step: a Python int
-                if step == 1:
+        if hyper["momentum"] != 0:
+            # None: momentum was 0 until now (torch then starts from g); `in` rather than .get(): no call per step
+            previous = buffers["momentum_buffer"] if "momentum_buffer" in buffers else None  # noqa: SIM401
+            scaled = g if hyper["dampening"] == 0 else undamped * g
+            if values is not None:  # step_scalars: undamped is 1 at step 1, where the buffer holds zeros
+                buf = g if previous is None else momentum * previous + scaled
+            elif type(step) is int:  # the stateful step: a Python int (type(), not isinstance: no call per step)
+                if step == 1 or previous is None:
                     buf = g
                 elif inplace:  # the optimizer's private buffer (JAX/Dask rebind): the same numbers, no copy
-                    buf = buffers["momentum_buffer"]
+                    buf = previous
                     buf *= momentum
                     buf += scaled
                 else:
-                    buf = momentum * buffers["momentum_buffer"] + scaled
-            elif dampening == 0:  # buffers start at 0: momentum * 0 + g == g exactly, no select needed
-                buf = momentum * buffers["momentum_buffer"] + g
+                    buf = momentum * previous + scaled
+            elif hyper["dampening"] == 0:  # buffers start at 0: momentum * 0 + g == g exactly, no select needed
+                buf = momentum * previous + g
             else:  # traced step: select without branching on its value
-                buf = xp.where(step == 1, g, momentum * buffers["momentum_buffer"] + scaled)
+                buf = xp.where(step == 1, g, momentum * previous + scaled)
             buffers = {"momentum_buffer": buf}
             g = g + momentum * buf if hyper["nesterov"] else buf
         new = g * -lr  # == -(lr * g) exactly, a fresh array: p - lr * g with one temporary
         new += p
         return new, buffers
+
+    def _scalars(self, hyper: Mapping[str, Any], count: int) -> dict[str, float]:
+        # the first buffer is the gradient itself (torch): no dampening at step 1
+        undamped = 1.0 if count == 1 else 1.0 - hyper["dampening"]
+        return {**super()._scalars(hyper, count), "undamped": undamped}

@@ -20,13 +20,13 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from ..activations import ReLU, Sigmoid, Tanh
-from ..grad_mode import no_grad
-from ..linear import Linear
-from ..module import Module
+from ..nn.activations import ReLU, Sigmoid, Tanh
+from ..nn.grad_mode import no_grad
+from ..nn.linear import Linear
+from ..nn.module import Module
+from ..nn.sequential import Sequential
 from ..optim import SGD, Adam, Optimizer
-from ..sequential import Sequential
-from ..train_step import train_step
+from ..training.step import train_step
 from ._data import Placement, check_same_placement, to_model, to_output
 
 __all__ = ["BaseMLP"]

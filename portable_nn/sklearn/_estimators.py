@@ -17,8 +17,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..backends.arrays import to_numpy
-from ..grad_mode import no_grad
 from ..losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from ..nn.grad_mode import no_grad
 from ._base import BaseMLP
 from ._data import dispatching, float_dtypes, host_plain, placement_of, to_model, to_output
 

@@ -28,13 +28,13 @@ from .._backend import (
     supported_dtypes,
     to_host,
 )
+from ..typing import Array
 from .arrays import random_array
 from .assertions import assert_close
 from .tolerances import tolerance
 
 __all__ = ["GradientCheck", "check_gradients"]
 
-Array = Any
 
 _EPS64 = float(np.finfo(np.float64).eps)
 #: Central-difference step relative to max(1, |value|): eps**(1/3) balances rounding and truncation.
@@ -142,7 +142,7 @@ def check_gradients(
 
     An integer input (a lookup's indices) gets None as its gradient:
 
-    >>> from portable_nn.scatter import gather_rows, index_add
+    >>> from portable_nn.nn.scatter import gather_rows, index_add
     >>> table, index = np.arange(6.0).reshape(3, 2), np.asarray([2, 0, 2])
     >>> check = check_gradients(
     ...     gather_rows, lambda g, t, i: (index_add(i, g, t.shape[0]), None), [table, index], names=["table", "index"]

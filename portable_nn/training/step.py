@@ -1,0 +1,335 @@
+"""``train_step(model, loss_fn, optimizer, *, compile="auto")``: one call per batch for forward, loss, backward, step.
+
+``step = pnn.train_step(model, pnn.CrossEntropyLoss(), pnn.SGD(model, 0.04, 0.9))`` then
+``loss = step(x, y)`` per batch. Afterwards the model's parameters and the optimizer's state are
+what the eager loop ``loss_fn(model(x), y)``, ``zero_grad()``, ``backward``, ``step()`` would
+leave, and the model's gradients are cleared.
+
+How it is fast: the arguments are validated (namespace, device, dtype, shapes; the range of
+class targets) once per new *input signature* (types, shapes, dtypes and devices of ``x`` and
+``y``, and the model's placement), with the same typed errors as the eager loop (a compiled step
+validates by an abstract trace of the untrusted loss-and-gradient, compiling and running no device
+op, and checks class targets' range on a host copy of ``y``); afterwards the
+step runs inside :func:`portable_nn._trusted.trusted`, which skips per-layer checks, Sequential's
+transaction snapshots and ``set_parameters``' checks, and lets the optimizer update the buffers
+it alone holds in place (never one ``state_dict()`` handed out). ``compile="auto"`` compiles where the
+backend has a compiler that pays (JAX: ``jax.jit`` of the pure function of parameters,
+optimizer state and batch, donating the optimizer's private buffers only); elsewhere (NumPy,
+torch with its multi-tensor optimizer path, array-api-strict, Dask) it runs eagerly. On Dask the
+loss is stored together with the parameters and buffers in one materialize.
+
+The range of class targets (a value, not a signature) is checked on every eager step, as the
+eager loop does; a compiled step cannot read values back without stalling the device, so there
+a batch of an already-seen signature with out-of-range targets is not detected (it counts no
+loss for those rows): check labels once, up front (e.g. ``CrossEntropyLoss()`` on the whole set).
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from .._backend import backend_name, device_of, namespace_of
+from .._trusted import checked_trace, trusted
+from ..backends.fast_paths import step_checker, step_compiler
+from ..errors import ArgumentError, ArgumentTypeError
+from ..nn.module import UNCHECKED, Module
+from ..optim import Optimizer
+from ..typing import Array
+from .functional_model import LossFn, loss_and_grads_fn, value_and_grad
+
+__all__ = ["MAX_PROGRAMS", "TrainStep", "train_step"]
+
+
+def train_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, *, compile: bool | str = "auto") -> TrainStep:
+    """A function ``step(x, y) -> loss`` training ``model`` on one batch: forward, loss, backward, step.
+
+    Parameters
+    ----------
+    model : Module
+        The model; ``optimizer`` must optimize exactly this module.
+    loss_fn : callable
+        ``loss_fn(prediction, y) -> (loss, dL/dprediction)``, e.g. :class:`~portable_nn.CrossEntropyLoss`.
+    optimizer : Optimizer
+        E.g. ``pnn.SGD(model, lr=0.04, momentum=0.9)``; its ``param_groups`` are read each step
+        (schedulers work): a compiled step takes every number as an argument
+        (:meth:`~portable_nn.optim.Optimizer.step_scalars`) and compiles once per
+        :meth:`~portable_nn.optim.Optimizer.structure` (flags, which numbers are 0) and input signature.
+    compile : {"auto", True, False}
+        ``"auto"``: compile where the backend has a compiler that pays (JAX), else eager;
+        ``True``: compile, an ``ArgumentError`` where there is no compiler; ``False``: eager.
+
+    Returns
+    -------
+    TrainStep
+        ``step(x, y)`` returns the batch's loss (a 0-d array of the backend, computed before the
+        update) and clears the model's gradients. Calls from several threads take turns (a lock).
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``model``, ``optimizer`` or ``loss_fn`` of the wrong kind; later, from ``step(x, y)``, a
+        ``loss_fn`` that does not return a pair.
+    ArgumentError
+        An optimizer of another module, a bad ``compile``, ``compile=True`` without a compiler.
+
+    Examples
+    --------
+    >>> import numpy as np, portable_nn as pnn
+    >>> model = pnn.Sequential(pnn.Linear(2, 8, seed=0), pnn.Tanh(), pnn.Linear(8, 3, seed=1))
+    >>> step = pnn.train_step(model, pnn.CrossEntropyLoss(), pnn.SGD(model, lr=0.1, momentum=0.9))
+    >>> x, y = np.ones((4, 2), np.float32), np.array([0, 1, 2, 1])
+    >>> first, second = float(step(x, y)), float(step(x, y))
+    >>> second < first, model.grad_weight if hasattr(model, "grad_weight") else None
+    (True, None)
+    """
+    if not isinstance(model, Module):
+        raise ArgumentTypeError(
+            f"expected a portable_nn Module, got {type(model).__module__}.{type(model).__qualname__}"
+        )
+    if model.named_buffers() or model._uses_randomness():
+        raise ArgumentError(
+            f"train_step does not carry buffers, train/eval mode or random keys yet, and {type(model).__name__} "
+            "has buffers or draws random numbers (BatchNorm, Dropout): a compiled step would bake them in. "
+            "Train it with model(x), loss, model.backward and optimizer.step() instead"
+        )
+    if not isinstance(optimizer, Optimizer):
+        raise ArgumentTypeError(f"expected a portable_nn Optimizer, got {type(optimizer).__name__}")
+    if optimizer.module is not model:
+        raise ArgumentError("the optimizer optimizes another module than the one given to train_step")
+    if not callable(loss_fn):
+        raise ArgumentTypeError(f"loss_fn must be callable (prediction, target) -> (loss, grad), got {type(loss_fn)}")
+    if compile not in (True, False, "auto") or not isinstance(compile, (bool, str)):
+        raise ArgumentError(f"compile must be 'auto', True or False, got {compile!r}")
+    return TrainStep(model, loss_fn, optimizer, compile)
+
+
+#: compiled programs one TrainStep keeps (one per input signature and optimizer structure); the least recently
+#: used is dropped beyond this, with its executables (each new batch size would otherwise keep ~6 MB)
+MAX_PROGRAMS = 8
+
+
+class TrainStep:
+    """The callable :func:`train_step` returns: ``step(x, y) -> loss``. ``compiled`` tells whether it compiles.
+
+    Calls are serialized by a lock: threads sharing one ``TrainStep`` take turns (each step sees
+    the parameters and optimizer state the previous one left; no update is lost). Build it with
+    :func:`train_step`, which validates the arguments.
+
+    Parameters
+    ----------
+    model : Module
+        The model trained; ``optimizer`` optimizes exactly this module.
+    loss_fn : callable
+        ``loss_fn(prediction, y) -> (loss, dL/dprediction)``.
+    optimizer : Optimizer
+        The optimizer of ``model``.
+    compile : {"auto", True, False}
+        As in :func:`train_step`.
+
+    Examples
+    --------
+    >>> import numpy as np, portable_nn as pnn
+    >>> model = pnn.Linear(2, 3, seed=0)
+    >>> step = pnn.train_step(model, pnn.CrossEntropyLoss(), pnn.SGD(model, lr=0.1), compile=False)
+    >>> isinstance(step, pnn.TrainStep), step.compiled
+    (True, False)
+    >>> loss = step(np.ones((4, 2), np.float32), np.array([0, 1, 2, 1]))
+    >>> loss.shape, model.named_grads()["bias"]
+    ((), None)
+    """
+
+    def __init__(self, model: Module, loss_fn: LossFn, optimizer: Optimizer, compile: bool | str) -> None:
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self._compile = compile
+        self._lock = threading.Lock()
+        self._checked_loss_and_grads = value_and_grad(model, _returns_a_pair(loss_fn))
+        self._unchecked_loss_and_grads = loss_and_grads_fn(model, loss_fn, UNCHECKED)  # once a signature is checked
+        self._seen: set[Hashable] = set()
+        self._programs: OrderedDict[Hashable, Callable[..., Any]] = OrderedDict()
+        self._written: dict[str, Array] | None = None  # the parameters the last step stored
+        self._written_count = 0
+        self._placement: Hashable = None  # type, dtype and device of the parameters (checked when they change)
+        self._follow(model.xp)
+
+    def _follow(self, xp: Any) -> None:
+        """Pick the compiler for the model's backend (again after ``model.to(...)`` moved it to another one)."""
+        backend = backend_name(xp)
+        compiler = None if self._compile is False else step_compiler(backend)
+        if self._compile is True and compiler is None:
+            raise ArgumentError(
+                f"compile=True: portable_nn has no compiler for the {backend} backend (only jax); "
+                "use compile='auto' (compiles where it pays) or compile=False"
+            )
+        self._xp, self._compiler, self.compiled = xp, compiler, compiler is not None
+        self._checker: Callable[..., Any] | None = step_checker(backend) if compiler else None
+        self._seen.clear()
+        self._programs.clear()
+
+    def __call__(self, x: Array, y: Array) -> Array:
+        with self._lock:
+            model = self.model
+            params = model.named_parameters()
+            try:  # attributes only (no call): the hot path's signature
+                signature: Hashable | None = (type(x), x.shape, x.dtype, x.device, type(y), y.shape, y.dtype, y.device)
+                known = signature in self._seen
+            except Exception:  # no .device (Dask), not arrays, unhashable parts
+                signature = _signature(x, y)
+                known = signature is not None and signature in self._seen
+            written = self._written
+            checked = None
+            if (
+                not known
+                or written is None
+                or len(params) != self._written_count
+                or not all(map(operator.is_, params.values(), written.values()))  # replaced since our last step
+            ):
+                if model.xp is not self._xp:  # moved to another backend (its parameters are new: we are here)
+                    self._follow(model.xp)
+                if self._checker is not None:
+                    grads = self._check_abstractly(params, x, y)  # the same typed errors, without device ops
+                else:
+                    checked = self._checked_loss_and_grads(params, x, y)  # untrusted: the eager loop's errors
+                    grads = checked[1]
+                self.optimizer.check_gradients(params, grads)  # every parameter, as the eager loop's step()
+                first = next(iter(params.values()))
+                self._placement = (type(first), first.dtype, _device(first))
+                if signature is not None:
+                    self._seen.add(signature)
+            if self.compiled:
+                return self._compiled_step(params, x, y, signature)
+            with trusted():
+                loss, grads = checked if checked is not None else self._unchecked_loss_and_grads(params, x, y)
+                written, (loss,) = self.optimizer.step_with(params, grads, loss)
+            self._written, self._written_count = written, len(params)
+            model.zero_grad()
+            return loss
+
+    # ---------------------------------------------------------------- compiled (JAX)
+
+    def _check_abstractly(self, params: dict[str, Array], x: Array, y: Array) -> Any:
+        """Validate a new signature as the eager loop would, by an abstract trace (no device op, nothing compiled).
+
+        The untrusted loss-and-gradient runs under the backend's abstract trace
+        (:func:`portable_nn.backends.fast_paths.step_checker`) inside :class:`portable_nn._trusted.checked_trace`:
+        every namespace, dtype, shape and device check raises as in the eager loop, and the range
+        of class targets is checked on a host copy of ``y``. ``x`` or ``y`` that is no array of the
+        parameters' backend and device enters the trace concrete (its check raises there); if then
+        nothing raised, or a value check could not run, the eager validation decides. Returns the
+        gradients (abstract: shapes and dtypes).
+        """
+        first = next(iter(params.values()))
+        xp, device = namespace_of(first), _device(first)
+        traced = [_placed_like(a, xp, device) for a in (x, y)]
+
+        def probe(params: dict[str, Array], *args: Array) -> tuple[Array, Any]:
+            given = iter(args)
+            tx, ty = (next(given) if on else a for a, on in zip((x, y), traced, strict=True))
+            concrete = {id(t): a for t, a, on in ((tx, x, traced[0]), (ty, y, traced[1])) if on}
+            with checked_trace(concrete, device) as unchecked:
+                out = self._checked_loss_and_grads(params, tx, ty)
+            not_run.extend(unchecked)
+            return out
+
+        not_run: list[str] = []
+        assert self._checker is not None
+        _, grads = self._checker(probe, params, *(a for a, on in zip((x, y), traced, strict=True) if on))
+        if not_run or not all(traced):
+            _, grads = self._checked_loss_and_grads(params, x, y)  # untrusted, eager: the eager loop's checks
+        return grads
+
+    def _compiled_step(self, params: dict[str, Array], x: Array, y: Array, signature: Hashable) -> Array:
+        """One step by a compiled program of (parameters, buffers, the step's numbers, batch).
+
+        Every number of the optimizer (lr, momentum, betas, eps, weight decay... and Adam's bias
+        corrections, from the host's integer step count) is an argument: a changed value compiles
+        nothing. A program is compiled per input signature and :meth:`Optimizer.structure`.
+        """
+        optimizer = self.optimizer
+        buffers = optimizer.current_buffers(next(iter(params.values())))
+        owned = optimizer.owns_buffers
+        if not buffers:
+            buffers, owned = optimizer.init(params)["buffers"], True
+        numbers = optimizer.step_scalars(optimizer.step_count + 1)
+        names = tuple(tuple(group) for group in numbers)
+        key = (optimizer.structure(), names, owned, signature, self._placement)
+        programs = self._programs
+        program = programs.get(key)
+        if program is None:
+            assert self._compiler is not None
+            program = programs[key] = self._compiler(self._pure_step(names), owned)
+            if len(programs) > MAX_PROGRAMS:
+                programs.popitem(last=False)
+        else:
+            programs.move_to_end(key)
+        flat = tuple(value for group in numbers for value in group.values())
+        loss, new_params, new_buffers = program(params, buffers, flat, x, y)
+        with trusted():
+            optimizer.commit(new_params, new_buffers, owned=True)
+        # jax returns dicts in sorted key order: kept in the module's order for the identity check
+        self._written, self._written_count = {name: new_params[name] for name in params}, len(params)
+        self.model.zero_grad()
+        return loss
+
+    def _pure_step(self, names: tuple[tuple[str, ...], ...]) -> Callable[..., Any]:
+        """The whole step as a pure function; ``scalars``: the numbers named by ``names``, group by group.
+
+        A new function each time: nothing a compiler caches by function outlives its program.
+        """
+        loss_and_grads, optimizer = self._unchecked_loss_and_grads, self.optimizer
+
+        def pure_step(
+            params: dict[str, Array], buffers: Any, scalars: Array, x: Array, y: Array
+        ) -> tuple[Array, dict[str, Array], Any]:
+            groups, index = [], 0
+            for keys in names:
+                groups.append({key: scalars[index + offset] for offset, key in enumerate(keys)})
+                index += len(keys)
+            with trusted(tracing=True):
+                loss, grads = loss_and_grads(params, x, y)
+                new_params, new_buffers = optimizer.apply(params, grads, buffers, groups)
+            return loss, new_params, new_buffers
+
+        return pure_step
+
+
+def _returns_a_pair(loss_fn: LossFn) -> LossFn:
+    """``loss_fn``, with a typed error when it returns anything but a pair ``(loss, dloss/dprediction)``."""
+
+    def checked(prediction: Array, target: Array) -> tuple[Array, Array]:
+        out = loss_fn(prediction, target)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            got = type(out).__name__ + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
+            raise ArgumentTypeError(
+                f"loss_fn must return a pair (loss, dloss/dprediction) like portable_nn's losses, got {got}"
+            )
+        return out[0], out[1]
+
+    return checked
+
+
+def _signature(x: Array, y: Array) -> Hashable | None:
+    """Types, shapes, dtypes and devices of ``x`` and ``y``, or None (not arrays, unhashable parts)."""
+    try:
+        signature = (type(x), tuple(x.shape), x.dtype, _device(x), type(y), tuple(y.shape), y.dtype, _device(y))
+        hash(signature)
+    except Exception:  # not arrays, or unhashable parts: validate every call
+        return None
+    return signature
+
+
+def _placed_like(a: Any, xp: Any, device: Any) -> bool:
+    """Whether ``a`` is an array of namespace ``xp`` on ``device`` (anything else: False, never an error)."""
+    try:
+        return namespace_of(a) is xp and _device(a) == device
+    except Exception:  # not an array: the checks inside the trace say so
+        return False
+
+
+def _device(x: Array) -> Any:
+    """``x.device`` where it is an attribute (~0.1-0.4 µs), else :func:`portable_nn._backend.device_of`."""
+    device = getattr(x, "device", None)
+    return device_of(x) if device is None or callable(device) else device

@@ -1,0 +1,1 @@
+"""Unit tests of portable_nn/backends/ (where a test goes: tests/README.md)."""

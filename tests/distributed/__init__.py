@@ -1,0 +1,1 @@
+"""Unit tests of portable_nn/distributed/ (where a test goes: tests/README.md)."""

@@ -1,0 +1,1 @@
+"""Unit tests of portable_nn/io/ (where a test goes: tests/README.md)."""

@@ -1,0 +1,1 @@
+"""Unit tests of portable_nn/sklearn/ (where a test goes: tests/README.md)."""
