@@ -81,6 +81,12 @@ class BackendAdapter:
         DLPack either way (Dask).
     home_device : str
         The portable device a test matrix shows for this backend when it is not installed.
+    fast_paths : dict of str to str
+        This backend's fast-path modules in :mod:`portable_nn.backends`, by hook kind: ``"optimizers"``
+        (multi-tensor updates), ``"ops"`` (fused primitives), ``"scatter"`` (row scatter-add), ``"step"``
+        (a compiled training step and its abstract check), ``"eval"`` (a compiled evaluation), ``"cache"``
+        (a persistent compilation cache). Empty: the generic array-API code everywhere. Looked up by
+        :mod:`portable_nn.backends.fast_paths`, so the adapters are the one registry of backend knowledge.
     tier : str
         How portable_nn tests it: ``"ci"`` (built in, the whole suite on every CI run), ``"gpu"`` (built in,
         tested where a GPU is present), ``"third-party"`` (bundled adapters of other packages' namespaces:
@@ -104,6 +110,7 @@ class BackendAdapter:
     lazy: ClassVar[bool] = False
     dlpack_module: ClassVar[str | None] = None
     home_device: ClassVar[str] = "cpu"
+    fast_paths: ClassVar[dict[str, str]] = {}
     tier: ClassVar[str] = "registered"
 
     def __init__(self) -> None:

@@ -1,4 +1,4 @@
-"""Backend-specific fast paths, registered by backend name and imported only when that backend is in use.
+"""Backend-specific fast paths, named by each backend's adapter and imported only when that backend is in use.
 
 - ``torch_foreach``: multi-tensor (``torch._foreach_*``) optimizer updates;
 - ``jax_step``: a ``jax.jit``-compiled training step for :func:`portable_nn.train_step`, and the
@@ -22,20 +22,20 @@ from typing import Any
 
 __all__ = ["array_ops", "compilation_cache", "eval_compiler", "optimizer_fast_path", "step_checker", "step_compiler"]
 
-#: backend name -> module (in this package) defining ``OPTIMIZERS: dict[str, update function]``
-_OPTIMIZER_MODULES: dict[str, str] = {"torch": "torch_foreach"}
-#: backend name -> module defining ``compile_step(pure_step, donate) -> compiled`` and
-#: ``check_step(probe, *args)`` (trace ``probe`` abstractly: shapes and dtypes only, no device op)
-_COMPILER_MODULES: dict[str, str] = {"jax": "jax_step"}
-#: backend name -> module defining ``compile_eval(pure_fn) -> compiled`` (no donation, no state)
-_EVAL_COMPILER_MODULES: dict[str, str] = {"jax": "jax_eval"}
-#: backend name -> module defining ``compilation_cache(path)``, a context manager (a persistent compile cache)
-_CACHE_MODULES: dict[str, str] = {"jax": "jax_cache"}
-#: backend name -> module defining fused primitives ``linear(x, weight, bias)``, ``log_softmax(z)`` and, optionally,
-#: ``index_cross_entropy(z, target, mean)``
-_OPS_MODULES: dict[str, str] = {"torch": "torch_ops"}
-#: backend name -> module defining ``index_add(index, values, num_rows)`` (index (n,), values (n, m) -> (num_rows, m))
-_SCATTER_MODULES: dict[str, str] = {"numpy": "numpy_scatter", "torch": "torch_scatter", "jax": "jax_scatter"}
+# Hook kinds: each adapter's ``fast_paths`` table (:class:`~portable_nn.backends.base.BackendAdapter`) maps a kind
+# to the module of this package that implements it for its backend.
+#: ``OPTIMIZERS: dict[str, update function]``: multi-tensor optimizer updates
+OPTIMIZERS = "optimizers"
+#: ``compile_step(pure_step, donate) -> compiled`` and ``check_step(probe, *args)`` (an abstract trace: no device op)
+STEP = "step"
+#: ``compile_eval(pure_fn) -> compiled`` (no donation, no state)
+EVAL = "eval"
+#: ``compilation_cache(path)``, a context manager (a persistent compile cache)
+CACHE = "cache"
+#: fused primitives ``linear(x, weight, bias)``, ``log_softmax(z)`` and, optionally, ``index_cross_entropy``
+OPS = "ops"
+#: ``index_add(index, values, num_rows)`` (index (n,), values (n, m) -> (num_rows, m))
+SCATTER = "scatter"
 #: array type -> that backend's primitives module or None (asked on every layer call: one dict lookup)
 _ops_by_type: dict[type, Any] = {}
 
@@ -82,36 +82,44 @@ def _load(name: str) -> ModuleType:
     raise LookupError(f"no fast-path module {name!r} in {__name__}")
 
 
-def _hook(table: dict[str, str], backend: str, attribute: str) -> Any:
-    """``attribute`` of the module ``table`` names for ``backend`` (imported on first use), or None."""
-    module = table.get(backend)
+def _module_of(kind: str, backend: str) -> str | None:
+    """The module (in this package) of ``backend``'s ``kind`` hook, named by its adapter, or None."""
+    from .registry import _by_name  # the one table of adapters (a registered adapter names no module here)
+
+    adapter = _by_name.get(backend)
+    return None if adapter is None else adapter.fast_paths.get(kind)
+
+
+def _hook(kind: str, backend: str, attribute: str) -> Any:
+    """``attribute`` of ``backend``'s ``kind`` module (imported on first use), or None."""
+    module = _module_of(kind, backend)
     return None if module is None else getattr(_load(module), attribute)
 
 
 def optimizer_fast_path(backend: str, optimizer: str) -> Any:
     """The multi-tensor update ``optimizer`` (``"sgd"``, ``"adam"``...) for ``backend``, or None."""
-    updates = _hook(_OPTIMIZER_MODULES, backend, "OPTIMIZERS")
+    updates = _hook(OPTIMIZERS, backend, "OPTIMIZERS")
     return None if updates is None else updates.get(optimizer)
 
 
 def step_compiler(backend: str) -> Any:
     """``compile_step`` of ``backend``'s compiler, or None where the backend has none that pays."""
-    return _hook(_COMPILER_MODULES, backend, "compile_step")
+    return _hook(STEP, backend, "compile_step")
 
 
 def step_checker(backend: str) -> Any:
     """``check_step`` of ``backend``'s compiler (an abstract trace of a function), or None where there is none."""
-    return _hook(_COMPILER_MODULES, backend, "check_step")
+    return _hook(STEP, backend, "check_step")
 
 
 def eval_compiler(backend: str) -> Any:
     """``compile_eval`` of ``backend`` (compiles a pure function of arrays into one program), or None: run eagerly."""
-    return _hook(_EVAL_COMPILER_MODULES, backend, "compile_eval")
+    return _hook(EVAL, backend, "compile_eval")
 
 
 def compilation_cache(backend: str) -> Any:
     """``backend``'s ``compilation_cache(path)`` context manager (compiled programs kept on disk), or None."""
-    return _hook(_CACHE_MODULES, backend, "compilation_cache")
+    return _hook(CACHE, backend, "compilation_cache")
 
 
 def array_ops(x: Any) -> Any:
@@ -123,7 +131,7 @@ def array_ops(x: Any) -> Any:
         pass
     from .._backend import backend_name, namespace_of
 
-    module = _OPS_MODULES.get(backend_name(namespace_of(x)))
+    module = _module_of(OPS, backend_name(namespace_of(x)))
     ops = _ops_by_type[kind] = None if module is None else _load(module)
     return ops
 
@@ -132,5 +140,5 @@ def scatter_ops(x: Any) -> Any:
     """The scatter-add module (``index_add``) for ``x``'s backend, or None: use the generic one-hot product."""
     from .._backend import backend_name, namespace_of
 
-    module = _SCATTER_MODULES.get(backend_name(namespace_of(x)))
+    module = _module_of(SCATTER, backend_name(namespace_of(x)))
     return None if module is None else _load(module)

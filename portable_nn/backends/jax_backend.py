@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import array_api_compat
 import numpy as np
@@ -26,6 +26,12 @@ class JaxAdapter(BackendAdapter):
 
     name = "jax"
     tier = "ci"
+    fast_paths: ClassVar[dict[str, str]] = {
+        "step": "jax_step",
+        "eval": "jax_eval",
+        "cache": "jax_cache",
+        "scatter": "jax_scatter",
+    }
     package = "jax"
     namespace_module = "jax.numpy"
     module_names = ("jax",)

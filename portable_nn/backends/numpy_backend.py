@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import array_api_compat
 import numpy as np
@@ -29,6 +29,7 @@ class NumpyAdapter(BackendAdapter):
 
     name = "numpy"
     tier = "ci"
+    fast_paths: ClassVar[dict[str, str]] = {"scatter": "numpy_scatter"}
     package = "numpy"
     namespace_module = "array_api_compat.numpy"
     aliases = ("np",)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import array_api_compat
 import numpy as np
@@ -31,6 +31,11 @@ class TorchAdapter(BackendAdapter):
 
     name = "torch"
     tier = "ci"
+    fast_paths: ClassVar[dict[str, str]] = {
+        "optimizers": "torch_foreach",
+        "ops": "torch_ops",
+        "scatter": "torch_scatter",
+    }
     package = "torch"
     namespace_module = "array_api_compat.torch"
     gpu_capable = True
