@@ -38,11 +38,12 @@ class ModuleBuffers:
     def register_buffer(self, name: str, value: Array) -> None:
         """Declare buffer ``name``: non-trainable state (running statistics, counters) held as ``self.<name>``.
 
-        A buffer is in :meth:`named_buffers`, :meth:`state_dict` and checkpoints, moved by :meth:`to`
-        (a floating buffer is cast to a given dtype, an integer one keeps its integer kind, as in
-        PyTorch), pickled, and never handed to optimizers. The pure forward reads it from ``params``
-        under its name and returns new values in a :class:`~portable_nn.nn.buffers.BufferUpdate`;
-        ``forward`` rebinds them (the old array is never mutated).
+        A buffer is in :meth:`named_buffers`, :meth:`~portable_nn.Module.state_dict` and checkpoints,
+        moved by :meth:`~portable_nn.Module.to` (a floating buffer is cast to a given dtype, an integer
+        one keeps its integer kind, as in PyTorch), pickled, and never handed to optimizers. The pure
+        forward reads it from ``params`` under its name and returns new values in a
+        :class:`~portable_nn.nn.buffers.BufferUpdate`; ``forward`` rebinds them (the old array is
+        never mutated).
 
         Parameters
         ----------
