@@ -25,6 +25,19 @@ _TITLED = re.compile(r"^(?P<title>.+?)\s*<(?P<target>[^>]+)>$")
 
 #: Private class path -> the public class it is a part of (its first public subclass), filled by ``on_package``.
 _PUBLIC_OF: dict[str, griffe.Class] = {}
+#: Path of an object defined in a private module -> the public path that exports it (``__all__``), by ``on_package``.
+_EXPORTED_AS: dict[str, str] = {}
+
+
+def _public_path(path: str) -> str:
+    """``path``, or where a public module exports it (or the object it is a member of) when it is private."""
+    head, tail = path, ""
+    while _private(head) and "." in head:
+        if head in _EXPORTED_AS:
+            return _EXPORTED_AS[head] + tail
+        head, _, last = head.rpartition(".")
+        tail = f".{last}{tail}"
+    return path
 
 
 def _private(path: str) -> bool:
@@ -76,6 +89,7 @@ def _convert(obj: griffe.Object, text: str) -> str:
         if path is None:
             _logger.warning("%s: cannot resolve the reference %r in its docstring", obj.path, raw)
             return f"`{title}`"
+        path = _public_path(path)
         if _private(path):
             return f"`{title}`"  # private: not in the API reference, so no link
         return f"[`{title}`][{path}]"
@@ -118,11 +132,16 @@ class SphinxRoles(griffe.Extension):
 
 
 def _map_private_classes(pkg: griffe.Module) -> None:
-    """Fill ``_PUBLIC_OF``: each private base class -> its public subclass with the shortest MRO."""
+    """Fill ``_EXPORTED_AS`` and ``_PUBLIC_OF`` (each private base class -> its public subclass, shortest MRO)."""
     stack: list[griffe.Object] = [pkg]
     while stack:
         obj = stack.pop()
         stack.extend(member for member in obj.members.values() if isinstance(member, griffe.Object))
+        if isinstance(obj, griffe.Module) and not _private(obj.path):
+            for name in obj.exports or ():
+                member = obj.members.get(name)
+                if isinstance(member, griffe.Alias) and _private(member.target_path):
+                    _EXPORTED_AS.setdefault(member.target_path, member.path)
         if not isinstance(obj, griffe.Class) or _private(obj.path):
             continue
         try:

@@ -44,12 +44,12 @@ from ._parameter_inits import (
     xavier_uniform,
 )
 from ._placeholder import placeholder
-from ._presets import INITIALIZERS, glorot_uniform, initial_parameters, torch_default, zeros
-from ._presets import LINEAR_PRESETS as LINEAR_PRESETS  # Linear reads it; not in __all__
+from ._presets import INITIALIZERS, LINEAR_PRESETS, glorot_uniform, initial_parameters, torch_default, zeros
 from ._rng_and_fans import Initializer, ParameterInit, Seed, calculate_gain, default_fans, make_rng
 
 __all__ = [
     "INITIALIZERS",
+    "LINEAR_PRESETS",
     "PARAMETER_INITS",
     "Initializer",
     "ParameterInit",
