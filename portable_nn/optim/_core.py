@@ -28,6 +28,20 @@ def flag(name: str, value: Any) -> bool:
     return value
 
 
+def gradient_prologue(g: Array, p: Array, hyper: Mapping[str, Any], decay: Any) -> Array:
+    """The gradient every update rule starts from, written once for all of them (torch's order).
+
+    ``-g`` when ``hyper["maximize"]``, then plus ``decay * p`` (L2 weight decay) when
+    ``hyper["weight_decay"]`` is not 0 and the decay is not decoupled (AdamW shrinks ``p`` instead).
+    ``decay`` is the weight decay as the step uses it (a float, or a traced scalar in a compiled step).
+    """
+    if hyper["maximize"]:
+        g = -g
+    if hyper["weight_decay"] != 0 and not hyper.get("decoupled", False):
+        g = g + decay * p
+    return g
+
+
 class _OptimizerCore:
     """Construction, hyperparameters and param groups of :class:`~portable_nn.optim.Optimizer`; subclass hooks."""
 

@@ -32,10 +32,10 @@ from ._compiled_step import _CompiledStep
 from ._core import Buffers as Buffers  # re-exported: the types of portable_nn.optim.base
 from ._core import Hyper as Hyper
 from ._core import Step as Step
-from ._core import flag
+from ._core import flag, gradient_prologue
 from .state import load_optimizer_state
 
-__all__ = ["Optimizer", "bias_correction", "flag"]
+__all__ = ["Optimizer", "bias_correction", "flag", "gradient_prologue"]
 
 
 class Optimizer(_CompiledStep):
