@@ -286,13 +286,31 @@ class TrainStep:
     def _pure_step(self, names: tuple[tuple[str, ...], ...]) -> Callable[..., Any]:
         """The whole step as a pure function; ``scalars``: the numbers named by ``names``, group by group.
 
-        A new function each time: nothing a compiler caches by function outlives its program.
+        A new function each time: nothing a compiler caches by function outlives its program. A
+        program shared with other steps is traced from this step's objects: if the compiler traces it
+        again (JAX does after ``jax.clear_caches()``) once they changed structure, it raises instead of
+        tracing another structure under the old key.
         """
-        loss_and_grads, optimizer = self._unchecked_loss_and_grads, self.optimizer
+        loss_and_grads, optimizer, model, loss_fn = (
+            self._unchecked_loss_and_grads,
+            self.optimizer,
+            self.model,
+            self.loss_fn,
+        )
+        traced_as = (self._structure, optimizer.structure())
 
         def pure_step(
             params: dict[str, Array], buffers: Any, scalars: Array, x: Array, y: Array
         ) -> tuple[Array, dict[str, Array], Any]:
+            if (
+                traced_as[0] is not None
+                and (structure_key(model, loss_fn, optimizer), optimizer.structure()) != traced_as
+            ):
+                raise ArgumentError(
+                    "a shared compiled step is traced again but the model, loss or optimizer it was built from "
+                    "changed structure since: after jax.clear_caches(), call "
+                    "portable_nn.training.program_cache.clear_programs() and build new train_step objects"
+                )
             groups, index = [], 0
             for keys in names:
                 groups.append({key: scalars[index + offset] for offset, key in enumerate(keys)})

@@ -165,3 +165,24 @@ def test_compilation_cache_is_public(tmp_path):
         with pnn.compilation_cache(str(folder)):
             assert jax.config.jax_compilation_cache_dir == os.path.abspath(folder)
         assert jax.config.jax_compilation_cache_dir == before
+
+
+def test_a_shared_program_traced_again_never_takes_a_changed_structure():
+    jax = pytest.importorskip("jax", reason=_NO_JAX)
+    from portable_nn.training.program_cache import clear_programs
+
+    xp, device, dtype = _jax()
+    x = from_host(np.ones((5, 2)), xp, device, dtype)
+    y = from_host(np.array([0, 1, 2, 1, 0]), xp, device, "int32")
+    first, second = _mlp(xp, device, dtype, seed=3), _mlp(xp, device, dtype, seed=4)
+    first_opt = pnn.SGD(first, lr=0.1, momentum=0.9)
+    pnn.train_step(first, pnn.CrossEntropyLoss(), first_opt)(x, y)  # traces the shared program from `first`
+    step = pnn.train_step(second, pnn.CrossEntropyLoss(), pnn.SGD(second, lr=0.1, momentum=0.9))
+    step(x, y)
+    first_opt.param_groups[0]["nesterov"] = True  # another structure for the first model's optimizer
+    jax.clear_caches()  # JAX traces again
+    with pytest.raises(pnn.errors.ArgumentError, match="clear_programs"):
+        step(x, y)
+    clear_programs()
+    fresh = pnn.train_step(second, pnn.CrossEntropyLoss(), pnn.SGD(second, lr=0.1, momentum=0.9))
+    assert np.isfinite(float(fresh(x, y)))
