@@ -80,7 +80,8 @@ def _loss_key(loss_fn: Any) -> Hashable | None:
 
     The key is the class and every attribute; a built-in loss's private attributes are caches of
     eager calls (never read by a trace) and are left out. Options must be plain values (None,
-    bool, int, float, str, or tuples of them): a loss holding an array (class weights) is not shared, so no program ever closes over another loss's constants.
+    bool, int, float, str, or tuples of them): a loss holding an array (class weights) is not
+    shared, so no program ever closes over another loss's constants.
     A user callable is not shared either (its identity says nothing about what it computes).
     """
     if not isinstance(loss_fn, Loss):
