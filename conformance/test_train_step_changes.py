@@ -224,10 +224,13 @@ def test_two_threads_on_one_step_lose_no_update(xp, device, dtype):
 
 
 @pytest.mark.backends(only=["jax"], reason="compiled programs are JAX's")
-def test_many_batch_sizes_keep_a_bounded_number_of_programs(xp, device, dtype):
-    """Each batch size compiles a program; beyond MAX_PROGRAMS the least recently used is dropped (and freed)."""
+def test_many_batch_sizes_keep_a_bounded_number_of_programs(xp, device, dtype, monkeypatch):
+    """Each batch size compiles a program; beyond MAX_PROGRAMS the least recently used is dropped (and freed once
+    the process-wide table of shared programs, bounded too, dropped it: made small here)."""
+    from portable_nn.training import program_cache
     from portable_nn.training.step import MAX_PROGRAMS as bound
 
+    monkeypatch.setattr(program_cache, "MAX_SHARED_PROGRAMS", 2)
     model = _model(xp, device, dtype)
     step = pnn.train_step(model, pnn.CrossEntropyLoss(), pnn.SGD(model, lr=0.1))
     x, _ = _batch(xp, device, dtype, 0, rows=bound + 4)
@@ -237,6 +240,7 @@ def test_many_batch_sizes_keep_a_bounded_number_of_programs(xp, device, dtype):
         if first_program is None:
             first_program = weakref.ref(next(iter(step._programs.values())))
     assert len(step._programs) == bound
+    assert len(program_cache._programs) <= 2
     gc.collect()
     assert first_program() is None
     assert math.isfinite(float(step(x[:1, :], _from_host_int(np.zeros(1, np.int64), xp, device))))

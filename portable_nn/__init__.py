@@ -51,6 +51,7 @@ from .nn.sequential import Sequential
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .training import run_epoch
 from .training.functional_model import functional_call, value_and_grad
+from .training.program_cache import compilation_cache
 from .training.step import TrainStep, train_step
 
 __version__ = "0.1.0"
@@ -68,6 +69,7 @@ __all__ = [
     "Dropout",
     "Embedding",
     "LayerNorm",
+    "compilation_cache",
     "export_onnx",
     "lr_scheduler",
     "losses",

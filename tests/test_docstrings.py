@@ -58,6 +58,17 @@ def _summary_only(obj: object) -> bool:
     return inspect.isclass(obj) and (issubclass(obj, BaseException) or getattr(obj, "_is_protocol", False))
 
 
+def _own_members(cls: type) -> dict[str, object]:
+    """The class's own members and those of the private classes (in private modules) it is split into."""
+    members: dict[str, object] = {}
+    for klass in cls.__mro__:
+        if klass is not cls and not (klass.__name__.startswith("_") and "._" in klass.__module__):
+            break
+        for name, member in vars(klass).items():
+            members.setdefault(name, member)
+    return members
+
+
 def public_callables() -> dict[str, object]:
     """Public name (its first namespace above) -> object, for every public function, class and method.
 
@@ -80,7 +91,7 @@ def public_callables() -> dict[str, object]:
             public = f"{module.__name__}.{attr}"
             found[public] = obj
             if inspect.isclass(obj) and not _summary_only(obj):
-                for name, member in vars(obj).items():
+                for name, member in _own_members(obj).items():
                     if name.startswith("_") or not isinstance(member, (FunctionType, classmethod, staticmethod)):
                         continue
                     found[f"{public}.{name}"] = getattr(obj, name)

@@ -26,17 +26,18 @@ def compile_step(pure_step: Callable[..., Any], donate: bool) -> Callable[..., A
     of Python floats and puts them on the parameters' device in one transfer (only when they
     changed since its last call). Only the optimizer's private buffers are ever donated, never
     parameters (a user may hold them through ``state_dict()``): XLA may then reuse the buffers'
-    memory for the new ones.
+    memory for the new ones. ``run`` may be shared by the steps of several models of one structure
+    (:mod:`portable_nn.training.program_cache`): it keeps no state of theirs.
     """
     jitted = jax.jit(pure_step, donate_argnums=(1,) if donate else ())
-    last: list[Any] = [None, None]
+    last: list[Any] = [None]  # (numbers, their device array), rebound as one pair: steps of several threads share it
 
     def run(params: Any, buffers: Any, numbers: tuple[float, ...], x: Any, y: Any) -> Any:
-        if last[0] != numbers:
+        held = last[0]
+        if held is None or held[0] != numbers:
             like = next(iter(params.values()))
-            last[1] = jax.device_put(np.asarray(numbers, dtype=like.dtype), like.sharding)
-            last[0] = numbers
-        return jitted(params, buffers, last[1], x, y)
+            held = last[0] = (numbers, jax.device_put(np.asarray(numbers, dtype=like.dtype), like.sharding))
+        return jitted(params, buffers, held[1], x, y)
 
     return run
 

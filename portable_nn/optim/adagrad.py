@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from .._checks import check_lr, check_real
 from ..nn.module import Module
 from ..typing import Array
-from .base import Optimizer, Step, flag
+from .base import Optimizer, Step, flag, gradient_prologue
 
 __all__ = ["Adagrad"]
 
@@ -103,10 +103,7 @@ class Adagrad(Optimizer):
         values: Mapping[str, Any] | None = None,
     ) -> tuple[Array, dict[str, Array]]:
         numbers = hyper if values is None else values  # step_scalars' lr is already decayed
-        if hyper["maximize"]:
-            g = -g
-        if hyper["weight_decay"] != 0:
-            g = g + numbers["weight_decay"] * p
+        g = gradient_prologue(g, p, hyper, numbers["weight_decay"])
         if values is None and hyper["lr_decay"] != 0:
             t = step - 1 if isinstance(step, int) else xp.astype(step - 1, p.dtype)
             lr = lr / (1 + t * hyper["lr_decay"])

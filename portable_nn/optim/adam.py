@@ -10,7 +10,7 @@ from .._checks import check_lr, check_real
 from ..errors import ArgumentError, ArgumentTypeError
 from ..nn.module import Module
 from ..typing import Array
-from .base import Optimizer, Step, bias_correction, flag
+from .base import Optimizer, Step, bias_correction, flag, gradient_prologue
 
 __all__ = ["Adam", "AdamW"]
 
@@ -121,13 +121,9 @@ class Adam(Optimizer):
             beta1, beta2, eps, decay = values["beta1"], values["beta2"], values["eps"], values["weight_decay"]
             kept1, kept2, shrink = values["one_minus_beta1"], values["one_minus_beta2"], values["decoupled_shrink"]
             step_size, correction2_sqrt = values["step_size"], values["bias_correction2_sqrt"]
-        if hyper["maximize"]:
-            g = -g
-        if hyper["weight_decay"] != 0:
-            if hyper["decoupled"]:
-                p = p * shrink
-            else:
-                g = g + decay * p
+        g = gradient_prologue(g, p, hyper, decay)  # L2 decay unless decoupled
+        if hyper["decoupled"] and hyper["weight_decay"] != 0:
+            p = p * shrink
         if inplace:  # the optimizer's private buffers (JAX/Dask rebind): the same numbers, no copies
             m, v = buffers["exp_avg"], buffers["exp_avg_sq"]
             m *= beta1

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from .._checks import check_lr, check_real
 from ..nn.module import Module
 from ..typing import Array
-from .base import Optimizer, Step, flag
+from .base import Optimizer, Step, flag, gradient_prologue
 
 __all__ = ["RMSprop"]
 
@@ -111,10 +111,7 @@ class RMSprop(Optimizer):
         numbers = hyper if values is None else values
         alpha, eps, decay, momentum = numbers["alpha"], numbers["eps"], numbers["weight_decay"], numbers["momentum"]
         kept = 1 - alpha if values is None else values["one_minus_alpha"]  # float64 on the host, as eagerly
-        if hyper["maximize"]:
-            g = -g
-        if hyper["weight_decay"] != 0:
-            g = g + decay * p
+        g = gradient_prologue(g, p, hyper, decay)
         if inplace:  # the optimizer's private buffer (JAX/Dask rebind): the same numbers, no copy
             square_avg = buffers["square_avg"]
             square_avg *= alpha

@@ -9,7 +9,7 @@ from .._checks import check_lr, check_real
 from ..errors import ArgumentError
 from ..nn.module import Module
 from ..typing import Array
-from .base import Optimizer, Step, flag
+from .base import Optimizer, Step, flag, gradient_prologue
 
 __all__ = ["SGD"]
 
@@ -108,10 +108,7 @@ class SGD(Optimizer):
         momentum, decay = numbers["momentum"], numbers["weight_decay"]
         # 1 - dampening computed in float64 (on the host, for compiled steps): the eager loop's rounding
         undamped = 1 - hyper["dampening"] if values is None else values["undamped"]
-        if hyper["maximize"]:
-            g = -g
-        if hyper["weight_decay"] != 0:
-            g = g + decay * p
+        g = gradient_prologue(g, p, hyper, decay)
         if hyper["momentum"] != 0:
             # None: momentum was 0 until now (torch then starts from g); `in` rather than .get(): no call per step
             previous = buffers["momentum_buffer"] if "momentum_buffer" in buffers else None  # noqa: SIM401

@@ -40,6 +40,7 @@ from ..nn.module import UNCHECKED, Module
 from ..optim import Optimizer
 from ..typing import Array
 from .functional_model import LossFn, loss_and_grads_fn, value_and_grad
+from .program_cache import shared_program, structure_key
 
 __all__ = ["MAX_PROGRAMS", "TrainStep", "train_step"]
 
@@ -153,6 +154,7 @@ class TrainStep:
         self._written: dict[str, Array] | None = None  # the parameters the last step stored
         self._written_count = 0
         self._placement: Hashable = None  # type, dtype and device of the parameters (checked when they change)
+        self._structure: Hashable = None  # program_cache.structure_key (None: programs not shared), per validation
         self._follow(model.xp)
 
     def _follow(self, xp: Any) -> None:
@@ -197,6 +199,11 @@ class TrainStep:
                 self.optimizer.check_gradients(params, grads)  # every parameter, as the eager loop's step()
                 first = next(iter(params.values()))
                 self._placement = (type(first), first.dtype, _device(first))
+                if self.compiled:
+                    structure = structure_key(model, self.loss_fn, self.optimizer)
+                    if structure != self._structure:
+                        self._programs.clear()
+                    self._structure = structure
                 if signature is not None:
                     self._seen.add(signature)
             if self.compiled:
@@ -246,7 +253,9 @@ class TrainStep:
 
         Every number of the optimizer (lr, momentum, betas, eps, weight decay... and Adam's bias
         corrections, from the host's integer step count) is an argument: a changed value compiles
-        nothing. A program is compiled per input signature and :meth:`Optimizer.structure`.
+        nothing. A program is compiled per input signature and :meth:`Optimizer.structure`, and
+        shared process-wide with every step of the same structure
+        (:mod:`portable_nn.training.program_cache`) unless the model, loss or optimizer is not keyable.
         """
         optimizer = self.optimizer
         buffers = optimizer.current_buffers(next(iter(params.values())))
@@ -259,8 +268,14 @@ class TrainStep:
         programs = self._programs
         program = programs.get(key)
         if program is None:
-            assert self._compiler is not None
-            program = programs[key] = self._compiler(self._pure_step(names), owned)
+            compiler = self._compiler
+            assert compiler is not None
+
+            def build() -> Callable[..., Any]:
+                return compiler(self._pure_step(names), owned)  # type: ignore[no-any-return]
+
+            structure = self._structure
+            program = programs[key] = build() if structure is None else shared_program((structure, key), build)
             if len(programs) > MAX_PROGRAMS:
                 programs.popitem(last=False)
         else:
@@ -277,13 +292,31 @@ class TrainStep:
     def _pure_step(self, names: tuple[tuple[str, ...], ...]) -> Callable[..., Any]:
         """The whole step as a pure function; ``scalars``: the numbers named by ``names``, group by group.
 
-        A new function each time: nothing a compiler caches by function outlives its program.
+        A new function each time: nothing a compiler caches by function outlives its program. A
+        program shared with other steps is traced from this step's objects: if the compiler traces it
+        again (JAX does after ``jax.clear_caches()``) once they changed structure, it raises instead of
+        tracing another structure under the old key.
         """
-        loss_and_grads, optimizer = self._unchecked_loss_and_grads, self.optimizer
+        loss_and_grads, optimizer, model, loss_fn = (
+            self._unchecked_loss_and_grads,
+            self.optimizer,
+            self.model,
+            self.loss_fn,
+        )
+        traced_as = (self._structure, optimizer.structure())
 
         def pure_step(
             params: dict[str, Array], buffers: Any, scalars: Array, x: Array, y: Array
         ) -> tuple[Array, dict[str, Array], Any]:
+            if (
+                traced_as[0] is not None
+                and (structure_key(model, loss_fn, optimizer), optimizer.structure()) != traced_as
+            ):
+                raise ArgumentError(
+                    "a shared compiled step is traced again but the model, loss or optimizer it was built from "
+                    "changed structure since: after jax.clear_caches(), call "
+                    "portable_nn.training.program_cache.clear_programs() and build new train_step objects"
+                )
             groups, index = [], 0
             for keys in names:
                 groups.append({key: scalars[index + offset] for offset, key in enumerate(keys)})
