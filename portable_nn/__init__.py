@@ -38,8 +38,13 @@ from .losses import (
 )
 from .nn import rng, scatter
 from .nn.activations import ReLU, Sigmoid, Tanh
+from .nn.batchnorm import BatchNorm1d
+from .nn.buffers import BufferUpdate
 from .nn.clip_grad import clip_grad_norm_, clip_grad_value_
+from .nn.dropout import Dropout
+from .nn.embedding import Embedding
 from .nn.grad_mode import is_grad_enabled, no_grad
+from .nn.layernorm import LayerNorm
 from .nn.linear import Linear
 from .nn.module import Module
 from .nn.sequential import Sequential
@@ -52,13 +57,18 @@ from .training.step import TrainStep, train_step
 __version__ = "0.1.0"
 
 # The built-in classes a checkpoint may name (see portable_nn.io.registry).
-for _module in (Linear, ReLU, Tanh, Sigmoid, Sequential):
+for _module in (Linear, ReLU, Tanh, Sigmoid, Sequential, Dropout, BatchNorm1d, LayerNorm, Embedding):
     register(_module)
 for _optimizer in (SGD, Adam, AdamW, RMSprop, Adagrad):
     register_optimizer(_optimizer)
 del _module, _optimizer
 
 __all__ = [
+    "BatchNorm1d",
+    "BufferUpdate",
+    "Dropout",
+    "Embedding",
+    "LayerNorm",
     "compilation_cache",
     "export_onnx",
     "lr_scheduler",

@@ -88,7 +88,7 @@ class HostArray:
     def restore(self) -> Any:
         xp = resolve_namespace(self.backend)
         device = resolve_device(xp, self.device)
-        dtype = resolve_dtype(xp, self.dtype) if self.dtype in FLOAT_DTYPES else getattr(xp, self.dtype)
+        dtype = resolve_dtype(xp, self.dtype) if self.dtype in FLOAT_DTYPES else self.dtype  # e.g. "int64": by name
         return from_host(plain_storage(self.values), xp, device, dtype)
 
 

@@ -51,7 +51,7 @@ def layer_norm_backward(
     return grad_x, grad_weight, grad_bias
 
 
-@pnn.register  # lets pnn.load rebuild it from a checkpoint (by this name, never by importing a file's module)
+@pnn.register("ExampleLayerNorm")  # pnn.load rebuilds it by this name (pnn.LayerNorm is the built-in one)
 class LayerNorm(pnn.Module):
     """Layer normalization over the last axis, with learnable ``weight`` (ones) and ``bias`` (zeros).
 

@@ -21,14 +21,33 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from .._backend import convert, dtype_name, resolve_device, resolve_dtype, resolve_namespace, supported_dtypes
+from .._backend import (
+    convert,
+    dtype_name,
+    from_host,
+    namespace_of,
+    resolve_device,
+    resolve_dtype,
+    resolve_namespace,
+    supported_dtypes,
+)
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, PortableNNError, SerializationError
 from ..nn.module import Module
 from ..optim import Optimizer
 from ..typing import Array
 from ._atomic_write import check_target, write_atomic
 from ._model_config import build, check_config_text, check_parameters, check_sizes, config_of, parse_config
-from ._safetensors_format import NAMES, Header, encode, header_bytes, open_regular, preview, read_header, read_tensors
+from ._safetensors_format import (
+    INTEGER_CODE,
+    NAMES,
+    Header,
+    encode,
+    header_bytes,
+    open_regular,
+    preview,
+    read_header,
+    read_tensors,
+)
 from .registry import lookup_optimizer, registered_optimizer_name
 
 __all__ = ["load", "load_metadata", "load_optimizer", "load_state", "save"]
@@ -103,6 +122,9 @@ def save(
         info[f"{_PREFIX}class"] = kind
         if config is not None:
             info[f"{_PREFIX}config"] = config
+        streams = model_or_state.random_streams()
+        if streams:  # where Dropout's masks stand: training resumes bit for bit
+            info[f"{_PREFIX}random_streams"] = json.dumps(streams)
     elif isinstance(model_or_state, Mapping):
         state, info[f"{_PREFIX}class"] = dict(model_or_state), "state_dict"
     else:
@@ -114,7 +136,11 @@ def save(
         buffers, info[f"{_PREFIX}optimizer"] = _optimizer_record(optimizer)
         state |= buffers
     user = _user_metadata(metadata)
-    chunks, entries = encode(state)
+    integer_buffers: tuple[str, ...] = ()
+    if isinstance(model_or_state, Module):  # a model's integer buffers (num_batches_tracked) are saved as I64
+        buffers = model_or_state.named_buffers()
+        integer_buffers = tuple(n for n, b in buffers.items() if namespace_of(b).isdtype(b.dtype, "integral"))
+    chunks, entries = encode(state, integer_buffers)
     dtypes = {entry["dtype"] for entry in entries.values()}
     if len(dtypes) == 1:
         info[f"{_PREFIX}dtype"] = NAMES[dtypes.pop()]
@@ -239,7 +265,7 @@ def load(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: Any = 
         config = _inferred_linear_config(path, header, kind) if text is None else parse_config(path, text)
         target_xp = resolve_namespace(xp)
         target_device = resolve_device(target_xp, device)
-        file_dtypes = header.dtype_names(names)
+        file_dtypes = header.dtype_names(n for n in names if header.entries[n].code != INTEGER_CODE)
         if dtype is None and len(file_dtypes) > 1:
             raise SerializationError(f"{path}: the parameters have different dtypes {sorted(file_dtypes)}; pass dtype=")
         if dtype is None:
@@ -257,11 +283,26 @@ def load(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: Any = 
         )
         check_parameters(path, model, {n: header.entries[n].shape for n in names})
         if names:
-            values = {
-                name: convert(host, model.xp, model.device, model.dtype)
-                for name, _, host in read_tensors(path, fh, header, names)
-            }
+            buffers = model.named_buffers()
+            values, buffer_values = {}, {}
+            for name, _, host in read_tensors(path, fh, header, names):
+                integer = header.entries[name].code == INTEGER_CODE
+                target = buffers.get(name)
+                if integer != (target is not None and not model.xp.isdtype(target.dtype, "real floating")):
+                    kind = "an integer" if integer else "a floating"
+                    raise SerializationError(f"{path}: {name} is {kind} tensor, the model's {name} is not")
+                if target is None:
+                    values[name] = convert(host, model.xp, model.device, model.dtype)
+                else:
+                    buffer_values[name] = from_host(host, model.xp, model.device, target.dtype)
             model.set_parameters(values)
+            model._set_buffers(buffer_values)
+        streams = metadata.get(f"{_PREFIX}random_streams")
+        if streams is not None:
+            try:
+                model.set_random_streams(json.loads(streams))
+            except (ValueError, PortableNNError) as exc:
+                raise SerializationError(f"{path}: invalid random stream positions: {exc}") from None
     return model
 
 
@@ -336,9 +377,14 @@ def load_state(path: PathLike, *, xp: Any = "numpy", device: Any = None, dtype: 
         chosen = {
             name: dtype if dtype is not None else _checked_file_dtype(path, target_xp, NAMES[entry.code])
             for name, entry in header.entries.items()
+            if entry.code != INTEGER_CODE
         }
-        return {
-            name: convert(host, target_xp, target_device, chosen[name])
+        return {  # integer tensors (a model's counters) come back as the backend's default integer dtype
+            name: (
+                convert(host, target_xp, target_device, chosen[name])
+                if name in chosen
+                else from_host(host, target_xp, target_device, target_xp.asarray(0, device=target_device).dtype)
+            )
             for name, _, host in read_tensors(path, fh, header, header.entries)
         }
 

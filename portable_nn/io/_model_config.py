@@ -165,8 +165,8 @@ def _check_class_names(path: PathLike, config: Any) -> None:
 
 
 def check_parameters(path: PathLike, model: Module, shapes: dict[str, tuple[int, ...]]) -> None:
-    """The model's parameters must be exactly the file's tensors ``shapes``, with the same shapes."""
-    expected = {name: tuple(p.shape) for name, p in model.named_parameters().items()}
+    """The model's parameters and buffers must be exactly the file's tensors ``shapes``, with the same shapes."""
+    expected = {name: tuple(p.shape) for name, p in {**model.named_parameters(), **model.named_buffers()}.items()}
     if set(expected) != set(shapes):
         raise SerializationError(
             f"{path}: a {type(model).__name__} with this config needs tensors {sorted(expected)}, "

@@ -54,7 +54,10 @@ PathLike = str | os.PathLike[str]
 #: safetensors dtype code <-> portable dtype name, and the little-endian NumPy dtype of the raw bytes.
 CODES = {"float16": "F16", "bfloat16": "BF16", "float32": "F32", "float64": "F64"}
 NAMES = {code: name for name, code in CODES.items()}
-_RAW = {"F16": "<f2", "BF16": "<u2", "F32": "<f4", "F64": "<f8"}
+_RAW = {"F16": "<f2", "BF16": "<u2", "F32": "<f4", "F64": "<f8", "I64": "<i8"}
+#: The one integer code: a model's integer buffers (``num_batches_tracked``), saved as int64 from any integer dtype.
+INTEGER_CODE = "I64"
+NAMES[INTEGER_CODE] = "int64"
 MAX_HEADER = 100_000_000  # the reference implementation's limit
 #: Most JSON items (:func:`json_items`) in a header, counted before parsing (~12 a tensor: ~160,000 tensors):
 #: parsed, each costs up to ~100 bytes, so a hostile header (e.g. millions of empty lists) cannot take gigabytes.
@@ -157,14 +160,33 @@ def utf8_text(value: str, what: str) -> str:
     return value
 
 
-def encode(state: Mapping[str, Array]) -> tuple[list[bytes], dict[str, dict[str, Any]]]:
-    """Raw little-endian bytes of every array and their header entries (validated before writing)."""
+def encode(
+    state: Mapping[str, Array], integer_names: Iterable[str] = ()
+) -> tuple[list[bytes], dict[str, dict[str, Any]]]:
+    """Raw little-endian bytes of every array and their header entries (validated before writing).
+
+    Arrays are floating, except those named in ``integer_names`` (a model's integer buffers): any
+    integer dtype, written as ``I64``.
+    """
+    integers = set(integer_names)
     chunks, header, offset = [], {}, 0
     for name, array in state.items():
         if not isinstance(name, str) or not name or name == "__metadata__":
             raise ArgumentError(f"tensor names must be non-empty strings other than '__metadata__', got {name!r}")
         utf8_text(name, "tensor name")
-        dtype = dtype_name(namespace_of(array), array.dtype)
+        xp = namespace_of(array)
+        dtype = dtype_name(xp, array.dtype)
+        if name in integers and xp.isdtype(array.dtype, "integral"):
+            host = to_host(array)
+            data = np.ascontiguousarray(host, dtype=_RAW[INTEGER_CODE]).tobytes()
+            header[name] = {
+                "dtype": INTEGER_CODE,
+                "shape": [int(d) for d in host.shape],
+                "data_offsets": [offset, offset + len(data)],
+            }
+            chunks.append(data)
+            offset += len(data)
+            continue
         if dtype not in CODES:
             raise DTypeError(f"{name}: only floating arrays can be saved ({', '.join(CODES)}), got dtype {dtype}")
         host = to_host(array)  # bfloat16 comes back as (exactly representable) float32

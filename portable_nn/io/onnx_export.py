@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from .._backend import convert, resolve_device, resolve_dtype, resolve_namespace
+from .._backend import convert, namespace_of, resolve_device, resolve_dtype, resolve_namespace
 from ..backends.ndonnx_backend import NdonnxAdapter
 from ..backends.registry import get_adapter
 from ..errors import ArgumentError, ArgumentTypeError, BackendUnavailableError
@@ -125,7 +125,12 @@ def export_onnx(
         raise BackendUnavailableError(f'{exc}; pip install "portable-nn[onnx]"') from exc
     traced = type(model).from_config(model.get_config(), xp="ndonnx", dtype=dtype)
     device = resolve_device(xp)
-    traced.load_state_dict({name: convert(value, xp, device, dtype) for name, value in model.state_dict().items()})
+    floating = {  # integer buffers (num_batches_tracked) play no part in the eval-mode graph
+        name: convert(value, xp, device, dtype)
+        for name, value in model.state_dict().items()
+        if namespace_of(value).isdtype(value.dtype, "real floating")
+    }
+    traced.load_state_dict(floating, strict=False)
     evaluate = getattr(traced, "eval", None)
     if callable(evaluate):  # layers with a training mode (dropout, batch statistics) export their eval behaviour
         evaluate()

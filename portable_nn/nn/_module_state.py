@@ -12,7 +12,16 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._backend import FLOAT_DTYPES, convert, device_of, dtype_name, from_host, namespace_of, target_placement
+from .._backend import (
+    FLOAT_DTYPES,
+    convert,
+    device_of,
+    dtype_name,
+    from_host,
+    namespace_of,
+    target_placement,
+    to_host,
+)
 from .._checks import check_array, check_like, namespace_of_arg, shape_str
 from ..backends.arrays import plain_storage
 from ..errors import (
@@ -26,6 +35,7 @@ from ..errors import (
 )
 from ..init import ParameterInit, draw
 from ..typing import Array
+from ._module_buffers import ModuleBuffers, _move_buffer
 
 if TYPE_CHECKING:
     pass
@@ -45,15 +55,16 @@ _LOSSLESS = {
 
 
 def loadable_state(module: ModuleState, state: Mapping[str, Array], *, strict: bool, cast: bool) -> dict[str, Array]:
-    """``state``'s values validated against ``module``'s parameters and converted onto their placement.
+    """``state``'s values validated against ``module``'s parameters and buffers, converted onto their placement.
 
     Errors (nothing changes): not a mapping -> ``ArgumentTypeError``; with ``strict``, missing or
     unexpected names -> ``SerializationError``; a non-array -> ``NamespaceError``; a non-float
-    dtype, or another float dtype without ``cast`` -> ``DTypeError``; another shape -> ``ShapeError``.
+    dtype, or another float dtype without ``cast`` -> ``DTypeError`` (an integer buffer such as
+    ``num_batches_tracked`` takes any integer dtype, converted to its own); another shape -> ``ShapeError``.
     """
     if not isinstance(state, Mapping):
         raise ArgumentTypeError(f"state must be a mapping of name -> array, got {type(state).__name__}")
-    current = module.named_parameters()
+    current = {**module.named_parameters(), **module.named_buffers()}
     missing = [n for n in current if n not in state]
     unexpected = [n for n in state if n not in current]
     if strict and (missing or unexpected):
@@ -62,19 +73,25 @@ def loadable_state(module: ModuleState, state: Mapping[str, Array], *, strict: b
             f"expected exactly {list(current)} (strict=False loads the common keys only)"
         )
     loaded = {}
+    integral = set()
     for name, value in state.items():
         if name not in current:
             continue
         target = current[name]
         value = plain_storage(value)  # np.memmap (joblib) is plain storage: copied; masked arrays stay refused
         source_xp = namespace_of_arg(name, value)
+        target_xp = namespace_of(target)
         given = dtype_name(source_xp, value.dtype)
-        expected = dtype_name(namespace_of(target), target.dtype)
-        if given not in FLOAT_DTYPES:
-            raise DTypeError(f"{name}: expected a floating array ({expected}), got dtype {given}")
+        expected = dtype_name(target_xp, target.dtype)
         if tuple(value.shape) != tuple(target.shape):
             raise ShapeError(f"{name}: expected shape {shape_str(target.shape)}, got {shape_str(value.shape)}")
-        if given != expected and not cast:
+        if expected not in FLOAT_DTYPES:  # an integer buffer (a counter): any integer dtype
+            if not source_xp.isdtype(value.dtype, "integral"):
+                raise DTypeError(f"{name}: expected an integer array ({expected}), got dtype {given}")
+            integral.add(name)
+        elif given not in FLOAT_DTYPES:
+            raise DTypeError(f"{name}: expected a floating array ({expected}), got dtype {given}")
+        elif given != expected and not cast:
             loss = "" if (given, expected) in _LOSSLESS else " (it would lose precision)"
             raise DTypeError(
                 f"{name}: expected dtype {expected}, got {given}; portable_nn never casts silently{loss}: "
@@ -82,12 +99,16 @@ def loadable_state(module: ModuleState, state: Mapping[str, Array], *, strict: b
             )
         loaded[name] = (value, target)
     return {
-        name: convert(value, namespace_of(target), device_of(target), target.dtype, copy=True)
+        name: (
+            from_host(to_host(value), namespace_of(target), device_of(target), target.dtype)
+            if name in integral
+            else convert(value, namespace_of(target), device_of(target), target.dtype, copy=True)
+        )
         for name, (value, target) in loaded.items()
     }
 
 
-class ModuleState:
+class ModuleState(ModuleBuffers):
     """State and placement methods of :class:`portable_nn.Module` (a base class; not used on its own)."""
 
     xp: ModuleType
@@ -151,8 +172,8 @@ class ModuleState:
             )
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("grad_"):
             raise ArgumentError(f"parameter name must be an identifier not starting with 'grad_', got {name!r}")
-        if name in self._parameter_names:
-            raise ArgumentError(f"{type(self).__name__} already has a parameter {name!r}")
+        if name in self._parameter_names or name in self._buffer_names:
+            raise ArgumentError(f"{type(self).__name__} already has a parameter or buffer {name!r}")
         if name in vars(self) or hasattr(type(self), name):
             raise ArgumentError(f"{type(self).__name__} already has an attribute {name!r}")
 
@@ -164,9 +185,10 @@ class ModuleState:
     # ---------------------------------------------------------------- state and placement
 
     def state_dict(self) -> dict[str, Array]:
-        """Name -> live parameter array (no copy: portable_nn never mutates arrays in place).
+        """Name -> live parameter and buffer array (no copy: portable_nn never mutates arrays in place).
 
-        Names come from :meth:`~portable_nn.Module.named_parameters`, so a container that prefixes them
+        Buffers follow each module's parameters, as in PyTorch. Names come from
+        :meth:`~portable_nn.Module.named_parameters`, so a container that prefixes them
         (``"0.weight"``) gets the prefixed names. Grads and the saved input are not state.
 
         Returns
@@ -181,7 +203,14 @@ class ModuleState:
         >>> list(model.state_dict())
         ['0.weight', '0.bias', '2.weight', '2.bias']
         """
-        return dict(self.named_parameters())
+        children = self._child_modules()
+        if not children:
+            return {**self.named_parameters(), **self.named_buffers()}
+        state = {}
+        for prefix, child in children:  # module by module, each one's parameters then buffers (as in PyTorch)
+            for name, value in child.state_dict().items():
+                state[f"{prefix}.{name}"] = value
+        return state
 
     def load_state_dict(self, state: Mapping[str, Array], strict: bool = True, cast: bool = False) -> None:
         """Replace parameters with ``state``'s arrays, from any backend or device; all or nothing.
@@ -217,10 +246,15 @@ class ModuleState:
         >>> target.weight.dtype.name, float(target.bias[0]) == float(source.bias[0])
         ('float64', True)
         """
-        self.set_parameters(loadable_state(self, state, strict=strict, cast=cast))
+        values = loadable_state(self, state, strict=strict, cast=cast)
+        buffer_names = self.named_buffers()
+        self.set_parameters({name: value for name, value in values.items() if name not in buffer_names})
+        self._set_buffers({name: value for name, value in values.items() if name in buffer_names})
 
     def to(self: S, xp: Any = None, device: Any = None, dtype: Any = None) -> S:
-        """Move parameters and grads to ``xp``/``device``/``dtype`` (None keeps each); returns ``self``.
+        """Move parameters, grads and buffers to ``xp``/``device``/``dtype`` (None keeps each); returns ``self``.
+
+        Floating buffers are cast to a given ``dtype``; integer buffers keep an integer dtype (PyTorch's rule).
 
         DLPack where the backends share memory, a host round trip where not (CUDA -> NumPy).
         A kept device is matched by its portable string, else the target's default device; a
@@ -260,7 +294,10 @@ class ModuleState:
             return self
         params = {n: convert(p, *target) for n, p in self.named_parameters().items()}
         grads = {n: None if g is None else convert(g, *target) for n, g in self.named_grads().items()}
+        buffers = {n: _move_buffer(self.xp, b, target) for n, b in self.named_buffers().items()}
         self.xp, self.device, self.dtype = target
+        for name, value in buffers.items():
+            setattr(self, name, value)
         for name in params:
             setattr(self, name, params[name])
             setattr(self, f"grad_{name}", grads[name])

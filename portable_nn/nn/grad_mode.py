@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["CHECKED", "UNCHECKED", "Call", "is_grad_enabled", "no_grad"]
 
@@ -78,7 +79,8 @@ class Call:
     the layers that need them and ignored by the others. A frozen dataclass rather than keyword
     arguments because a layer written today keeps working when a field is added, and rather than a
     context variable because it is visible in the signature and captured by no compiled program.
-    Buffers, which a call reads *and* updates, travel beside ``params`` instead.
+    Buffers, which a call reads *and* updates, travel in ``params`` (read) and come back wrapped
+    around ``saved`` (:class:`portable_nn.BufferUpdate`) instead.
 
     Parameters
     ----------
@@ -86,6 +88,15 @@ class Call:
         Whether the layer checks its arguments (:meth:`portable_nn.Module.check_input`). The public entry points
         (``forward``, ``backward``, ``__call__``, ``functional_call``, ``value_and_grad``) pass
         :data:`CHECKED`; ``train_step`` passes :data:`UNCHECKED` once it validated the input signature.
+    training : bool
+        Train mode (True, the default as in PyTorch) or eval mode: ``Module.forward`` passes the
+        module's ``training`` attribute. Dropout drops only in train mode; BatchNorm uses the batch's
+        statistics and updates its running buffers only in train mode.
+    key : array or None
+        A random key (:func:`portable_nn.nn.rng.key`: int32, shape ``(2,)``) for the layers that draw
+        (Dropout in train mode), or None. ``Module.forward`` passes the key of the module's
+        :class:`~portable_nn.nn.rng.RandomStream` and advances the stream; a container hands each layer
+        ``fold_in(key, index)``. A layer that needs a key and gets None raises ``ArgumentError``.
 
     Examples
     --------
@@ -98,6 +109,8 @@ class Call:
     """
 
     validate: bool = True
+    training: bool = True
+    key: Any = None
 
 
 #: The call of the public entry points: arguments are checked.

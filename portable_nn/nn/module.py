@@ -28,6 +28,7 @@ mutated in place: every update rebinds the attribute, so immutable JAX arrays wo
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -49,16 +50,21 @@ from .._backend import (
 from .._checks import check_array, check_like, check_lr, shape_str
 from .._pickling import get_state, set_state
 from .._trusted import is_trusted
-from ..errors import ArgumentError, CallOrderError, ShapeError, UnknownParameterError
+from ..errors import ArgumentError, CallOrderError, DTypeError, ShapeError, UnknownParameterError
 from ..init import Seed, make_rng
 from ..typing import Array
 from ._module_state import ModuleState
+from .buffers import BufferUpdate, split_saved
 from .grad_mode import CHECKED, UNCHECKED, Call, _grad_enabled
+from .rng import RandomStream
 
-__all__ = ["CHECKED", "UNCHECKED", "Call", "Module"]
+__all__ = ["CHECKED", "UNCHECKED", "BufferUpdate", "Call", "Module"]
 
 M = TypeVar("M", bound="Module")
 
+
+#: The call of a public entry point in eval mode.
+_CHECKED_EVAL = Call(validate=True, training=False)
 
 #: Why a forward kept nothing: it ran under a compiler's trace (see Module.forward).
 _TRACED = object()
@@ -75,6 +81,16 @@ class Module(ModuleState):
     ``__call__``, ``backward``, grads, ``step``, ``state_dict``, ``to``, optimizers,
     ``Sequential``, ``no_grad``, ``functional_call``, ``value_and_grad`` and ``train_step`` then work
     with no further code. Parameter-free layers (activations) need not call ``__init__``.
+
+    Buffers, modes and randomness: a layer declares non-trainable state with
+    :meth:`~portable_nn.Module.register_buffer`; its pure forward reads buffers from ``params`` (beside
+    the parameters, under their own names) and, when it changes them, returns
+    ``(y, BufferUpdate(saved, {name: new}))`` (:class:`~portable_nn.BufferUpdate`); layers without buffers
+    are unchanged. The mode and the random key are fields of ``call`` (``call.training``, ``call.key``).
+    ``forward`` passes ``self.training`` (set by :meth:`~portable_nn.Module.train` /
+    :meth:`~portable_nn.Module.eval` through every container), in train mode the next key of the
+    module's :class:`~portable_nn.nn.rng.RandomStream` when a layer has ``needs_random_key = True``
+    (advancing the stream), and rebinds the returned buffers.
 
     Defining ``forward``, ``backward`` or ``__call__`` in a subclass is a ``TypeError`` (they are
     derived from the pure pair, so a layer has one path through the library).
@@ -154,7 +170,13 @@ class Module(ModuleState):
     # ---------------------------------------------------------------- authoring: checks
 
     def check_input(
-        self, x: Array, what: str = "input", *, shape: tuple[int, ...] | None = None, last_axis: int | None = None
+        self,
+        x: Array,
+        what: str = "input",
+        *,
+        shape: tuple[int, ...] | None = None,
+        last_axis: int | None = None,
+        kind: str | None = None,
     ) -> None:
         """Raise a typed error unless ``x`` is an array of this module's backend, device and dtype.
 
@@ -170,6 +192,9 @@ class Module(ModuleState):
             The exact shape ``x`` must have (e.g. a ``grad_output`` against the last output's shape).
         last_axis : int, optional
             The size its last axis must have (e.g. ``in_features``).
+        kind : str, optional
+            An array API dtype kind (``"integral"``, ``"bool"``...): ``x`` may have any dtype of that
+            kind instead of the module's dtype (an embedding's indices). Namespace and device are checked.
 
         Raises
         ------
@@ -187,7 +212,11 @@ class Module(ModuleState):
         portable_nn.errors.ShapeError: input: expected shape (*, 3) (the last axis), got (4, 2)
         """
         xp = self.xp
-        if namespace_of(x) is not xp or x.dtype != self.dtype:  # check_array inlined: run on every forward
+        if kind is not None:
+            check_array(x, what, xp, self.device)
+            if not xp.isdtype(x.dtype, kind):
+                raise DTypeError(f"{what}: expected a dtype of kind {kind!r}, got {dtype_name(xp, x.dtype)}")
+        elif namespace_of(x) is not xp or x.dtype != self.dtype:  # check_array inlined: run on every forward
             check_array(x, what, xp, self.device, self.dtype)
         device = device_of(x)  # None: a traced JAX array (inside jax.jit or jax.vmap) has no device; it passes
         if device is not None and device != self.device and self.device is not None:
@@ -357,7 +386,27 @@ class Module(ModuleState):
         (4, 2)
         """
         params = self.named_parameters()
-        y, saved = self.functional_forward(params, x, CHECKED)
+        buffers = self.named_buffers()
+        if buffers:
+            params = {**params, **buffers}
+        training, stream, call = self.training, None, CHECKED
+        if training and self._uses_randomness():
+            stream = self._random_stream()
+            call = Call(validate=True, training=True, key=stream.key(xp=namespace_of(x), device=device_of(x)))
+        elif not training:
+            call = _CHECKED_EVAL
+        y, saved = self.functional_forward(params, x, call)
+        saved, new_buffers = split_saved(saved)
+        if (new_buffers or stream is not None) and is_traced(y):
+            raise CallOrderError(
+                f"{type(self).__name__}.forward under a compiler's trace would bake a random key or buffer update "
+                "into the program: run the pure form instead (functional_forward with buffers in params and "
+                "Call(training=..., key=...)), or call model.eval() first"
+            )
+        if new_buffers:
+            self._set_buffers(new_buffers)  # rebinding: arrays a user holds are never mutated
+        if stream is not None:
+            self._stream = stream.advanced()
         if not _grad_enabled.get():
             self._saved, self._saved_params, self._nothing_saved_because = None, None, True
         elif is_traced(y):
@@ -367,6 +416,16 @@ class Module(ModuleState):
         return y
 
     __call__ = forward
+
+    def _random_stream(self) -> RandomStream:
+        """The stream whose next key ``forward`` passes in train mode (a container's: seeded by its first random
+        layer)."""
+        stream = self.__dict__.get("_stream")
+        if stream is None:
+            seed = next((m._random_stream().seed for _, m in self._child_modules() if m._uses_randomness()), None)
+            stream = RandomStream(secrets.randbits(63) if seed is None else seed)
+            self._stream = stream
+        return stream
 
     def __getstate__(self) -> dict[str, Any]:  # pickle/deepcopy: arrays as host copies, namespace by name
         return get_state(self)

@@ -16,6 +16,7 @@ from .._backend import backend_name, device_str, dtype_name
 from .._trusted import is_trusted
 from ..errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError, UnknownParameterError
 from ..typing import Array
+from .buffers import BufferUpdate, layer_call_for, split_saved
 from .module import CHECKED, Call, Module
 
 __all__ = ["MAX_NESTING", "Sequential"]
@@ -128,6 +129,36 @@ class Sequential(Module):
 
     # ---------------------------------------------------------------- container
 
+    def _child_modules(self) -> list[tuple[str, Any]]:
+        return [(str(index), layer) for index, layer in enumerate(self.layers)]
+
+    def named_buffers(self) -> dict[str, Array]:
+        """``"<index>.<name>"`` -> live buffer array, layer by layer (see :meth:`Module.named_buffers`).
+
+        Returns
+        -------
+        dict of str to array
+            Each layer's buffers, prefixed by its index.
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> list(pnn.Sequential(pnn.Linear(2, 2, seed=0), pnn.BatchNorm1d(2)).named_buffers())
+        ['1.running_mean', '1.running_var', '1.num_batches_tracked']
+        """
+        buffers: dict[str, Array] = {}
+        for index, layer in enumerate(self.layers):  # a plain loop: run on every forward
+            layer_buffers = layer.named_buffers()
+            for name in layer_buffers:
+                buffers[_join_name(index, name)] = layer_buffers[name]
+        return buffers
+
+    def _uses_randomness(self) -> bool:
+        uses = self.__dict__.get("_random_layers")  # the layers are fixed, and so is whether a class draws
+        if uses is None:
+            uses = self.__dict__["_random_layers"] = any(layer._uses_randomness() for layer in self.layers)
+        return bool(uses)
+
     def __len__(self) -> int:
         return len(self.layers)
 
@@ -197,10 +228,15 @@ class Sequential(Module):
         """
         routed = self._route(params)
         kept = []
-        for layer, layer_params in zip(self.layers, routed, strict=True):
-            x, saved = layer.functional_forward(layer_params, x, call)
+        updates: dict[str, Array] = {}
+        for index, (layer, layer_params) in enumerate(zip(self.layers, routed, strict=True)):
+            layer_call = call if call.key is None else layer_call_for(call, index, layer)
+            x, saved = layer.functional_forward(layer_params, x, layer_call)
+            saved, layer_updates = split_saved(saved)
+            for name, value in layer_updates.items():
+                updates[_join_name(index, name)] = value
             kept.append(saved)
-        return x, kept
+        return x, (BufferUpdate(kept, updates) if updates else kept)
 
     def functional_backward(
         self,
@@ -255,7 +291,7 @@ class Sequential(Module):
             )
             for name, grad in layer_grads.items():
                 grads[_join_name(index, name)] = grad
-        return grad_output, {name: grads[name] for name in params}
+        return grad_output, {name: grads[name] for name in params if name in grads}  # buffers have none
 
     def _add_grads(self, grads: Mapping[str, Array]) -> None:
         routed: list[dict[str, Array]] = [{} for _ in self.layers]

@@ -14,11 +14,13 @@ signature already (``train_step``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from .._checks import check_like
 from ..errors import ArgumentError, ArgumentTypeError, UnknownParameterError
 from ..losses._base import compute_of
+from ..nn.buffers import split_saved
 from ..nn.module import CHECKED, Call, Module
 from ..typing import Array
 
@@ -36,7 +38,8 @@ def check_params(model: Module, params: Any) -> None:
     if not isinstance(params, Mapping):
         raise ArgumentTypeError(f"params must be a mapping of parameter name -> array, got {type(params).__name__}")
     current = model.named_parameters()
-    unknown = [name for name in params if name not in current]
+    buffers = model.named_buffers()
+    unknown = [name for name in params if name not in current and name not in buffers]
     if unknown:
         raise UnknownParameterError(f"{type(model).__name__} has no parameters {unknown}; parameters: {list(current)}")
     missing = [name for name in current if name not in params]
@@ -44,7 +47,38 @@ def check_params(model: Module, params: Any) -> None:
         raise ArgumentError(f"params: missing parameters {missing}; expected exactly {list(current)}")
     xp, device, dtype = model.xp, model.device, model.dtype
     for name, value in params.items():
-        check_like(value, f"params[{name!r}]", current[name], xp, device, dtype)
+        if name in current:
+            check_like(value, f"params[{name!r}]", current[name], xp, device, dtype)
+        else:  # a buffer: its own dtype (an integer counter stays integer)
+            check_like(value, f"params[{name!r}]", buffers[name], xp, device, buffers[name].dtype)
+
+
+def _with_buffers(model: Module, params: Mapping[str, Array]) -> Mapping[str, Array]:
+    """``params`` with the model's buffers (those ``params`` does not give), for the layers that read them."""
+    buffers = model.named_buffers()
+    return {**buffers, **params} if buffers else params
+
+
+def _mode_call(model: Module, call: Call) -> Call:
+    """``call`` in the model's mode; a model that draws needs a key, which these entry points do not carry yet."""
+    if model.training and model._uses_randomness():
+        raise ArgumentError(
+            f"{type(model).__name__} draws random numbers in train mode (Dropout) and functional_call, "
+            "value_and_grad and train_step do not carry a random key yet: call model.eval(), or run the pure "
+            "form model.functional_forward(params, x, Call(training=True, key=...))"
+        )
+    return call if call.training == model.training else replace(call, training=model.training)
+
+
+def _refuse_buffer_update(model: Module, saved: Any) -> Any:
+    saved, updates = split_saved(saved)
+    if updates:
+        raise ArgumentError(
+            f"{type(model).__name__} updates buffers {sorted(updates)} in train mode and functional_call, "
+            "value_and_grad and train_step do not return buffers yet: call model.eval(), or run the pure form "
+            "model.functional_forward (its saved is a BufferUpdate with the new values)"
+        )
+    return saved
 
 
 def functional_call(model: Module, params: Mapping[str, Array], x: Array) -> Array:
@@ -74,7 +108,9 @@ def functional_call(model: Module, params: Mapping[str, Array], x: Array) -> Arr
     [[0.0], [0.0], [0.0]]
     """
     check_params(model, params)
-    return model.functional_forward(params, x, CHECKED)[0]
+    y, saved = model.functional_forward(_with_buffers(model, params), x, _mode_call(model, CHECKED))
+    _refuse_buffer_update(model, saved)
+    return y
 
 
 def value_and_grad(model: Module, loss_fn: LossFn) -> Callable[[Mapping[str, Array], Array, Array], tuple[Array, Any]]:
@@ -160,13 +196,17 @@ def loss_and_grads_fn(
     """
     forward, backward, validate = model.functional_forward, model.functional_backward, call.validate
     compute = compute_of(loss_fn)  # a built-in loss: called with ``call``, not ``loss_fn(prediction, y)``
+    mode_dependent = bool(model.named_buffers()) or model._uses_randomness()  # the structure is fixed
 
     def loss_and_grads(params: Mapping[str, Array], x: Array, y: Array) -> tuple[Array, Any]:
         if validate:
             check_params(model, params)
-        prediction, saved = forward(params, x, call)
-        loss, grad = loss_fn(prediction, y) if compute is None else compute(prediction, y, call)
-        _, grads = backward(params, saved, grad, False, call)  # the model's dL/dx is dropped: not computed
+        this_call = _mode_call(model, call) if mode_dependent else call  # the mode of this call, read now
+        params = _with_buffers(model, params)
+        prediction, saved = forward(params, x, this_call)
+        saved = _refuse_buffer_update(model, saved)
+        loss, grad = loss_fn(prediction, y) if compute is None else compute(prediction, y, this_call)
+        _, grads = backward(params, saved, grad, False, this_call)  # the model's dL/dx is dropped: not computed
         return loss, grads
 
     return loss_and_grads

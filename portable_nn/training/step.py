@@ -91,6 +91,12 @@ def train_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, *, compile:
         raise ArgumentTypeError(
             f"expected a portable_nn Module, got {type(model).__module__}.{type(model).__qualname__}"
         )
+    if model.named_buffers() or model._uses_randomness():
+        raise ArgumentError(
+            f"train_step does not carry buffers, train/eval mode or random keys yet, and {type(model).__name__} "
+            "has buffers or draws random numbers (BatchNorm, Dropout): a compiled step would bake them in. "
+            "Train it with model(x), loss, model.backward and optimizer.step() instead"
+        )
     if not isinstance(optimizer, Optimizer):
         raise ArgumentTypeError(f"expected a portable_nn Optimizer, got {type(optimizer).__name__}")
     if optimizer.module is not model:
