@@ -20,6 +20,7 @@ from typing import Any
 from .._arrays import as_array
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..init import Seed
+from ._normalization import normalized_input_grad
 from .buffers import BufferUpdate
 from .grad_mode import CHECKED, Call
 from .module import Module
@@ -237,10 +238,7 @@ class BatchNorm1d(Module):
         g = grad_output * xp.reshape(params["weight"], shape) if self.affine else grad_output
         if not batch_statistics:
             return g * inv_std, grads
-        grad_x = inv_std * (
-            g - xp.mean(g, axis=axes, keepdims=True) - normalized * xp.mean(g * normalized, axis=axes, keepdims=True)
-        )
-        return grad_x, grads
+        return normalized_input_grad(xp, g, normalized, inv_std, axes), grads
 
     def __repr__(self) -> str:
         return (

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..init import Seed
+from ._normalization import normalized_input_grad
 from .grad_mode import CHECKED, Call
 from .module import Module
 
@@ -190,10 +191,7 @@ class LayerNorm(Module):
         if not need_input_grad:
             return None, grads
         g = grad_output * params["weight"] if "weight" in params else grad_output
-        grad_x = inv_std * (
-            g - xp.mean(g, axis=axes, keepdims=True) - normalized * xp.mean(g * normalized, axis=axes, keepdims=True)
-        )
-        return grad_x, grads
+        return normalized_input_grad(xp, g, normalized, inv_std, axes), grads
 
     def __repr__(self) -> str:
         return (
