@@ -71,6 +71,7 @@ REFERENCE_MODULES = [
     "portable_nn.lr_scheduler.sequential",
     "portable_nn.nn.module",
     "portable_nn.nn._module_state",
+    "portable_nn.nn._module_params",
     "portable_nn.io.onnx_export",
     "portable_nn.optim",
     "portable_nn.optim._compiled_step",
