@@ -86,6 +86,7 @@ REFERENCE_MODULES = [
     "portable_nn.nn.rng",
     "portable_nn.nn.scatter",
     "portable_nn.nn.sequential",
+    "portable_nn.nn._sequential_routing",
     "portable_nn.sklearn",
     "portable_nn.sklearn._estimators",
     "portable_nn.testing.arrays",
