@@ -117,7 +117,7 @@ class ModuleState(ModuleBuffers):
     _parameter_names: tuple[str, ...] = ()
     _rng: Any
 
-    if TYPE_CHECKING:  # provided by Module
+    if TYPE_CHECKING:  # provided by ModuleParameters (_module_params.py)
 
         def named_parameters(self) -> dict[str, Array]: ...
         def named_grads(self) -> dict[str, Array | None]: ...

@@ -7,15 +7,14 @@ PyTorch, and every parameter-related method routes to the children, so the gener
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Any
 
 from .._backend import backend_name, device_str, dtype_name
-from .._trusted import is_trusted
-from ..errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError, UnknownParameterError
+from ..errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError
 from ..typing import Array
+from ._sequential_routing import SequentialRouting, _join_name
 from .buffers import BufferUpdate, layer_call_for, split_saved
 from .module import CHECKED, Call, Module
 
@@ -26,7 +25,7 @@ __all__ = ["MAX_NESTING", "Sequential"]
 MAX_NESTING = 64
 
 
-class Sequential(Module):
+class Sequential(SequentialRouting):
     """``Sequential(*layers)``: ``forward(x)`` runs ``layers[0]``, then ``layers[1]``, ...
 
     Its pure pair chains the layers' pure pairs; ``forward``, ``backward`` and ``__call__`` derive
@@ -131,27 +130,6 @@ class Sequential(Module):
 
     def _child_modules(self) -> list[tuple[str, Any]]:
         return [(str(index), layer) for index, layer in enumerate(self.layers)]
-
-    def named_buffers(self) -> dict[str, Array]:
-        """``"<index>.<name>"`` -> live buffer array, layer by layer (see :meth:`Module.named_buffers`).
-
-        Returns
-        -------
-        dict of str to array
-            Each layer's buffers, prefixed by its index.
-
-        Examples
-        --------
-        >>> import portable_nn as pnn
-        >>> list(pnn.Sequential(pnn.Linear(2, 2, seed=0), pnn.BatchNorm1d(2)).named_buffers())
-        ['1.running_mean', '1.running_var', '1.num_batches_tracked']
-        """
-        buffers: dict[str, Array] = {}
-        for index, layer in enumerate(self.layers):  # a plain loop: run on every forward
-            layer_buffers = layer.named_buffers()
-            for name in layer_buffers:
-                buffers[_join_name(index, name)] = layer_buffers[name]
-        return buffers
 
     def _uses_randomness(self) -> bool:
         uses = self.__dict__.get("_random_layers")  # the layers are fixed, and so is whether a class draws
@@ -293,131 +271,6 @@ class Sequential(Module):
                 grads[_join_name(index, name)] = grad
         return grad_output, {name: grads[name] for name in params if name in grads}  # buffers have none
 
-    def _add_grads(self, grads: Mapping[str, Array]) -> None:
-        routed: list[dict[str, Array]] = [{} for _ in self.layers]
-        for key, grad in grads.items():
-            index, rest = _split_name(key)
-            routed[index][rest] = grad
-        for layer, layer_grads in zip(self.layers, routed, strict=True):
-            if layer_grads:
-                layer._add_grads(layer_grads)
-
-    def _route(self, params: Mapping[str, Array]) -> list[dict[str, Array]]:
-        routed: list[dict[str, Array]] = [{} for _ in self.layers]
-        for key, value in params.items():
-            index, rest = _split_name(key)
-            routed[index][rest] = value
-        return routed
-
-    # ---------------------------------------------------------------- parameters and grads
-
-    def named_parameters(self) -> dict[str, Array]:
-        """``"<index>.<name>"`` -> live parameter array, layer by layer.
-
-        Returns
-        -------
-        dict of str to array
-            Each layer's :meth:`~portable_nn.Module.named_parameters`, prefixed by its index.
-
-        Examples
-        --------
-        >>> import portable_nn as pnn
-        >>> model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.ReLU(), pnn.Linear(3, 1, seed=1))
-        >>> list(model.named_parameters())
-        ['0.weight', '0.bias', '2.weight', '2.bias']
-        """
-        return {
-            _join_name(i, name): p
-            for i, layer in enumerate(self.layers)
-            for name, p in layer.named_parameters().items()
-        }
-
-    def named_grads(self) -> dict[str, Array | None]:
-        """``"<index>.<name>"`` -> accumulated gradient (``None`` before any backward).
-
-        Returns
-        -------
-        dict of str to array or None
-            One entry per name of :meth:`named_parameters`.
-
-        Examples
-        --------
-        >>> import portable_nn as pnn
-        >>> model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.ReLU(), pnn.Linear(3, 1, seed=1))
-        >>> model.named_grads()["2.bias"] is None
-        True
-        >>> _ = model.backward(model.xp.ones_like(model(model.xp.ones((4, 2), dtype=model.dtype))))
-        >>> model.named_grads()["2.bias"].tolist()
-        [4.0]
-        """
-        return {f"{i}.{name}": g for i, layer in enumerate(self.layers) for name, g in layer.named_grads().items()}
-
-    def zero_grad(self) -> None:
-        """Forget every layer's accumulated gradients.
-
-        Examples
-        --------
-        >>> import portable_nn as pnn
-        >>> model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.ReLU(), pnn.Linear(3, 1, seed=1))
-        >>> _ = model.backward(model.xp.ones_like(model(model.xp.ones((4, 2), dtype=model.dtype))))
-        >>> model.zero_grad()
-        >>> set(model.named_grads().values())
-        {None}
-        """
-        for layer in self.layers:
-            layer.zero_grad()
-
-    def set_parameters(self, values: Mapping[str, Array]) -> None:
-        """Rebind parameters named ``"<index>.<name>"`` in the layers, all or nothing.
-
-        Parameters
-        ----------
-        values : mapping of str to array
-            ``"<index>.<name>"`` -> new value, placed and shaped like that parameter.
-
-        Raises
-        ------
-        UnknownParameterError
-            A name is no parameter of the model (nothing changes).
-        NamespaceError, DeviceError, DTypeError, ShapeError
-            A value does not fit its parameter (nothing changes, in any layer).
-
-        Examples
-        --------
-        >>> import portable_nn as pnn
-        >>> model = pnn.Sequential(pnn.Linear(2, 1, seed=0), pnn.Tanh())
-        >>> model.set_parameters({"0.bias": model.xp.zeros((1,), dtype=model.dtype)})
-        >>> model[0].bias.tolist()
-        [0.0]
-        """
-        if is_trusted():  # the optimizer inside train_step (until it calls _rebind_parameters itself)
-            self._rebind_parameters(values)
-            return
-        routed = self._route_known(values)
-
-        def apply() -> None:
-            for index, layer_values in routed.items():
-                self.layers[index].set_parameters(layer_values)
-
-        self._transaction(apply)
-
-    def _rebind_parameters(self, values: Mapping[str, Array]) -> None:
-        """:meth:`set_parameters` without validation (names and values come from this model's checked ones)."""
-        for index, layer_values in enumerate(self._route(values)):
-            if layer_values:
-                self.layers[index]._rebind_parameters(layer_values)
-
-    def _route_known(self, values: Mapping[str, Array]) -> dict[int, dict[str, Array]]:
-        """``{"<index>.<name>": value}`` -> ``{index: {name: value}}``; an unknown name is an UnknownParameterError."""
-        known = self.named_parameters()
-        routed: dict[int, dict[str, Array]] = {}
-        for key, value in values.items():
-            if key not in known:
-                raise UnknownParameterError(f"Sequential has no parameter {key!r}; parameters: {list(known)}")
-            head, _, rest = key.partition(".")
-            routed.setdefault(int(head), {})[rest] = value
-        return routed
-
     def to(self, xp: Any = None, device: Any = None, dtype: Any = None) -> Sequential:
         """Move every layer (see :meth:`Module.to`); all or nothing across layers.
 
@@ -459,38 +312,6 @@ class Sequential(Module):
     def __repr__(self) -> str:
         lines = [f"  ({i}): " + repr(layer).replace("\n", "\n  ") for i, layer in enumerate(self.layers)]
         return "Sequential(\n" + "\n".join(lines) + "\n)"
-
-    # ---------------------------------------------------------------- gradients (rebinding)
-
-    def set_grads(self, values: Mapping[str, Array]) -> None:
-        """Rebind gradients named ``"<index>.<name>"`` in the layers, all or nothing (see :meth:`Module.set_grads`).
-
-        Parameters
-        ----------
-        values : mapping of str to array
-            Gradient name (a key of :meth:`named_parameters`) -> array shaped and placed like that
-            parameter. Names not given keep their gradient.
-
-        Raises
-        ------
-        UnknownParameterError
-            A name is no parameter of the model (nothing changes).
-
-        Examples
-        --------
-        >>> import portable_nn as pnn
-        >>> model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.ReLU(), pnn.Linear(3, 1, seed=1))
-        >>> model.set_grads({"2.bias": model.xp.ones((1,), dtype=model.dtype)})
-        >>> model.layers[2].grad_bias.tolist()
-        [1.0]
-        """
-        routed = self._route_known(values)
-
-        def apply() -> None:
-            for index, layer_values in routed.items():
-                self.layers[index].set_grads(layer_values)
-
-        self._transaction(apply)
 
     # ---------------------------------------------------------------- architecture config
 
@@ -577,16 +398,3 @@ class Sequential(Module):
                 raise ArgumentError(f"layer {index}: expected {{'class': name, 'config': {{...}}}}, got {entry!r:.200}")
             built.append(lookup(entry["class"]).from_config(entry["config"], xp=xp, device=device, dtype=dtype))
         return cls(*built)
-
-
-@functools.lru_cache(maxsize=4096)
-def _join_name(index: int, name: str) -> str:
-    """``"<index>.<name>"`` (cached: built on every training step)."""
-    return f"{index}.{name}"
-
-
-@functools.lru_cache(maxsize=4096)
-def _split_name(key: str) -> tuple[int, str]:
-    """``"<index>.<name>"`` -> ``(index, name)`` (cached: split on every training step)."""
-    head, _, rest = key.partition(".")
-    return int(head), rest
