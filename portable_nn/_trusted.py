@@ -53,14 +53,12 @@ class trusted:  # used like a function: ``with trusted():``
     """Skip the optimizer's checks inside (thread- and asyncio-safe, a ``ContextVar``).
 
     A plain class rather than a generator context manager: it is entered on every training step.
-    ``tracing`` is accepted for callers written before it was dropped and ignored: traced arrays
-    are recognised by their type (:func:`portable_nn._backend.is_traced`).
+    Traced arrays need no flag here: they are recognised by their type (:func:`portable_nn._backend.is_traced`).
     """
 
     __slots__ = ("_token",)
 
-    def __init__(self, *, tracing: bool = False) -> None:
-        del tracing
+    def __init__(self) -> None:
         self._token: Token[trusted | checked_trace | None] | None = None
 
     def __enter__(self) -> None:

@@ -10,8 +10,9 @@ class targets) once per new *input signature* (types, shapes, dtypes and devices
 ``y``, and the model's placement), with the same typed errors as the eager loop (a compiled step
 validates by an abstract trace of the untrusted loss-and-gradient, compiling and running no device
 op, and checks class targets' range on a host copy of ``y``); afterwards the
-step runs inside :func:`portable_nn._trusted.trusted`, which skips per-layer checks, Sequential's
-transaction snapshots and ``set_parameters``' checks, and lets the optimizer update the buffers
+step calls the model and loss with :data:`~portable_nn.nn.grad_mode.UNCHECKED` (no per-layer or loss
+checks) and runs the optimizer inside :func:`portable_nn._trusted.trusted`, which skips the optimizer's
+checks, Sequential's transaction snapshots and ``set_parameters``' checks, and lets it update the buffers
 it alone holds in place (never one ``state_dict()`` handed out). ``compile="auto"`` compiles where the
 backend has a compiler that pays (JAX: ``jax.jit`` of the pure function of parameters,
 optimizer state and batch, donating the optimizer's private buffers only); elsewhere (NumPy,
@@ -321,7 +322,7 @@ class TrainStep:
             for keys in names:
                 groups.append({key: scalars[index + offset] for offset, key in enumerate(keys)})
                 index += len(keys)
-            with trusted(tracing=True):
+            with trusted():
                 loss, grads = loss_and_grads(params, x, y)
                 new_params, new_buffers = optimizer.apply(params, grads, buffers, groups)
             return loss, new_params, new_buffers
