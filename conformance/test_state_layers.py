@@ -214,8 +214,6 @@ def test_modes_buffers_and_optimizers_in_a_model(xp, device, dtype):
     np.testing.assert_array_equal(to_numpy(first), to_numpy(second))
     assert int(to_numpy(model[1].num_batches_tracked)) == 1
     assert model.train() is model and model[3].training
-    with pytest.raises(pnn.ArgumentError, match="train_step does not carry"):
-        pnn.train_step(model, pnn.MSELoss(), pnn.SGD(model, lr=0.1))
 
 
 def test_pickle_deepcopy_and_state_dict_round_trips_keep_buffers_and_the_stream(xp, device, dtype):

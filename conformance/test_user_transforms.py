@@ -15,7 +15,6 @@ import pytest
 import portable_nn as pnn
 from portable_nn._backend import from_host
 from portable_nn.errors import ArgumentError
-from portable_nn.nn.module import UNCHECKED
 from portable_nn.testing import assert_close
 from portable_nn.training.functional_model import loss_and_grads_fn
 
@@ -179,6 +178,17 @@ def _deeper_model(xp, device, dtype) -> pnn.Sequential:
     )
 
 
+def _unchecked(model, loss_fn):
+    """``f(params, x, y) -> (loss, grads)`` by the unchecked core ``train_step`` runs (train mode, no key)."""
+    core = loss_and_grads_fn(model, loss_fn, validate=False)
+
+    def f(params, x, y):
+        loss, grads, _ = core(params, x, y, True, None)
+        return loss, grads
+
+    return f
+
+
 @pytest.mark.backends(only=["torch"], reason="torch.compile is torch's own")
 @pytest.mark.parametrize("name", ["mse", "cross-entropy", "cross-entropy-probabilities", "bce-with-logits"])
 def test_value_and_grad_compiles_to_one_graph(xp, device, dtype, name):
@@ -188,18 +198,18 @@ def test_value_and_grad_compiles_to_one_graph(xp, device, dtype, name):
     _, loss_fn, x, y = _setup(xp, device, dtype, name)
     model = _deeper_model(xp, device, dtype)
     params = model.named_parameters()
-    for f in (pnn.value_and_grad(model, loss_fn), loss_and_grads_fn(model, loss_fn, UNCHECKED)):
+    for f in (pnn.value_and_grad(model, loss_fn), _unchecked(model, loss_fn)):
         torch._dynamo.reset()
         _assert_like_eager(xp, f, params, x, y, torch.compile(f, fullgraph=True, backend="aot_eager")(params, x, y))
 
 
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_a_builtin_loss_unchecked_gives_the_checked_numbers(xp, device, dtype, name):
-    """``loss_and_grads_fn(..., UNCHECKED)`` hands the call to a built-in loss (its ``_compute``): same numbers."""
+    """``loss_and_grads_fn(..., validate=False)`` hands the call to a built-in loss (its ``_compute``): same numbers."""
     model, loss_fn, x, y = _setup(xp, device, dtype, name)
     params = model.named_parameters()
     _assert_like_eager(
-        xp, pnn.value_and_grad(model, loss_fn), params, x, y, loss_and_grads_fn(model, loss_fn, UNCHECKED)(params, x, y)
+        xp, pnn.value_and_grad(model, loss_fn), params, x, y, _unchecked(model, loss_fn)(params, x, y)
     )
 
 
@@ -208,7 +218,7 @@ def test_unchecked_still_checks_the_class_range_where_values_are_readable(xp, de
     model, loss_fn, x, _ = _setup(xp, device, dtype, "cross-entropy")
     bad = _from_host_int(np.array([0, 1, 2, 3, 0, 1]), xp, device)
     with pytest.raises(ArgumentError, match=r"class indices must be in \[0, 3\)"):
-        loss_and_grads_fn(model, loss_fn, UNCHECKED)(model.named_parameters(), x, bad)
+        _unchecked(model, loss_fn)(model.named_parameters(), x, bad)
 
 
 def test_a_loss_subclass_with_its_own_call_is_called(xp, device, dtype):
@@ -223,7 +233,7 @@ def test_a_loss_subclass_with_its_own_call_is_called(xp, device, dtype):
 
     model, _, x, y = _setup(xp, device, dtype, "mse")
     params = model.named_parameters()
-    loss, _ = loss_and_grads_fn(model, Halved(), UNCHECKED)(params, x, y)
+    loss, _ = _unchecked(model, Halved())(params, x, y)
     expected, _ = pnn.value_and_grad(model, pnn.MSELoss())(params, x, y)
     assert calls == [1]
     assert_close(loss, expected / 2, xp=xp)

@@ -20,9 +20,10 @@ def compile_step(pure_step: Callable[..., Any], donate: bool) -> Callable[..., A
     """``jax.jit(pure_step)`` behind a wrapper that puts the step's numbers on the device; with ``donate`` the
     buffers (second argument) are donated.
 
-    ``pure_step(params, buffers, scalars, x, y) -> (loss, new_params, new_buffers)`` where
+    ``pure_step(params, buffers, scalars, *rest) -> (loss, new_params, new_buffers, ...)`` where
     ``scalars`` is a 1-d array of the parameters' dtype (traced: a changed number compiles
-    nothing). The returned ``run(params, buffers, numbers, x, y)`` takes ``numbers`` as a tuple
+    nothing) and ``rest`` the model's buffers, the random key and the batch. The returned
+    ``run(params, buffers, numbers, *rest)`` takes ``numbers`` as a tuple
     of Python floats and puts them on the parameters' device in one transfer (only when they
     changed since its last call). Only the optimizer's private buffers are ever donated, never
     parameters (a user may hold them through ``state_dict()``): XLA may then reuse the buffers'
@@ -32,12 +33,12 @@ def compile_step(pure_step: Callable[..., Any], donate: bool) -> Callable[..., A
     jitted = jax.jit(pure_step, donate_argnums=(1,) if donate else ())
     last: list[Any] = [None]  # (numbers, their device array), rebound as one pair: steps of several threads share it
 
-    def run(params: Any, buffers: Any, numbers: tuple[float, ...], x: Any, y: Any) -> Any:
+    def run(params: Any, buffers: Any, numbers: tuple[float, ...], *rest: Any) -> Any:
         held = last[0]
         if held is None or held[0] != numbers:
             like = next(iter(params.values()))
             held = last[0] = (numbers, jax.device_put(np.asarray(numbers, dtype=like.dtype), like.sharding))
-        return jitted(params, buffers, held[1], x, y)
+        return jitted(params, buffers, held[1], *rest)
 
     return run
 

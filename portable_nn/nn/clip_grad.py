@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -120,17 +121,72 @@ def clip_grad_norm_(module: Module, max_norm: float, norm_type: float = 2.0, err
     xp: ModuleType = module.xp
     if not grads:
         return xp.zeros((), dtype=module.dtype, device=module.device)
-    norms = xp.stack([_vector_norm(xp, grad, p) for grad in grads.values()])
-    total = _vector_norm(xp, norms, p)
+    total = total_norm(xp, grads, p)
     if error_if_nonfinite and not math.isfinite(float(to_host(total))):
         raise ArgumentError(
             f"the total norm of order {p} of the gradients is non-finite ({float(to_host(total))}), so they "
             "cannot be clipped; pass error_if_nonfinite=False to clip anyway"
         )
+    module.set_grads(scaled_to_norm(xp, grads, total, max_norm))
+    return total
+
+
+def total_norm(xp: ModuleType, grads: Mapping[str, Array], p: float = 2.0) -> Array:
+    """The ``p``-norm of every array of ``grads`` concatenated (the norm of their norms), a 0-d array; pure.
+
+    Parameters
+    ----------
+    xp : namespace
+        The arrays' namespace.
+    grads : mapping of str to array
+        At least one array, all of one dtype.
+    p : float
+        The order (``math.inf`` for the largest absolute value).
+
+    Returns
+    -------
+    0-d array
+        The total norm, in the arrays' dtype (float16/bfloat16 reduced in float32).
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> float(total_norm(xp, {"a": xp.asarray([3.0]), "b": xp.asarray([4.0])}))
+    5.0
+    """
+    norms = xp.stack([_vector_norm(xp, grad, p) for grad in grads.values()])
+    return _vector_norm(xp, norms, p)
+
+
+def scaled_to_norm(xp: ModuleType, grads: Mapping[str, Array], total: Array, max_norm: float) -> dict[str, Array]:
+    """``grads`` scaled by ``min(1, max_norm / (total + 1e-6))`` as ``torch.nn.utils.clip_grad_norm_`` scales; pure.
+
+    Parameters
+    ----------
+    xp : namespace
+        The arrays' namespace.
+    grads : mapping of str to array
+        The gradients.
+    total : 0-d array
+        Their total norm (:func:`total_norm`).
+    max_norm : float
+        The largest total norm kept.
+
+    Returns
+    -------
+    dict of str to array
+        New arrays (``grads`` is not modified); NaN norms give NaN gradients, as in PyTorch.
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> g = {"w": xp.asarray([3.0, 4.0])}
+    >>> scaled_to_norm(xp, g, total_norm(xp, g), 1.0)["w"].round(4).tolist()
+    [0.6, 0.8]
+    """
     coefficient = max_norm / (total + 1e-6)
     coefficient = xp.minimum(coefficient, xp.ones_like(coefficient))  # NaN stays NaN, as torch's clamp
-    module.set_grads({name: as_array(xp, grad * coefficient) for name, grad in grads.items()})
-    return total
+    return {name: as_array(xp, grad * coefficient) for name, grad in grads.items()}
 
 
 def clip_grad_value_(module: Module, clip_value: float) -> None:

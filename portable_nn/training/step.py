@@ -34,19 +34,29 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from .._backend import backend_name, device_of, namespace_of
+from .._checks import check_real
 from .._trusted import checked_trace, trusted
 from ..backends.fast_paths import step_checker, step_compiler
 from ..errors import ArgumentError, ArgumentTypeError
-from ..nn.module import UNCHECKED, Module
+from ..nn.clip_grad import scaled_to_norm, total_norm
+from ..nn.module import Module
+from ..nn.rng import RandomStream
 from ..optim import Optimizer
 from ..typing import Array
-from .functional_model import LossFn, loss_and_grads_fn, value_and_grad
+from .functional_model import LossFn, check_params, is_stateful, loss_and_grads_fn
 from .program_cache import shared_program, structure_key
 
 __all__ = ["MAX_PROGRAMS", "TrainStep", "train_step"]
 
 
-def train_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, *, compile: bool | str = "auto") -> TrainStep:
+def train_step(
+    model: Module,
+    loss_fn: LossFn,
+    optimizer: Optimizer,
+    *,
+    compile: bool | str = "auto",
+    max_grad_norm: float | None = None,
+) -> TrainStep:
     """A function ``step(x, y) -> loss`` training ``model`` on one batch: forward, loss, backward, step.
 
     Parameters
@@ -63,6 +73,10 @@ def train_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, *, compile:
     compile : {"auto", True, False}
         ``"auto"``: compile where the backend has a compiler that pays (JAX), else eager;
         ``True``: compile, an ``ArgumentError`` where there is no compiler; ``False``: eager.
+    max_grad_norm : float or None
+        Clip the gradients' total 2-norm to this before each update, as
+        ``pnn.clip_grad_norm_(model, max_grad_norm)`` between ``backward`` and ``step()`` would
+        (inside the compiled program too); None: no clipping.
 
     Returns
     -------
@@ -92,12 +106,6 @@ def train_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, *, compile:
         raise ArgumentTypeError(
             f"expected a portable_nn Module, got {type(model).__module__}.{type(model).__qualname__}"
         )
-    if model.named_buffers() or model._uses_randomness():
-        raise ArgumentError(
-            f"train_step does not carry buffers, train/eval mode or random keys yet, and {type(model).__name__} "
-            "has buffers or draws random numbers (BatchNorm, Dropout): a compiled step would bake them in. "
-            "Train it with model(x), loss, model.backward and optimizer.step() instead"
-        )
     if not isinstance(optimizer, Optimizer):
         raise ArgumentTypeError(f"expected a portable_nn Optimizer, got {type(optimizer).__name__}")
     if optimizer.module is not model:
@@ -106,7 +114,9 @@ def train_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, *, compile:
         raise ArgumentTypeError(f"loss_fn must be callable (prediction, target) -> (loss, grad), got {type(loss_fn)}")
     if compile not in (True, False, "auto") or not isinstance(compile, (bool, str)):
         raise ArgumentError(f"compile must be 'auto', True or False, got {compile!r}")
-    return TrainStep(model, loss_fn, optimizer, compile)
+    if max_grad_norm is not None:
+        max_grad_norm = check_real("max_grad_norm", max_grad_norm, low=0.0)
+    return TrainStep(model, loss_fn, optimizer, compile, max_grad_norm)
 
 
 #: compiled programs one TrainStep keeps (one per input signature and optimizer structure); the least recently
@@ -131,6 +141,8 @@ class TrainStep:
         The optimizer of ``model``.
     compile : {"auto", True, False}
         As in :func:`train_step`.
+    max_grad_norm : float or None
+        As in :func:`train_step`.
 
     Examples
     --------
@@ -144,18 +156,27 @@ class TrainStep:
     ((), None)
     """
 
-    def __init__(self, model: Module, loss_fn: LossFn, optimizer: Optimizer, compile: bool | str) -> None:
+    def __init__(
+        self,
+        model: Module,
+        loss_fn: LossFn,
+        optimizer: Optimizer,
+        compile: bool | str,
+        max_grad_norm: float | None = None,
+    ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.max_grad_norm = max_grad_norm
         self._compile = compile
         self._lock = threading.Lock()
-        self._checked_loss_and_grads = value_and_grad(model, _returns_a_pair(loss_fn))
-        self._unchecked_loss_and_grads = loss_and_grads_fn(model, loss_fn, UNCHECKED)  # once a signature is checked
+        self._checked_core = loss_and_grads_fn(model, _returns_a_pair(loss_fn), validate=True)
+        self._core = loss_and_grads_fn(model, loss_fn, validate=False)  # once a signature is checked
         self._seen: set[Hashable] = set()
         self._programs: OrderedDict[Hashable, Callable[..., Any]] = OrderedDict()
         self._written: dict[str, Array] | None = None  # the parameters the last step stored
         self._written_count = 0
         self._placement: Hashable = None  # type, dtype and device of the parameters (checked when they change)
         self._structure: Hashable = None  # program_cache.structure_key (None: programs not shared), per validation
+        self._stateful = is_stateful(model)  # buffers or randomness (per validation: a model may gain buffers)
         self._follow(model.xp)
 
     def _follow(self, xp: Any) -> None:
@@ -184,6 +205,7 @@ class TrainStep:
                 known = signature is not None and signature in self._seen
             written = self._written
             checked = None
+            training = model.training
             if (
                 not known
                 or written is None
@@ -192,14 +214,18 @@ class TrainStep:
             ):
                 if model.xp is not self._xp:  # moved to another backend (its parameters are new: we are here)
                     self._follow(model.xp)
-                if self._checker is not None:
-                    grads = self._check_abstractly(params, x, y)  # the same typed errors, without device ops
-                else:
-                    checked = self._checked_loss_and_grads(params, x, y)  # untrusted: the eager loop's errors
-                    grads = checked[1]
-                self.optimizer.check_gradients(params, grads)  # every parameter, as the eager loop's step()
+                self._stateful = is_stateful(model)
                 first = next(iter(params.values()))
                 self._placement = (type(first), first.dtype, _device(first))
+                buffers, key, stream = self._state(training, first)
+                if self._checker is not None:
+                    grads = self._check_abstractly(params, buffers, training, key, x, y)  # no device op
+                else:
+                    full = {**params, **buffers} if buffers else params
+                    check_params(model, full)  # untrusted: the eager loop's errors
+                    checked = self._checked_core(full, x, y, training, key)
+                    grads = checked[1]
+                self.optimizer.check_gradients(params, grads)  # every parameter, as the eager loop's step()
                 if self.compiled:
                     structure = structure_key(model, self.loss_fn, self.optimizer)
                     if structure != self._structure:
@@ -207,90 +233,164 @@ class TrainStep:
                     self._structure = structure
                 if signature is not None:
                     self._seen.add(signature)
+            elif self._stateful:
+                buffers, key, stream = self._state(training, next(iter(params.values())))
+            else:
+                buffers, key, stream = {}, None, None
             if self.compiled:
-                return self._compiled_step(params, x, y, signature)
-            with trusted():
-                loss, grads = checked if checked is not None else self._unchecked_loss_and_grads(params, x, y)
-                written, (loss,) = self.optimizer.step_with(params, grads, loss)
-            self._written, self._written_count = written, len(params)
-            model.zero_grad()
+                loss = self._compiled_step(params, buffers, training, key, x, y, signature)
+            else:
+                loss = self._eager_step(params, buffers, training, key, x, y, checked)
+            if stream is not None:  # the step succeeded: the draw is taken, as model(x) takes it
+                model._stream = stream.advanced()
             return loss
+
+    def _state(self, training: bool, first: Array) -> tuple[dict[str, Array], Any, RandomStream | None]:
+        """The model's buffers, the key of this step (None: the model draws nothing in this mode) and its stream."""
+        if not self._stateful:
+            return {}, None, None
+        model = self.model
+        buffers = model.named_buffers()
+        if not (training and model._uses_randomness()):
+            return buffers, None, None
+        stream = model._random_stream()  # the stream model(x) draws from: the same masks as the eager loop
+        return buffers, stream.key(xp=namespace_of(first), device=_device(first)), stream
+
+    def _eager_step(
+        self,
+        params: dict[str, Array],
+        buffers: dict[str, Array],
+        training: bool,
+        key: Any,
+        x: Array,
+        y: Array,
+        checked: tuple[Array, dict[str, Array], dict[str, Array]] | None,
+    ) -> Array:
+        """Forward, loss, backward (or the validating run's results), clipping and the optimizer's update."""
+        with trusted():
+            if checked is None:
+                checked = self._core({**params, **buffers} if buffers else params, x, y, training, key)
+            loss, grads, updates = checked
+            if self.max_grad_norm is not None:
+                grads = scaled_to_norm(self._xp, grads, total_norm(self._xp, grads), self.max_grad_norm)
+            written, kept = self.optimizer.step_with(params, grads, loss, *updates.values())
+        self._written, self._written_count = written, len(params)
+        model = self.model
+        if updates:  # rebinding: arrays a user holds are never mutated
+            model._set_buffers(dict(zip(updates, kept[1:], strict=True)))
+        model.zero_grad()
+        return kept[0]
 
     # ---------------------------------------------------------------- compiled (JAX)
 
-    def _check_abstractly(self, params: dict[str, Array], x: Array, y: Array) -> Any:
+    def _check_abstractly(
+        self, params: dict[str, Array], buffers: dict[str, Array], training: bool, key: Any, x: Array, y: Array
+    ) -> Any:
         """Validate a new signature as the eager loop would, by an abstract trace (no device op, nothing compiled).
 
-        The untrusted loss-and-gradient runs under the backend's abstract trace
+        The checked loss-and-gradient runs under the backend's abstract trace
         (:func:`portable_nn.backends.fast_paths.step_checker`) inside :class:`portable_nn._trusted.checked_trace`:
         every namespace, dtype, shape and device check raises as in the eager loop, and the range
         of class targets is checked on a host copy of ``y``. ``x`` or ``y`` that is no array of the
         parameters' backend and device enters the trace concrete (its check raises there); if then
-        nothing raised, or a value check could not run, the eager validation decides. Returns the
+        nothing raised, or a value check could not run, the eager validation decides (it runs the
+        step's forward eagerly and keeps nothing: no buffer changes, no draw is taken). Returns the
         gradients (abstract: shapes and dtypes).
         """
         first = next(iter(params.values()))
         xp, device = namespace_of(first), _device(first)
         traced = [_placed_like(a, xp, device) for a in (x, y)]
+        model = self.model
 
-        def probe(params: dict[str, Array], *args: Array) -> tuple[Array, Any]:
+        def probe(params: dict[str, Array], state: Any, *args: Array) -> Any:
             given = iter(args)
             tx, ty = (next(given) if on else a for a, on in zip((x, y), traced, strict=True))
             concrete = {id(t): a for t, a, on in ((tx, x, traced[0]), (ty, y, traced[1])) if on}
+            traced_buffers, traced_key = state
+            full = {**params, **traced_buffers} if traced_buffers else params
             with checked_trace(concrete, device) as unchecked:
-                out = self._checked_loss_and_grads(params, tx, ty)
+                check_params(model, full)
+                out = self._checked_core(full, tx, ty, training, traced_key)
             not_run.extend(unchecked)
             return out
 
         not_run: list[str] = []
         assert self._checker is not None
-        _, grads = self._checker(probe, params, *(a for a, on in zip((x, y), traced, strict=True) if on))
+        args = (a for a, on in zip((x, y), traced, strict=True) if on)
+        _, grads, _ = self._checker(probe, params, (buffers, key), *args)
         if not_run or not all(traced):
-            _, grads = self._checked_loss_and_grads(params, x, y)  # untrusted, eager: the eager loop's checks
+            full = {**params, **buffers} if buffers else params
+            check_params(model, full)
+            _, grads, _ = self._checked_core(full, x, y, training, key)  # eager: the eager loop's checks
         return grads
 
-    def _compiled_step(self, params: dict[str, Array], x: Array, y: Array, signature: Hashable) -> Array:
-        """One step by a compiled program of (parameters, buffers, the step's numbers, batch).
+    def _compiled_step(
+        self,
+        params: dict[str, Array],
+        buffers: dict[str, Array],
+        training: bool,
+        key: Any,
+        x: Array,
+        y: Array,
+        signature: Hashable,
+    ) -> Array:
+        """One step by a compiled program of (parameters, optimizer buffers, the step's numbers, model buffers, key,
+        batch).
 
         Every number of the optimizer (lr, momentum, betas, eps, weight decay... and Adam's bias
         corrections, from the host's integer step count) is an argument: a changed value compiles
-        nothing. A program is compiled per input signature and :meth:`Optimizer.structure`, and
-        shared process-wide with every step of the same structure
-        (:mod:`portable_nn.training.program_cache`) unless the model, loss or optimizer is not keyable.
+        nothing; so are the model's buffers and the random key (a new mask every step, never one
+        baked in). A program is compiled per input signature, train/eval mode,
+        :meth:`Optimizer.structure` and clipping, and shared process-wide with every step of the same
+        structure (:mod:`portable_nn.training.program_cache`) unless the model, loss or optimizer is not keyable.
         """
         optimizer = self.optimizer
-        buffers = optimizer.current_buffers(next(iter(params.values())))
+        opt_buffers = optimizer.current_buffers(next(iter(params.values())))
         owned = optimizer.owns_buffers
-        if not buffers:
-            buffers, owned = optimizer.init(params)["buffers"], True
+        if not opt_buffers:
+            opt_buffers, owned = optimizer.init(params)["buffers"], True
         numbers = optimizer.step_scalars(optimizer.step_count + 1)
         names = tuple(tuple(group) for group in numbers)
-        key = (optimizer.structure(), names, owned, signature, self._placement)
+        program_key = (
+            optimizer.structure(),
+            names,
+            owned,
+            signature,
+            self._placement,
+            training,
+            key is not None,
+            self.max_grad_norm,
+        )
         programs = self._programs
-        program = programs.get(key)
+        program = programs.get(program_key)
         if program is None:
             compiler = self._compiler
             assert compiler is not None
 
             def build() -> Callable[..., Any]:
-                return compiler(self._pure_step(names), owned)  # type: ignore[no-any-return]
+                return compiler(self._pure_step(names, training), owned)  # type: ignore[no-any-return]
 
             structure = self._structure
-            program = programs[key] = build() if structure is None else shared_program((structure, key), build)
+            program = programs[program_key] = (
+                build() if structure is None else shared_program((structure, program_key), build)
+            )
             if len(programs) > MAX_PROGRAMS:
                 programs.popitem(last=False)
         else:
-            programs.move_to_end(key)
+            programs.move_to_end(program_key)
         flat = tuple(value for group in numbers for value in group.values())
-        loss, new_params, new_buffers = program(params, buffers, flat, x, y)
+        loss, new_params, new_opt_buffers, updates = program(params, opt_buffers, flat, buffers, key, x, y)
         with trusted():
-            optimizer.commit(new_params, new_buffers, owned=True)
+            optimizer.commit(new_params, new_opt_buffers, owned=True)
         # jax returns dicts in sorted key order: kept in the module's order for the identity check
         self._written, self._written_count = {name: new_params[name] for name in params}, len(params)
-        self.model.zero_grad()
+        model = self.model
+        if updates:
+            model._set_buffers(updates)
+        model.zero_grad()
         return loss
 
-    def _pure_step(self, names: tuple[tuple[str, ...], ...]) -> Callable[..., Any]:
+    def _pure_step(self, names: tuple[tuple[str, ...], ...], training: bool) -> Callable[..., Any]:
         """The whole step as a pure function; ``scalars``: the numbers named by ``names``, group by group.
 
         A new function each time: nothing a compiler caches by function outlives its program. A
@@ -298,17 +398,25 @@ class TrainStep:
         again (JAX does after ``jax.clear_caches()``) once they changed structure, it raises instead of
         tracing another structure under the old key.
         """
-        loss_and_grads, optimizer, model, loss_fn = (
-            self._unchecked_loss_and_grads,
+        core, optimizer, model, loss_fn, max_norm = (
+            self._core,
             self.optimizer,
             self.model,
             self.loss_fn,
+            self.max_grad_norm,
         )
         traced_as = (self._structure, optimizer.structure())
+        xp = self._xp
 
         def pure_step(
-            params: dict[str, Array], buffers: Any, scalars: Array, x: Array, y: Array
-        ) -> tuple[Array, dict[str, Array], Any]:
+            params: dict[str, Array],
+            opt_buffers: Any,
+            scalars: Array,
+            buffers: dict[str, Array],
+            key: Any,
+            x: Array,
+            y: Array,
+        ) -> tuple[Array, dict[str, Array], Any, dict[str, Array]]:
             if (
                 traced_as[0] is not None
                 and (structure_key(model, loss_fn, optimizer), optimizer.structure()) != traced_as
@@ -323,9 +431,11 @@ class TrainStep:
                 groups.append({key: scalars[index + offset] for offset, key in enumerate(keys)})
                 index += len(keys)
             with trusted():
-                loss, grads = loss_and_grads(params, x, y)
-                new_params, new_buffers = optimizer.apply(params, grads, buffers, groups)
-            return loss, new_params, new_buffers
+                loss, grads, updates = core({**params, **buffers} if buffers else params, x, y, training, key)
+                if max_norm is not None:
+                    grads = scaled_to_norm(xp, grads, total_norm(xp, grads), max_norm)
+                new_params, new_opt_buffers = optimizer.apply(params, grads, opt_buffers, groups)
+            return loss, new_params, new_opt_buffers, updates
 
         return pure_step
 
