@@ -208,9 +208,7 @@ def test_a_builtin_loss_unchecked_gives_the_checked_numbers(xp, device, dtype, n
     """``loss_and_grads_fn(..., validate=False)`` hands the call to a built-in loss (its ``_compute``): same numbers."""
     model, loss_fn, x, y = _setup(xp, device, dtype, name)
     params = model.named_parameters()
-    _assert_like_eager(
-        xp, pnn.value_and_grad(model, loss_fn), params, x, y, _unchecked(model, loss_fn)(params, x, y)
-    )
+    _assert_like_eager(xp, pnn.value_and_grad(model, loss_fn), params, x, y, _unchecked(model, loss_fn)(params, x, y))
 
 
 def test_unchecked_still_checks_the_class_range_where_values_are_readable(xp, device, dtype):

@@ -62,12 +62,11 @@ def check_params(model: Module, params: Any) -> None:
     missing = [name for name in current if name not in params]
     if missing:
         raise ArgumentError(f"params: missing parameters {missing}; expected exactly {list(current)}")
-    xp, device, dtype = model.xp, model.device, model.dtype
-    for name, value in params.items():
+    for name, value in params.items():  # (a layer without parameters has no placement of its own)
         if name in current:
-            check_like(value, f"params[{name!r}]", current[name], xp, device, dtype)
+            check_like(value, f"params[{name!r}]", current[name], model.xp, model.device, model.dtype)
         else:  # a buffer: its own dtype (an integer counter stays integer)
-            check_like(value, f"params[{name!r}]", buffers[name], xp, device, buffers[name].dtype)
+            check_like(value, f"params[{name!r}]", buffers[name], model.xp, model.device, buffers[name].dtype)
 
 
 def is_stateful(model: Module) -> bool:
