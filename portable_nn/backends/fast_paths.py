@@ -38,6 +38,8 @@ OPS = "ops"
 SCATTER = "scatter"
 #: array type -> that backend's primitives module or None (asked on every layer call: one dict lookup)
 _ops_by_type: dict[type, Any] = {}
+#: array type -> that backend's scatter-add module or None (asked on every embedding backward: one dict lookup)
+_scatter_by_type: dict[type, Any] = {}
 
 
 def _load(name: str) -> ModuleType:
@@ -138,7 +140,13 @@ def array_ops(x: Any) -> Any:
 
 def scatter_ops(x: Any) -> Any:
     """The scatter-add module (``index_add``) for ``x``'s backend, or None: use the generic one-hot product."""
+    kind = type(x)
+    try:
+        return _scatter_by_type[kind]
+    except KeyError:
+        pass
     from .._backend import backend_name, namespace_of
 
     module = _module_of(SCATTER, backend_name(namespace_of(x)))
-    return None if module is None else _load(module)
+    ops = _scatter_by_type[kind] = None if module is None else _load(module)
+    return ops
