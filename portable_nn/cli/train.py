@@ -22,10 +22,9 @@ import numpy as np
 from .._backend import from_host, is_lazy, resolve_device, resolve_dtype, resolve_namespace, to_host
 from ..errors import ClusterError
 from ..losses import CrossEntropyLoss
-from ..nn.clip_grad import clip_grad_norm_
 from ..nn.sequential import Sequential
 from ..optim import Optimizer
-from ..training import make_step, run_epoch
+from ..training import run_epoch
 from ..training.step import train_step
 from . import datasets
 from . import model as model_module
@@ -188,13 +187,10 @@ def train_run(
     ):
         read = _reader(timeout) if lazy else float
         schedule = model_module.make_schedule(args.schedule, optimizer, steps, args.lr)
-        step: Callable[[Any, Any], Any]
-        if args.clip_grad_norm is None:
-            step = train_step(model, loss_fn, optimizer, compile="auto")  # jax.jit on JAX; Dask: one persist
-            loss_reader = read
-        else:  # clipping goes between backward and the optimizer's step: the eager loop
-            step = make_step(model, loss_fn, optimizer, read=read, before_step=_clipper(model, args.clip_grad_norm))
-            loss_reader = float
+        # jax.jit on JAX; Dask: one persist; clipping inside the step (compiled too)
+        step: Callable[[Any, Any], Any] = train_step(
+            model, loss_fn, optimizer, compile="auto", max_grad_norm=args.clip_grad_norm
+        )
 
         done = 0
         last: dict[str, Any] = {"host": None, "step": 0}
@@ -223,7 +219,7 @@ def train_run(
                         )
                         for rows in rows_list
                     )
-                    losses = run_epoch(model, loss_fn, optimizer, batches, on_step=after, step=step, read=loss_reader)
+                    losses = run_epoch(model, loss_fn, optimizer, batches, on_step=after, step=step, read=read)
                     curve.append(sum(value * len(rows) for value, rows in zip(losses, rows_list, strict=True)) / n)
                     bar.set_note(f"loss {curve[-1]:.4g}")
                     if not math.isfinite(curve[-1]):
@@ -253,10 +249,6 @@ def train_run(
     wall = time.perf_counter() - start
     weights = {name: h.astype(np.float64) for name, h in host.items()}
     return RunResult(spec, final_loss, accuracy, wall, curve, weights, model=model)
-
-
-def _clipper(model: Sequential, max_norm: float) -> Any:
-    return lambda: clip_grad_norm_(model, max_norm)
 
 
 def _reader(timeout: float | None) -> Any:
