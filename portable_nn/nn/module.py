@@ -297,8 +297,8 @@ class Module(ModuleParameters):
         if (new_buffers or stream is not None) and is_traced(y):
             raise CallOrderError(
                 f"{type(self).__name__}.forward under a compiler's trace would bake a random key or buffer update "
-                "into the program: run the pure form instead (functional_forward with buffers in params and "
-                "Call(training=..., key=...)), or call model.eval() first"
+                "into the program: pass them explicitly with pnn.functional_call(model, params, x, key=..., "
+                "training=..., return_buffers=True) (or pnn.value_and_grad), or call model.eval() first"
             )
         if new_buffers:
             self._set_buffers(new_buffers)  # rebinding: arrays a user holds are never mutated
