@@ -238,3 +238,32 @@ def test_under_a_users_jit_the_mode_is_explicit_and_vmap_over_keys_gives_indepen
     for i in range(4):
         assert_close(masks[i], pnn.functional_call(drop, {}, ones[i], key=keys[i]), xp=xp, **EXACT)
     assert len({tuple(to_numpy(masks[i]).tolist()) for i in range(4)}) == 4  # independent masks
+
+
+def test_embedding_and_layernorm_train_under_train_step(xp, device, dtype):
+    """Integer inputs (repeated indices summed, ``padding_idx`` frozen) through ``train_step``, as the eager loop."""
+
+    def build():
+        return pnn.Sequential(
+            pnn.Embedding(10, 4, padding_idx=0, xp=xp, device=device, dtype=dtype, seed=0),
+            pnn.LayerNorm(4, xp=xp, device=device, dtype=dtype),
+            pnn.Linear(4, 3, xp=xp, device=device, dtype=dtype, seed=1),
+        )
+
+    loss_fn = pnn.CrossEntropyLoss()
+    reference = build()
+    reference_opt = pnn.Adam(reference, lr=0.01)
+    runs = {}
+    for compile_ in _compile_modes(xp):
+        model = build()
+        runs[compile_] = (model, pnn.train_step(model, loss_fn, pnn.Adam(model, lr=0.01), compile=compile_))
+    index = _from_host_int(np.array([1, 2, 3, 3, 0, 9, 5, 5]), xp, device)
+    y = _from_host_int(np.array([0, 1, 2, 0, 1, 2, 0, 1]), xp, device)
+    for _ in range(3):
+        expected = _eager_loop(reference, reference_opt, loss_fn, index, y)
+        for compile_, (_, step) in runs.items():
+            assert_close(step(index, y), expected, xp=xp, msg=f"compile={compile_}")
+    for compile_, (model, _) in runs.items():
+        _assert_same_state(model, reference, xp, f"compile={compile_}", **(EXACT if compile_ is False else {}))
+    padding_row = to_numpy(reference.named_parameters()["0.weight"])[0]
+    np.testing.assert_array_equal(padding_row, to_numpy(build().named_parameters()["0.weight"])[0])
