@@ -51,6 +51,8 @@ def _every_layer(**placement: Any) -> pnn.Sequential:
         pnn.Sigmoid(),
         pnn.Sequential(pnn.Linear(4, 2, seed=6, **placement)),
     )
+
+
 OPTIMIZERS = {
     "sgd": lambda m: pnn.SGD(m, lr=0.1, momentum=0.9, nesterov=True),
     "adam": lambda m: pnn.Adam(m, lr=0.01, param_groups=[{"params": lambda n: n.endswith("bias"), "lr": 0.02}]),

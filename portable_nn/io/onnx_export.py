@@ -18,8 +18,8 @@ from .._backend import convert, namespace_of, resolve_device, resolve_dtype, res
 from ..backends.ndonnx_backend import NdonnxAdapter
 from ..backends.registry import get_adapter
 from ..errors import ArgumentError, ArgumentTypeError, BackendUnavailableError
-from ..nn.grad_mode import no_grad
 from ..nn.embedding import Embedding
+from ..nn.grad_mode import no_grad
 from ..nn.module import Module
 
 __all__ = ["export_onnx"]

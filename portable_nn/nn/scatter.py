@@ -142,7 +142,7 @@ def gather_rows(table: Array, index: Array) -> Array:
 
 
 def _reshape_sizes(shape: tuple[int | None, ...]) -> tuple[int, ...]:
-    """``shape`` for :func:`reshape`, its one unknown size (``None``: a symbolic dimension of an ndonnx graph input)
+    """``shape`` for ``reshape``, its one unknown size (``None``: a symbolic dimension of an ndonnx graph input)
     as ``-1``."""
     unknown = sum(size is None for size in shape)
     if unknown > 1:
