@@ -58,6 +58,8 @@ def test_layernorm_matches_torch(xp, device, dtype, normalized_shape, x_shape, a
     for name, param in reference.named_parameters():
         _close(getattr(norm, f"grad_{name}"), param.grad, xp, device, dtype)
     assert list(norm.state_dict()) == list(reference.state_dict())
+    norm.eval()  # no mode dependence, as in torch: eval mode gives the same output
+    _close(norm(x), reference.eval()(xt), xp, device, dtype)
 
 
 # ---------------------------------------------------------------- BatchNorm1d
@@ -92,6 +94,31 @@ def test_batchnorm_matches_torch_in_train_and_eval_with_buffers_after_several_st
         _close(norm.running_var, reference.running_var, xp, device, dtype)
         assert int(to_numpy(norm.num_batches_tracked)) == int(reference.num_batches_tracked)
     assert xp.isdtype(norm.num_batches_tracked.dtype, "integral")
+
+
+@pytest.mark.parametrize(("affine", "track"), [(False, True), (True, False)], ids=["no-affine", "no-running-stats"])
+def test_batchnorm_without_affine_or_running_statistics_matches_torch(xp, device, dtype, affine, track):
+    """Without running statistics eval mode normalizes with the batch's, as torch does; no buffers, no update."""
+    norm = pnn.BatchNorm1d(3, affine=affine, track_running_stats=track, xp=xp, device=device, dtype=dtype)
+    reference = torch.nn.BatchNorm1d(3, affine=affine, track_running_stats=track, dtype=torch.float64)
+    assert list(norm.state_dict()) == list(reference.state_dict())
+    for step, training in enumerate([True, True, False]):
+        norm.train(training)
+        reference.train(training)
+        norm.zero_grad()
+        reference.zero_grad()
+        x, x64 = random_array(xp, (4, 3, 5), device=device, dtype=dtype, seed=30 + step, scale=2.0)
+        g, g64 = random_array(xp, (4, 3, 5), device=device, dtype=dtype, seed=40 + step)
+        xt = _t(x64, grad=True)
+        expected = reference(xt)
+        expected.backward(_t(g64))
+        _close(norm(x), expected, xp, device, dtype)
+        _close(norm.backward(g), xt.grad, xp, device, dtype)
+        for name, param in reference.named_parameters():
+            _close(getattr(norm, f"grad_{name}"), param.grad, xp, device, dtype)
+        for name, buffer in reference.named_buffers():
+            np.testing.assert_allclose(to_numpy(getattr(norm, name)), buffer.numpy(), rtol=1e-5, err_msg=name)
+    assert list(norm.named_buffers()) == [name for name, _ in reference.named_buffers()]
 
 
 def test_batchnorm_rebinds_buffers_and_never_mutates_held_arrays(xp, device, dtype):
@@ -139,6 +166,7 @@ def test_embedding_matches_torch_with_repeats_and_padding(xp, device, dtype):
     assert table.backward(g) is None  # integer indices have no gradient
     _close(table.grad_weight, reference.weight.grad, xp, device, dtype)
     assert list(table.state_dict()) == list(reference.state_dict())
+    _close(table.eval()(index), reference.eval()(torch.tensor(host)), xp, device, dtype)  # no mode dependence
 
 
 def test_embedding_refuses_out_of_range_and_floating_indices(xp, device, dtype):
@@ -168,6 +196,22 @@ def test_dropout_statistics_scaling_and_the_same_mask_in_backward(xp, device, dt
     second = to_numpy(drop(x)) != 0
     assert (second != kept).any()  # the stream advanced: a new mask
     assert drop.eval()(x) is x and drop.backward(x) is x
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_dropout_is_torchs_rule_on_its_mask_forward_and_backward(xp, device, dtype, p):
+    """``y = x * mask * scale`` and ``dL/dx = dL/dy * mask * scale`` with torch's scale, read at run time from
+    ``torch.nn.functional.dropout`` (``1/(1-p)``; p = 1 zeroes everything, p = 0 is the identity)."""
+    drop = pnn.Dropout(p)
+    x, x64 = random_array(xp, (30, 20), device=device, dtype=dtype, seed=1)
+    g, g64 = random_array(xp, (30, 20), device=device, dtype=dtype, seed=2)
+    y, mask = drop.functional_forward({}, x, Call(training=True, key=rng.key(4, xp=xp, device=device)))
+    keep = np.ones(x64.shape, dtype=bool) if mask is None else to_numpy(mask)
+    assert (mask is None) == (p == 0.0)
+    torch_scale = float(torch.nn.functional.dropout(torch.ones(4000, dtype=torch.float64), p).max())
+    _close(y, _t(x64 * keep * torch_scale), xp, device, dtype)
+    grad_x, _ = drop.functional_backward({}, mask, g, True, Call(training=True))
+    _close(grad_x, _t(g64 * keep * torch_scale), xp, device, dtype)
 
 
 def test_dropout_same_seed_same_masks_on_every_backend(xp, device, dtype):
@@ -240,25 +284,32 @@ def test_to_casts_floating_buffers_and_keeps_integer_ones(xp, device, dtype):
     assert pnn.backend_of(norm.num_batches_tracked) == pnn.backend_of(norm.weight)
 
 
-@pytest.mark.parametrize("target", ["numpy", "torch"])
-def test_whole_model_checkpoints_round_trip_buffers_to_other_backends(xp, device, dtype, target, tmp_path):
+def test_whole_model_checkpoints_round_trip_buffers_to_other_backends(xp, device, dtype, tmp_path):
+    """Saved here, loaded on NumPy; saved there, loaded back here: buffers, integer kinds and stream positions
+    survive both ways (NumPy is the hub: every backend pair goes through it), and training resumes bit for bit."""
     model = _model(xp, device, dtype)
     index = xp.asarray([1, 2, 3, 3], device=device)
     model(index)
     model(index)
-    path = tmp_path / "model.safetensors"
-    pnn.save(model, path)
-    loaded = pnn.load(path, xp=target)
-    assert [type(layer) for layer in loaded] == [type(layer) for layer in model]
-    for name, value in model.state_dict().items():
-        np.testing.assert_array_equal(to_numpy(loaded.state_dict()[name]), to_numpy(value))
-    assert loaded.xp.isdtype(loaded[1].num_batches_tracked.dtype, "integral")
-    assert (
-        loaded.random_streams()
-        == model.random_streams()
-        == {"": {"seed": 1, "position": 2}, "3": model[3].random_streams()[""]}
-    )
-    state = pnn.load_state(path, xp=target)
+    here, there = tmp_path / "here.safetensors", tmp_path / "there.safetensors"
+    pnn.save(model, here)
+    on_numpy = pnn.load(here, xp="numpy")
+    pnn.save(on_numpy, there)
+    back = pnn.load(there, xp=xp, device=device)
+    for loaded in (on_numpy, back):
+        assert [type(layer) for layer in loaded] == [type(layer) for layer in model]
+        for name, value in model.state_dict().items():
+            np.testing.assert_array_equal(to_numpy(loaded.state_dict()[name]), to_numpy(value), err_msg=name)
+        assert loaded.xp.isdtype(loaded[1].num_batches_tracked.dtype, "integral")
+        assert (
+            loaded.random_streams()
+            == model.random_streams()
+            == {"": {"seed": 1, "position": 2}, "3": model[3].random_streams()[""]}
+        )
+    assert back.xp is model.xp and back.device == model.device and back[1].running_var.dtype == dtype
+    np.testing.assert_array_equal(to_numpy(back(index)), to_numpy(model(index)))  # the same mask and statistics
+    np.testing.assert_array_equal(to_numpy(back[1].running_mean), to_numpy(model[1].running_mean))
+    state = pnn.load_state(there, xp=xp, device=device)
     assert int(to_numpy(state["1.num_batches_tracked"])) == 2
     with pytest.raises(pnn.DTypeError):  # a bare state dict stays floating-only
         pnn.save(model.state_dict(), tmp_path / "state.safetensors")

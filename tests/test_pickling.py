@@ -28,7 +28,31 @@ LAYERS = {
     "sequential": lambda **p: pnn.Sequential(
         pnn.Linear(3, 4, seed=0, **p), pnn.Tanh(), pnn.Sequential(pnn.Linear(4, 2, seed=1, **p), pnn.ReLU())
     ),
+    "dropout": lambda **p: pnn.Dropout(0.3, seed=2),
+    "batchnorm": lambda **p: pnn.BatchNorm1d(3, momentum=None, **p),
+    "layernorm_no_bias": lambda **p: pnn.LayerNorm((2, 3), bias=False, **p),
+    "layernorm_no_affine": lambda **p: pnn.LayerNorm(3, elementwise_affine=False, **p),
+    "embedding": lambda **p: pnn.Embedding(5, 3, padding_idx=1, seed=3, **p),
+    "every_layer": lambda **p: _every_layer(**p),
 }
+
+
+def _every_layer(**placement: Any) -> pnn.Sequential:
+    """Every built-in layer in one model: indices (N,) -> Embedding -> BatchNorm1d -> LayerNorm -> Dropout ->
+    Linear -> each activation -> Linear."""
+    return pnn.Sequential(
+        pnn.Embedding(5, 3, seed=3, **placement),
+        pnn.BatchNorm1d(3, **placement),
+        pnn.LayerNorm(3, **placement),
+        pnn.Dropout(0.3, seed=4),
+        pnn.Linear(3, 4, seed=5, **placement),
+        pnn.ReLU(),
+        pnn.Tanh(),
+        pnn.Sigmoid(),
+        pnn.Sequential(pnn.Linear(4, 2, seed=6, **placement)),
+    )
+
+
 OPTIMIZERS = {
     "sgd": lambda m: pnn.SGD(m, lr=0.1, momentum=0.9, nesterov=True),
     "adam": lambda m: pnn.Adam(m, lr=0.01, param_groups=[{"params": lambda n: n.endswith("bias"), "lr": 0.02}]),
@@ -62,8 +86,12 @@ def _same_arrays(copied: dict[str, Any], original: dict[str, Any], xp: Any, devi
     assert list(copied) == list(original)
     for name, value in copied.items():
         assert pnn.backend_of(value) == pnn.backend_of(original[name])
-        assert value.dtype == dtype and value is not original[name]
-        assert pnn.place_on(value, _Where(xp, device, dtype)) is value  # same backend, device and dtype
+        assert value.dtype == original[name].dtype and value is not original[name]
+        if name.endswith("num_batches_tracked"):  # an integer buffer stays integer
+            assert xp.isdtype(value.dtype, "integral")
+        else:
+            assert value.dtype == dtype
+            assert pnn.place_on(value, _Where(xp, device, dtype)) is value  # same backend, device and dtype
         np.testing.assert_array_equal(to_numpy(value), to_numpy(original[name]))
 
 
@@ -74,13 +102,17 @@ class _Where:
 
 @pytest.mark.parametrize("trip", sorted(ROUND_TRIPS))
 def test_every_layer_round_trips(trip, xp, device, dtype):
-    for make in LAYERS.values():
+    """Every layer alone and all in one model: the same state (buffers included), mode and random stream. (After
+    train-mode steps, with the next forward compared: conformance/test_state_layers.py.)"""
+    for name, make in LAYERS.items():
         module = make(xp=xp, device=device, dtype=dtype)
         copied = ROUND_TRIPS[trip](module)
         assert type(copied) is type(module) and repr(copied) == repr(module)
         _same_arrays(copied.state_dict(), module.state_dict(), xp, device, dtype)
+        assert copied.random_streams() == module.random_streams() and copied.training, name
         if module.state_dict():
             assert copied.xp is module.xp and copied.device == module.device and copied.dtype == module.dtype
+        assert not ROUND_TRIPS[trip](module.eval()).training, name
 
 
 def test_every_optimizer_round_trips_with_its_model_and_trains_on(xp, device, dtype):
@@ -105,6 +137,33 @@ def test_every_optimizer_round_trips_with_its_model_and_trains_on(xp, device, dt
         pnn.train_step(model_copy, pnn.MSELoss(), optimizer_copy, compile=False)(x, y)
         for key, value in model_copy.state_dict().items():
             np.testing.assert_array_equal(to_numpy(value), to_numpy(model.state_dict()[key]))
+
+
+def test_an_optimizer_of_a_model_with_every_layer_round_trips_and_trains_on():
+    """Buffers and the dropout stream travel with the model, never into the optimizer; after the round trip the
+    copy's next step (mask, running statistics, update) is the original's, bit for bit (NumPy: the matrix run of
+    the copies themselves is above)."""
+    trips = sorted(ROUND_TRIPS)
+    index = np.array([0, 4, 2, 2, 1])
+    for position, name in enumerate(sorted(OPTIMIZERS)):
+        model = _every_layer(dtype="float64")
+        optimizer = OPTIMIZERS[name](model)
+
+        def step(model: Any, optimizer: Any) -> None:
+            optimizer.zero_grad()
+            y = model(index)
+            model.backward(y - 1.0)
+            optimizer.step()
+
+        step(model, optimizer)
+        model_copy, optimizer_copy = ROUND_TRIPS[trips[position % len(trips)]]((model, optimizer))
+        assert optimizer_copy.module is model_copy
+        assert not any("running" in key or "num_batches" in key for key in optimizer.state_dict()["state"])
+        step(model, optimizer)
+        step(model_copy, optimizer_copy)
+        for key, value in model.state_dict().items():
+            np.testing.assert_array_equal(model_copy.state_dict()[key], value, err_msg=f"{name}: {key}")
+        assert model_copy.random_streams() == model.random_streams()
 
 
 def test_a_copy_keeps_no_forward_values():
@@ -137,3 +196,22 @@ def test_load_state_dict_copies_memmap_and_refuses_masked_arrays_and_matrices(tm
         with pytest.raises(pnn.NamespaceError, match=r"subclass of numpy\.ndarray"):
             layer.load_state_dict({"weight": refused, "bias": np.zeros(2)})
         assert layer.weight is before
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_buffers_load_from_memmap_and_refuse_masked_arrays_and_matrices(tmp_path):
+    norm = pnn.BatchNorm1d(2, dtype="float64")
+    state = {key: np.asarray(value) for key, value in norm.state_dict().items()}
+    mapped = np.memmap(tmp_path / "mean.bin", dtype="float64", mode="w+", shape=(2,))
+    mapped[:] = [0.5, -0.5]
+    count = np.memmap(tmp_path / "count.bin", dtype="int64", mode="w+", shape=())
+    count[...] = 7
+    norm.load_state_dict({**state, "running_mean": mapped, "num_batches_tracked": count})
+    assert type(norm.running_mean) is np.ndarray and not np.shares_memory(norm.running_mean, mapped)
+    assert type(norm.num_batches_tracked) is np.ndarray and int(norm.num_batches_tracked) == 7
+    np.testing.assert_array_equal(norm.running_mean, [0.5, -0.5])
+    before = norm.running_var
+    for refused in (np.ma.masked_array(np.ones(2)), np.matrix(np.ones(2))):
+        with pytest.raises(pnn.NamespaceError, match=r"subclass of numpy\.ndarray"):
+            norm.load_state_dict({**state, "running_var": refused})
+        assert norm.running_var is before and int(norm.num_batches_tracked) == 7

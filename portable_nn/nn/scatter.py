@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._backend import device_of, dtype_name, is_traced, namespace_of
+from .._backend import device_of, dtype_name, has_values, is_lazy, is_traced, namespace_of
 from .._checks import check_array, namespace_of_arg, shape_str
 from ..backends.fast_paths import scatter_ops
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, IndexOutOfRangeError, ShapeError
@@ -48,7 +48,8 @@ def check_index_range(index: Array, size: int, what: str = "index") -> None:
     """Raise :class:`~portable_nn.errors.IndexOutOfRangeError` if a value of ``index`` lies outside ``[0, size)``.
 
     One read-back of one boolean when all values are in range (and of the min and max when not, for
-    the message). A traced array (inside ``jax.jit``/``jax.vmap``) is not read: it passes.
+    the message). A traced array (inside ``jax.jit``/``jax.vmap``) or a symbolic one (an ndonnx graph
+    input, as :func:`~portable_nn.export_onnx` traces) is not read: it passes.
 
     Parameters
     ----------
@@ -73,9 +74,9 @@ def check_index_range(index: Array, size: int, what: str = "index") -> None:
     ...
     portable_nn.errors.IndexOutOfRangeError: index: values must lie in [0, 3), got values in [0, 3]
     """
-    if is_traced(index) or math.prod(index.shape) == 0:
-        return
     xp = namespace_of(index)
+    if is_traced(index) or (is_lazy(xp) and not has_values(index)) or math.prod(index.shape) == 0:
+        return  # a tracer or a symbolic array (an ndonnx graph input, export_onnx) has no values to read
     if bool(xp.any((index < 0) | (index >= size))):
         low, high = int(xp.min(index)), int(xp.max(index))
         raise IndexOutOfRangeError(f"{what}: values must lie in [0, {size}), got values in [{low}, {high}]")
@@ -116,7 +117,8 @@ def gather_rows(table: Array, index: Array) -> Array:
     IndexOutOfRangeError
         An index outside ``[0, num_rows)`` (not checked on traced indices: see the module notes).
     DTypeError, NamespaceError, DeviceError, ShapeError
-        A non-integer ``index``, arrays of two backends or devices, a 0-d ``table``.
+        A non-integer ``index``, arrays of two backends or devices, a 0-d ``table``, a symbolic
+        ``index`` with more than one unknown dimension.
 
     Examples
     --------
@@ -131,11 +133,23 @@ def gather_rows(table: Array, index: Array) -> Array:
     if len(table.shape) == 0:
         raise ShapeError("table: expected at least one axis (rows), got a 0-d array")
     check_index_range(index, table.shape[0])
-    count = math.prod(index.shape)
-    if count == 0:  # JAX would place an empty take on the default device
+    if None not in index.shape and math.prod(index.shape) == 0:  # JAX would place an empty take on the default device
         return xp.zeros((*index.shape, *table.shape[1:]), dtype=table.dtype, device=device_of(table))
-    flat = xp.reshape(index, (count,))
-    return xp.reshape(xp.take(table, flat, axis=0), (*index.shape, *table.shape[1:]))
+    if index.ndim == 1:
+        return xp.take(table, index, axis=0)
+    rows = xp.take(table, xp.reshape(index, (-1,)), axis=0)
+    return xp.reshape(rows, (*_reshape_sizes(index.shape), *table.shape[1:]))
+
+
+def _reshape_sizes(shape: tuple[int | None, ...]) -> tuple[int, ...]:
+    """``shape`` for ``reshape``, its one unknown size (``None``: a symbolic dimension of an ndonnx graph input)
+    as ``-1``."""
+    unknown = sum(size is None for size in shape)
+    if unknown > 1:
+        raise ShapeError(
+            f"index: at most one unknown (symbolic) dimension can be gathered by the array API, got shape {shape}"
+        )
+    return tuple(-1 if size is None else size for size in shape)
 
 
 def index_add(index: Array, values: Array, num_rows: int) -> Array:

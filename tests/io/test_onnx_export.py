@@ -2,8 +2,8 @@
 
 Oracle: the float64 NumPy forward of the same model (portable_nn on NumPy, itself checked against
 einsum oracles in conformance/). Every built-in layer with a forward is exported (a test checks that
-the list below covers every registered built-in module class). Batch sizes share one session per
-model: the batch is a symbolic dimension of the graph.
+the lists below cover every registered built-in module class; a model starting with an Embedding takes int64
+indices). Batch sizes share one session per model: the batch is a symbolic dimension of the graph.
 """
 
 from __future__ import annotations
@@ -44,8 +44,20 @@ def _models(dtype: str = "float32") -> dict[str, pnn.Module]:
     }
 
 
-#: Built-in layers this float-input test cannot cover, and why.
-NOT_FLOAT_INPUT = {"Embedding": "its input is integer indices; export_onnx traces a floating input"}
+def _index_models(dtype: str = "float32") -> dict[str, pnn.Module]:
+    """Models whose input is int64 indices (``export_onnx``'s default input dtype for a model starting with an
+    Embedding), exported in eval mode: Dropout is the identity."""
+    kw = {"dtype": dtype}
+    return {
+        "Embedding": pnn.Embedding(10, 6, padding_idx=0, seed=6, **kw),
+        "Embedding-Sequential": pnn.Sequential(
+            pnn.Embedding(10, 6, seed=7, **kw),
+            pnn.Dropout(0.5, seed=8),
+            pnn.LayerNorm(6, **kw),
+            pnn.Linear(6, 3, seed=9, **kw),
+            pnn.Tanh(),
+        ),
+    }
 
 
 #: What each model's exported graph was compared against, for the report: name -> batch -> max |Δ|.
@@ -59,7 +71,7 @@ def _run(path, x):
 
 def test_every_built_in_layer_is_exported():
     built_in = {name for name in registered_names() if lookup(name).__module__.startswith("portable_nn.")}
-    covered = {type(model).__name__ for model in _models().values()} | set(NOT_FLOAT_INPUT)
+    covered = {type(model).__name__ for model in (*_models().values(), *_index_models().values())}
     assert built_in <= covered, f"add the built-in layers {sorted(built_in - covered)} to _models()"
 
 
@@ -90,6 +102,41 @@ def test_exported_forward_matches_numpy_at_every_batch_size(name, tmp_path):
     assert all(np.array_equal(np.asarray(after[k]), before[k]) and after[k].dtype == before[k].dtype for k in before)
 
 
+@pytest.mark.parametrize("name", list(_index_models()))
+def test_an_integer_input_model_exports_its_eval_mode_graph(name, tmp_path):
+    """int64 indices of shape (batch, 5) (the batch symbolic), against the float64 NumPy forward in eval mode."""
+    model = _index_models()[name]
+    rng = np.random.default_rng(4)
+    model(rng.integers(0, 10, (4, 5)))  # train mode: the dropout stream advances; the export is eval mode anyway
+    path = tmp_path / f"{name}.onnx"
+    proto = pnn.export_onnx(model, path, input_shape=(None, 5))
+    assert proto.graph.input[0].type.tensor_type.elem_type == 7  # onnx.TensorProto.INT64
+    assert model.training  # the model's own mode is left as it was
+    oracle = _index_models("float64")[name]
+    oracle.load_state_dict({k: np.asarray(v, dtype=np.float64) for k, v in model.state_dict().items()})
+    oracle.eval()
+    session = ort.InferenceSession(str(path))
+    rtol, atol = tolerance("float32")
+    for batch in (1, 7, 64):
+        x = rng.integers(0, 10, (batch, 5))
+        x[0, 0] = 0  # the padding row of the plain Embedding
+        (got,) = session.run(None, {"input": x})
+        expected = np.asarray(oracle(x))
+        assert got.dtype == np.float32 and got.shape == expected.shape == (batch, 5, expected.shape[-1])
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=f"{name} at batch {batch}")
+        MEASURED.setdefault(name, {})[batch] = float(np.max(np.abs(got - expected)))
+
+
+def test_an_embedding_graph_refuses_out_of_range_indices_and_floating_inputs(tmp_path):
+    table = _index_models()["Embedding"]
+    pnn.export_onnx(table, tmp_path / "e.onnx", input_shape=(None,))
+    with pytest.raises(Exception, match="out of data bounds"):  # onnxruntime's Gather checks the range too
+        _run(tmp_path / "e.onnx", np.array([3, 10]))
+    with pytest.raises(pnn.DTypeError, match="integral"):
+        pnn.export_onnx(table, tmp_path / "f.onnx", input_shape=(None,), input_dtype="float32")
+    assert not (tmp_path / "f.onnx").exists()
+
+
 def test_float64_and_symbolic_leading_axes(tmp_path):
     model = _models("float64")["Sequential"]
     pnn.export_onnx(model, tmp_path / "nd.onnx", input_shape=(None, None, 6), dtype="float64")
@@ -115,6 +162,8 @@ def test_a_torch_model_exports_the_same_graph_numbers(tmp_path):
         ({"input_shape": (None, 6.0)}, pnn.ArgumentTypeError, r"input_shape\[1\] must be an int or None"),
         ({"input_shape": ()}, pnn.ArgumentError, "at least one axis"),
         ({"input_shape": (None, 6), "dtype": "float16"}, pnn.ArgumentError, "dtype must be one of"),
+        ({"input_shape": (None, 6), "input_dtype": "int32"}, pnn.ArgumentError, "input_dtype must be one of"),
+        ({"input_shape": (None, 6), "input_dtype": "int64"}, pnn.DTypeError, "expected dtype float32, got int64"),
     ],
 )
 def test_bad_arguments_are_typed_errors_and_write_nothing(tmp_path, kwargs, error, match):
