@@ -2,8 +2,9 @@
 
 On a backend with an evaluation compiler (JAX, see :func:`portable_nn.backends.fast_paths.eval_compiler`)
 both come from one compiled program of the model's parameters and the data, compiled once per
-argument signature; elsewhere (NumPy, torch, array-api-strict, Dask) they are the eager
-``loss_fn(model(x_train), y_train)`` and ``model(x_test)`` under ``no_grad()``.
+argument signature; elsewhere (NumPy, torch, array-api-strict, Dask) they are computed eagerly. Both
+run the model in eval mode (``functional_call(..., training=False)``) whatever its mode: an
+evaluation draws no dropout mask and updates no running statistics.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import numpy as np
 from .._backend import backend_name, from_host, to_host
 from .._trusted import checked_trace
 from ..backends.fast_paths import eval_compiler
-from ..nn.grad_mode import no_grad
 from ..nn.module import Module
 from ..training.functional_model import functional_call
 from ..typing import Array
@@ -67,18 +67,23 @@ class Evaluator:
 
     def __call__(self, x_train: Array, y_train: Array, x_test: Array) -> tuple[Array, Array]:
         """``(loss on (x_train, y_train), model(x_test))``: a 0-d array and the test logits, on the model's backend."""
+        params = self.model.named_parameters()
         if self._compiled is not None:
-            return self._compiled(self.model.named_parameters(), x_train, y_train, x_test)
-        with no_grad():
-            loss, _ = self.loss_fn(self.model(x_train), y_train)
-            return loss, self.model(x_test)
+            return self._compiled(params, x_train, y_train, x_test)
+        return self._evaluation(params, x_train, y_train, x_test)
+
+    def _evaluation(
+        self, params: Mapping[str, Array], x_train: Array, y_train: Array, x_test: Array
+    ) -> tuple[Array, Array]:
+        """Eval mode, whatever the model's mode: no draw, no buffer update, nothing kept for backward."""
+        loss, _ = self.loss_fn(functional_call(self.model, params, x_train, training=False), y_train)
+        return loss, functional_call(self.model, params, x_test, training=False)
 
     def _pure_evaluation(
         self, params: Mapping[str, Array], x_train: Array, y_train: Array, x_test: Array
     ) -> tuple[Array, Array]:
         with checked_trace():  # traced once per signature: the typed checks run then, no value reads
-            loss, _ = self.loss_fn(functional_call(self.model, params, x_train), y_train)
-            return loss, functional_call(self.model, params, x_test)
+            return self._evaluation(params, x_train, y_train, x_test)
 
 
 def evaluate(evaluator: Evaluator, data: Data, xp: Any, device: Any, dtype: Any) -> tuple[float, float]:
