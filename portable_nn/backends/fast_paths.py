@@ -8,7 +8,9 @@
 - ``numpy_scatter``, ``torch_scatter``, ``jax_scatter``: the row scatter-add of :func:`portable_nn.nn.scatter.index_add`
   (``np.add.at``, ``index_add_``, ``.at[].add``);
 - ``torch_ops``: fused primitives (``linear`` as one ``addmm``, ``log_softmax``, ``index_cross_entropy``)
-  for the eager path.
+  for the eager path;
+- ``numpy_ops``: the same primitives (and ``sum_rows``) as the generic code's NumPy operations without
+  NumPy's Python wrappers around its reductions (bit for bit the generic path's numbers).
 
 The library core asks :func:`optimizer_fast_path` / :func:`step_compiler` / :func:`step_checker` /
 :func:`eval_compiler` by backend name and
@@ -32,7 +34,8 @@ STEP = "step"
 EVAL = "eval"
 #: ``compilation_cache(path)``, a context manager (a persistent compile cache)
 CACHE = "cache"
-#: fused primitives ``linear(x, weight, bias)``, ``log_softmax(z)`` and, optionally, ``index_cross_entropy``
+#: fused primitives ``linear(x, weight, bias)``, ``log_softmax(z)``, ``index_cross_entropy(z, target, mean)`` and
+#: ``sum_rows(g)`` (each may be None: the generic code), and ``CONCRETE`` (arrays always hold readable values)
 OPS = "ops"
 #: ``index_add(index, values, num_rows)`` (index (n,), values (n, m) -> (num_rows, m))
 SCATTER = "scatter"
@@ -51,6 +54,10 @@ def _load(name: str) -> ModuleType:
         from . import torch_ops
 
         return torch_ops
+    if name == "numpy_ops":
+        from . import numpy_ops
+
+        return numpy_ops
     if name == "torch_scatter":
         from . import torch_scatter
 
