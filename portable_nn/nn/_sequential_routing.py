@@ -17,7 +17,6 @@ import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._trusted import is_trusted
 from ..errors import UnknownParameterError
 from ..typing import Array
 from ._module_buffers import ModuleBuffers
@@ -174,9 +173,6 @@ class SequentialRouting(Module):
         >>> model[0].bias.tolist()
         [0.0]
         """
-        if is_trusted():  # the optimizer inside train_step (until it calls _rebind_parameters itself)
-            self._rebind_parameters(values)
-            return
         routed = self._route_known(values)
 
         def apply() -> None:

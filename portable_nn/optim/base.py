@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._pickling import get_state, set_state
-from .._trusted import is_trusted
 from ..typing import Array
 from ._compiled_step import _CompiledStep
 from ._core import Buffers as Buffers  # re-exported: the types of portable_nn.optim.base
@@ -114,8 +113,7 @@ class Optimizer(_CompiledStep):
         """
         params = self.module.named_parameters()
         grads = self.module._require_grads()
-        if not is_trusted():
-            self.check_gradients(params, grads)
+        self.check_gradients(params, grads)
         self.step_with(params, grads)
 
     # ---------------------------------------------------------------- state

@@ -209,9 +209,8 @@ class TrainStep:
                     self._seen.add(signature)
             if self.compiled:
                 return self._compiled_step(params, x, y, signature)
-            with trusted():
-                loss, grads = checked if checked is not None else self._unchecked_loss_and_grads(params, x, y)
-                written, (loss,) = self.optimizer.step_with(params, grads, loss)
+            loss, grads = checked if checked is not None else self._unchecked_loss_and_grads(params, x, y)
+            written, (loss,) = self.optimizer.step_with(params, grads, loss, call=UNCHECKED)  # validated above
             self._written, self._written_count = written, len(params)
             model.zero_grad()
             return loss
