@@ -38,9 +38,12 @@ def sum_rows(g: np.ndarray) -> Any:
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
-    """``log(softmax(z))`` over axis 1 of ``z`` (rows, C): ``shifted - log(sum(exp(shifted)))``, ``shifted = z - max``."""
+    """``log(softmax(z))`` over axis 1 of ``z`` (rows, C): ``shifted - log(sum(exp(shifted)))``, ``shifted = z - max``.
+
+    The generic code's operations exactly (:func:`portable_nn.losses.cross_entropy.log_softmax_rows`).
+    """
     shifted = z - _max(z, axis=1, keepdims=True)
-    return shifted - np.log(_sum(np.exp(shifted), axis=1, keepdims=True))  # type: ignore[no-any-return]
+    return shifted - np.log(_sum(np.exp(shifted), axis=1, keepdims=True))
 
 
 def index_cross_entropy(z: np.ndarray, target: np.ndarray, mean: bool) -> tuple[np.ndarray, np.ndarray] | None:

@@ -52,11 +52,7 @@ class SequentialRouting(Module):
         buffers: dict[str, Array] = {}
         for index, layer in enumerate(self.layers):  # a plain loop: run on every forward
             kind = type(layer)
-            if (
-                not layer._buffer_names
-                and kind.named_buffers is _NAMED_BUFFERS
-                and kind._child_modules is _NO_CHILDREN
-            ):
+            if not layer._buffer_names and kind.named_buffers is _NAMED_BUFFERS and kind._child_modules is _NO_CHILDREN:
                 continue  # a layer without buffers (no call)
             layer_buffers = layer.named_buffers()
             for name in layer_buffers:
@@ -183,7 +179,8 @@ class SequentialRouting(Module):
 
     def _rebind_parameters(self, values: Mapping[str, Array]) -> None:
         """:meth:`set_parameters` without validation (names and values come from this model's checked ones)."""
-        layers, others = self.layers, None
+        layers = self.layers
+        others: dict[int, dict[str, Array]] | None = None
         for key in values:
             index, name = _split_name(key)
             layer = layers[index]
