@@ -10,11 +10,10 @@ class targets) once per new *input signature* (types, shapes, dtypes and devices
 ``y``, and the model's placement), with the same typed errors as the eager loop (a compiled step
 validates by an abstract trace of the untrusted loss-and-gradient, compiling and running no device
 op, and checks class targets' range on a host copy of ``y``); afterwards the
-step calls the model and loss with :data:`~portable_nn.nn.grad_mode.UNCHECKED` (no per-layer or loss
-checks) and runs the optimizer inside :func:`portable_nn._trusted.trusted`, which skips the optimizer's
-checks, Sequential's transaction snapshots and ``set_parameters``' checks, and lets it update the buffers
-it alone holds in place (never one ``state_dict()`` handed out). ``compile="auto"`` compiles where the
-backend has a compiler that pays (JAX: ``jax.jit`` of the pure function of parameters,
+step calls the model, the loss and the optimizer with :data:`~portable_nn.nn.grad_mode.UNCHECKED` (no
+per-layer or loss checks; the optimizer rebinds the parameters without ``set_parameters``' checks and
+updates the buffers it alone holds in place, never one ``state_dict()`` handed out). ``compile="auto"``
+compiles where the backend has a compiler that pays (JAX: ``jax.jit`` of the pure function of parameters,
 optimizer state and batch, donating the optimizer's private buffers only); elsewhere (NumPy,
 torch with its multi-tensor optimizer path, array-api-strict, Dask) it runs eagerly. On Dask the
 loss is stored together with the parameters and buffers in one materialize.
@@ -34,7 +33,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from .._backend import backend_name, device_of, namespace_of
-from .._trusted import checked_trace, trusted
+from .._trusted import checked_trace
 from ..backends.fast_paths import step_checker, step_compiler
 from ..errors import ArgumentError, ArgumentTypeError
 from ..nn.module import UNCHECKED, Module
@@ -282,8 +281,7 @@ class TrainStep:
             programs.move_to_end(key)
         flat = tuple(value for group in numbers for value in group.values())
         loss, new_params, new_buffers = program(params, buffers, flat, x, y)
-        with trusted():
-            optimizer.commit(new_params, new_buffers, owned=True)
+        optimizer.commit(new_params, new_buffers, owned=True, call=UNCHECKED)
         # jax returns dicts in sorted key order: kept in the module's order for the identity check
         self._written, self._written_count = {name: new_params[name] for name in params}, len(params)
         self.model.zero_grad()
@@ -321,9 +319,8 @@ class TrainStep:
             for keys in names:
                 groups.append({key: scalars[index + offset] for offset, key in enumerate(keys)})
                 index += len(keys)
-            with trusted():
-                loss, grads = loss_and_grads(params, x, y)
-                new_params, new_buffers = optimizer.apply(params, grads, buffers, groups)
+            loss, grads = loss_and_grads(params, x, y)  # unchecked: the signature was validated
+            new_params, new_buffers = optimizer.apply(params, grads, buffers, groups)
             return loss, new_params, new_buffers
 
         return pure_step
