@@ -1,6 +1,7 @@
 """Backend-specific fast paths, named by each backend's adapter and imported only when that backend is in use.
 
 - ``torch_foreach``: multi-tensor (``torch._foreach_*``) optimizer updates;
+- ``numpy_optim``: SGD's step of a whole group in one loop (the generic rule's NumPy operations, bit for bit);
 - ``jax_step``: a ``jax.jit``-compiled training step for :func:`portable_nn.train_step`, and the
   abstract trace (``jax.eval_shape``) that validates each new input signature without device ops;
 - ``jax_eval``: ``jax.jit`` of a pure evaluation function (the command line's loss and test logits);
@@ -26,7 +27,7 @@ __all__ = ["array_ops", "compilation_cache", "eval_compiler", "optimizer_fast_pa
 
 # Hook kinds: each adapter's ``fast_paths`` table (:class:`~portable_nn.backends.base.BackendAdapter`) maps a kind
 # to the module of this package that implements it for its backend.
-#: ``OPTIMIZERS: dict[str, update function]``: multi-tensor optimizer updates
+#: ``OPTIMIZERS: dict[str, update function]``: optimizer updates of a whole group (torch: multi-tensor)
 OPTIMIZERS = "optimizers"
 #: ``compile_step(pure_step, donate) -> compiled`` and ``check_step(probe, *args)`` (an abstract trace: no device op)
 STEP = "step"
@@ -58,6 +59,10 @@ def _load(name: str) -> ModuleType:
         from . import numpy_ops
 
         return numpy_ops
+    if name == "numpy_optim":
+        from . import numpy_optim
+
+        return numpy_optim
     if name == "torch_scatter":
         from . import torch_scatter
 

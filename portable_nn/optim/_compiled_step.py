@@ -289,7 +289,9 @@ class _CompiledStep(_PureForm):
 
         fast = optimizer_fast_path(backend_name(xp), self._FAST_PATH)
         if fast is None and self.foreach:
-            raise ArgumentError(f"foreach=True: {type(self).__name__} has no multi-tensor path on {backend_name(xp)}")
+            raise ArgumentError(
+                f"foreach=True: {type(self).__name__} has no multi-tensor (whole-group) path on {backend_name(xp)}"
+            )
         self._fast_cache = (xp, fast)
         return fast
 

@@ -54,7 +54,9 @@ class Optimizer(_CompiledStep):
     param_groups : list of dict, optional
         Per-group overrides, see ``portable_nn.optim.groups``.
     foreach : bool or None, optional
-        The multi-tensor update (torch only; None: where available).
+        The backend's update of a whole group at once (torch: multi-tensor ``_foreach_*`` for every
+        optimizer; NumPy: SGD's); None: where available, False: the generic per-parameter rule, True: an
+        ``ArgumentError`` at the first step where there is none.
     **hyperparameters : float, 0-d array or bool
         The subclass's hyperparameters (``lr``, ``momentum``, ``betas``...), validated by it.
 
