@@ -1,28 +1,21 @@
-"""``trusted()`` (the optimizer's checks skipped) and ``checked_trace(...)`` (checks on while a compiler traces).
+"""``checked_trace(...)``: checks on while a compiler traces (values unknown).
 
-The losses and the layers never read either: whether they validate is the explicit ``call`` they
-receive (:class:`portable_nn.nn.grad_mode.Call`; a built-in loss's ``_compute(prediction, target,
-call)``, which :func:`portable_nn.training.functional_model.loss_and_grads_fn` calls with ``train_step``'s
-:data:`~portable_nn.nn.grad_mode.UNCHECKED`). Value checks that need no compiler-unknown values (the
-range of CrossEntropyLoss's class targets) run whenever the arrays have values: they are skipped
-for traced arrays (:func:`portable_nn._backend.is_traced`), not by a mode.
+Whether a call validates its arguments is never a mode: it is the explicit ``call`` the layers, the
+losses and the optimizer receive (:class:`portable_nn.nn.grad_mode.Call`; a built-in loss's
+``_compute(prediction, target, call)``, the optimizer's ``step_with(..., call=...)``), which
+:func:`portable_nn.train_step` sets to :data:`~portable_nn.nn.grad_mode.UNCHECKED` once it validated an
+input signature. Value checks that need no compiler-unknown values (the range of CrossEntropyLoss's
+class targets) run whenever the arrays have values: they are skipped for traced arrays
+(:func:`portable_nn._backend.is_traced`), not by a mode.
 
-``trusted()``: what is left for the optimizer. :func:`portable_nn.train_step` runs its steps inside
-it because ``Optimizer.step`` has no ``call`` argument yet: the optimizer's checks,
-``set_parameters``' checks and Sequential's transaction snapshot consult :func:`is_trusted` and
-return early. Nothing else should enter it.
-
-``checked_trace(...)``: the opposite mix, checks on while a compiler traces (values unknown). A
-compiled ``train_step`` validates a new input signature by an abstract trace of the checked
-loss-and-gradient (``jax.eval_shape``) inside it: every namespace, dtype, shape and device check
-runs as in the eager loop (traced arrays report the device of the concrete arrays they stand
-for, :func:`traced_device`), and value checks run on host copies of the concrete arrays
-(:func:`concrete_of`) or are recorded as not run (:func:`note_unchecked`). Only code that sees a
-traced array (a JAX tracer) reads it: nothing on the path of ``torch.compile``, which cannot trace a
-``ContextVar``.
-
-Both are one ``ContextVar``: the mode entered last (a :class:`trusted`, a :class:`checked_trace` or
-None).
+``checked_trace(...)``: a compiler traces while every check runs. A compiled ``train_step``
+validates a new input signature by an abstract trace of the checked loss-and-gradient
+(``jax.eval_shape``) inside it: every namespace, dtype, shape and device check runs as in the eager
+loop (traced arrays report the device of the concrete arrays they stand for, :func:`traced_device`),
+and value checks run on host copies of the concrete arrays (:func:`concrete_of`) or are recorded as
+not run (:func:`note_unchecked`). Only code that sees a traced array (a JAX tracer) reads it: nothing
+on the path of ``torch.compile``, which cannot trace a ``ContextVar``. It is one ``ContextVar``: the
+trace entered last, or None.
 """
 
 from __future__ import annotations
@@ -35,40 +28,11 @@ from typing import Any
 __all__ = [
     "checked_trace",
     "concrete_of",
-    "is_trusted",
     "note_unchecked",
     "traced_device",
-    "trusted",
 ]
 
-_mode: ContextVar[trusted | checked_trace | None] = ContextVar("portable_nn_mode", default=None)
-
-
-def is_trusted() -> bool:
-    """Whether the arguments of the running call were validated already (inside :func:`trusted`)."""
-    return type(_mode.get()) is trusted
-
-
-class trusted:  # used like a function: ``with trusted():``
-    """Skip the optimizer's checks inside (thread- and asyncio-safe, a ``ContextVar``).
-
-    A plain class rather than a generator context manager: it is entered on every training step.
-    Traced arrays need no flag here: they are recognised by their type (:func:`portable_nn._backend.is_traced`).
-    """
-
-    __slots__ = ("_token",)
-
-    def __init__(self) -> None:
-        self._token: Token[trusted | checked_trace | None] | None = None
-
-    def __enter__(self) -> None:
-        self._token = _mode.set(self)
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        assert self._token is not None
-        _mode.reset(self._token)
+_mode: ContextVar[checked_trace | None] = ContextVar("portable_nn_mode", default=None)
 
 
 class checked_trace:  # used like a function: ``with checked_trace():`` or ``with checked_trace(c, d) as unchecked:``
@@ -99,7 +63,7 @@ class checked_trace:  # used like a function: ``with checked_trace():`` or ``wit
         self.concrete: Mapping[int, Any] = {} if concrete is None else concrete
         self.device = device
         self.unchecked: list[str] = []
-        self._token: Token[trusted | checked_trace | None] | None = None
+        self._token: Token[checked_trace | None] | None = None
 
     def __enter__(self) -> list[str]:
         self._token = _mode.set(self)

@@ -97,7 +97,7 @@ def _linear(x: Array, weight: Array, bias: Array | None) -> Array:
     if x.ndim == 1 or (x.ndim == 2 and 0 not in x.shape) or None in x.shape:  # common case, or symbolic sizes
         if bias is not None and x.ndim == 2:
             fused = array_ops(x)
-            if fused is not None:  # one kernel where the backend has it (torch's addmm)
+            if fused is not None and fused.linear is not None:  # one kernel where the backend has it (torch's addmm)
                 return fused.linear(x, weight, bias)
         y = x @ weight.T  # weight.T is a strided view: BLAS reads it transposed, no copy
     else:  # N-D, or empty (built by _rows: Dask cannot contract empty arrays split in chunks)
@@ -191,5 +191,9 @@ def _linear_backward(
             if x.ndim != 2:
                 grad_x = xp.reshape(grad_x, tuple(x.shape))
     grad_weight = g.T @ rows  # (out, rows) @ (rows, in): both operands read as stored, no copies
-    grad_bias = xp.sum(g, axis=0) if has_bias else None
+    grad_bias = None
+    if has_bias:
+        fused = array_ops(g)
+        sum_rows = None if fused is None else fused.sum_rows  # NumPy: its reduce without np.sum's wrapper
+        grad_bias = xp.sum(g, axis=0) if sum_rows is None else sum_rows(g)
     return grad_x, grad_weight, grad_bias

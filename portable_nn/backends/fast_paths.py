@@ -1,6 +1,7 @@
 """Backend-specific fast paths, named by each backend's adapter and imported only when that backend is in use.
 
 - ``torch_foreach``: multi-tensor (``torch._foreach_*``) optimizer updates;
+- ``numpy_optim``: SGD's step of a whole group in one loop (the generic rule's NumPy operations, bit for bit);
 - ``jax_step``: a ``jax.jit``-compiled training step for :func:`portable_nn.train_step`, and the
   abstract trace (``jax.eval_shape``) that validates each new input signature without device ops;
 - ``jax_eval``: ``jax.jit`` of a pure evaluation function (the command line's loss and test logits);
@@ -8,7 +9,9 @@
 - ``numpy_scatter``, ``torch_scatter``, ``jax_scatter``: the row scatter-add of :func:`portable_nn.nn.scatter.index_add`
   (``np.add.at``, ``index_add_``, ``.at[].add``);
 - ``torch_ops``: fused primitives (``linear`` as one ``addmm``, ``log_softmax``, ``index_cross_entropy``)
-  for the eager path.
+  for the eager path;
+- ``numpy_ops``: the same primitives (and ``sum_rows``) as the generic code's NumPy operations without
+  NumPy's Python wrappers around its reductions (bit for bit the generic path's numbers).
 
 The library core asks :func:`optimizer_fast_path` / :func:`step_compiler` / :func:`step_checker` /
 :func:`eval_compiler` by backend name and
@@ -24,7 +27,7 @@ __all__ = ["array_ops", "compilation_cache", "eval_compiler", "optimizer_fast_pa
 
 # Hook kinds: each adapter's ``fast_paths`` table (:class:`~portable_nn.backends.base.BackendAdapter`) maps a kind
 # to the module of this package that implements it for its backend.
-#: ``OPTIMIZERS: dict[str, update function]``: multi-tensor optimizer updates
+#: ``OPTIMIZERS: dict[str, update function]``: optimizer updates of a whole group (torch: multi-tensor)
 OPTIMIZERS = "optimizers"
 #: ``compile_step(pure_step, donate) -> compiled`` and ``check_step(probe, *args)`` (an abstract trace: no device op)
 STEP = "step"
@@ -32,7 +35,8 @@ STEP = "step"
 EVAL = "eval"
 #: ``compilation_cache(path)``, a context manager (a persistent compile cache)
 CACHE = "cache"
-#: fused primitives ``linear(x, weight, bias)``, ``log_softmax(z)`` and, optionally, ``index_cross_entropy``
+#: fused primitives ``linear(x, weight, bias)``, ``log_softmax(z)``, ``index_cross_entropy(z, target, mean)`` and
+#: ``sum_rows(g)`` (each may be None: the generic code), and ``CONCRETE`` (arrays always hold readable values)
 OPS = "ops"
 #: ``index_add(index, values, num_rows)`` (index (n,), values (n, m) -> (num_rows, m))
 SCATTER = "scatter"
@@ -53,6 +57,14 @@ def _load(name: str) -> ModuleType:
         from . import torch_ops
 
         return torch_ops
+    if name == "numpy_ops":
+        from . import numpy_ops
+
+        return numpy_ops
+    if name == "numpy_optim":
+        from . import numpy_optim
+
+        return numpy_optim
     if name == "torch_scatter":
         from . import torch_scatter
 

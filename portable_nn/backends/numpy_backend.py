@@ -29,7 +29,7 @@ class NumpyAdapter(BackendAdapter):
 
     name = "numpy"
     tier = "ci"
-    fast_paths: ClassVar[dict[str, str]] = {"scatter": "numpy_scatter"}
+    fast_paths: ClassVar[dict[str, str]] = {"ops": "numpy_ops", "optimizers": "numpy_optim", "scatter": "numpy_scatter"}
     package = "numpy"
     namespace_module = "array_api_compat.numpy"
     aliases = ("np",)

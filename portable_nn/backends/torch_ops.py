@@ -19,9 +19,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["index_cross_entropy", "linear", "log_softmax"]
+__all__ = ["CONCRETE", "index_cross_entropy", "linear", "log_softmax", "sum_rows"]
 
 Tensor = Any
+
+#: tensors may hold no values (inside ``torch.compile`` or a ``torch.func`` transform): callers ask first
+CONCRETE = False
+
+#: the generic ``sum(g, axis=0)`` (one kernel already)
+sum_rows = None
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:

@@ -58,6 +58,7 @@ class _ClassLoss(Loss):
     """Options and the reduction shared by the class-axis losses."""
 
     _options = {"weight": None, "ignore_index": -100}  # noqa: RUF012
+    _layout: Layout | None = None  # the last unchecked call's (an attribute read, no call, on every step)
 
     def __init__(self, weight: Array | None = None, *, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -68,7 +69,7 @@ class _ClassLoss(Loss):
         self, x: Array, what: str, grad_output: Array | None, validate: bool
     ) -> tuple[ModuleType, Layout, Any]:
         if not validate:  # train_step validated this input signature
-            cached = getattr(self, "_layout", None)  # one per input shape
+            cached = self._layout  # one per input shape
             if cached is None or cached.shape != x.shape:
                 cached = self._layout = Layout(x, what)
             xp = namespace_of(x)
@@ -209,10 +210,9 @@ class CrossEntropyLoss(_ClassLoss):
             check_index_target(xp, target, layout, self.ignore_index)
         if layout.rows == 0:
             return self._empty(xp, layout, logits)
-        if not probabilities and self._fusable(logits, layout):
-            fused: tuple[Array, Array] | None = array_ops(logits).index_cross_entropy(
-                logits, target, self.reduction == "mean"
-            )
+        ops = None if probabilities else self._fused_ops(logits, layout)
+        if ops is not None:
+            fused: tuple[Array, Array] | None = ops.index_cross_entropy(logits, target, self.reduction == "mean")
             if fused is not None:  # every target a class: nothing ignored, nothing out of range
                 return fused
         if not probabilities:
@@ -258,19 +258,24 @@ class CrossEntropyLoss(_ClassLoss):
         denominator = None if row_weight is None else xp.sum(row_weight)
         return self._reduce(xp, layout, loss, grad, denominator, upstream)
 
-    def _fusable(self, logits: Array, layout: Layout) -> bool:
-        """Whether the backend's fused index cross-entropy computes this call: 2-D logits, a mean or sum of
-        plain terms (no class weights, smoothing or class-valued ``ignore_index``), not traced."""
-        return (
-            logits.ndim == 2
-            and self.weight is None
-            and self.label_smoothing == 0.0
-            and self.reduction != "none"
-            and not 0 <= self.ignore_index < layout.classes
-            and not is_traced(logits)
-            and has_values(logits)  # the fused path reads the targets' range
-            and getattr(array_ops(logits), "index_cross_entropy", None) is not None
-        )
+    def _fused_ops(self, logits: Array, layout: Layout) -> Any:
+        """The backend's primitives (:func:`~portable_nn.backends.fast_paths.array_ops`) if their fused index
+        cross-entropy computes this call (2-D logits, a mean or sum of plain terms: no class weights, smoothing
+        or class-valued ``ignore_index``; values to read, not traced), else None."""
+        if (
+            logits.ndim != 2
+            or self.weight is not None
+            or self.label_smoothing != 0.0
+            or self.reduction == "none"
+            or 0 <= self.ignore_index < layout.classes
+        ):
+            return None
+        ops = array_ops(logits)
+        if ops is None or ops.index_cross_entropy is None:
+            return None
+        if not ops.CONCRETE and (is_traced(logits) or not has_values(logits)):  # the fused path reads the targets
+            return None
+        return ops
 
     def _check_probabilities(self, xp: ModuleType, logits: Array, target: Array) -> None:
         if self.ignore_index >= 0:

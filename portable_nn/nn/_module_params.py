@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from .._arrays import as_array
 from .._backend import backend_name, device_of, device_str, dtype_name, materialize, namespace_of
 from .._checks import check_array, check_like, check_lr, shape_str
-from .._trusted import is_trusted
 from ..errors import ArgumentError, CallOrderError, DTypeError, ShapeError, UnknownParameterError
 from ..typing import Array
 from ._module_state import ModuleState
@@ -267,9 +266,6 @@ class ModuleParameters(ModuleState):
         >>> layer.bias.tolist()
         [0.0]
         """
-        if is_trusted():  # the optimizer inside train_step (until it calls _rebind_parameters itself)
-            self._rebind_parameters(values)
-            return
         current = self.named_parameters()
         for name, value in values.items():
             if name not in current:

@@ -3,6 +3,12 @@
 :class:`SequentialRouting` holds the methods :class:`portable_nn.Sequential` inherits for reading and
 rebinding its layers' parameters, gradients and buffers under PyTorch's names (``"0.weight"``, ``"2.bias"``),
 all or nothing across layers; nothing in them runs a forward or backward.
+
+The methods that run on every training step (``named_parameters``, ``named_buffers``, ``zero_grad``,
+``_rebind_parameters``) read and write a layer's attributes directly where the layer keeps
+:class:`~portable_nn.Module`'s own method (parameter ``name`` is ``layer.__dict__[name]``,
+its gradient ``layer.__dict__["grad_" + name]``), and call the layer's method otherwise (nested
+models, layers that override it): the same result, without a call per layer.
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._trusted import is_trusted
 from ..errors import UnknownParameterError
 from ..typing import Array
+from ._module_buffers import ModuleBuffers
+from ._module_params import ModuleParameters
 from .module import Module
 
 __all__ = ["SequentialRouting"]
@@ -44,6 +51,9 @@ class SequentialRouting(Module):
         """
         buffers: dict[str, Array] = {}
         for index, layer in enumerate(self.layers):  # a plain loop: run on every forward
+            kind = type(layer)
+            if not layer._buffer_names and kind.named_buffers is _NAMED_BUFFERS and kind._child_modules is _NO_CHILDREN:
+                continue  # a layer without buffers (no call)
             layer_buffers = layer.named_buffers()
             for name in layer_buffers:
                 buffers[_join_name(index, name)] = layer_buffers[name]
@@ -60,9 +70,9 @@ class SequentialRouting(Module):
 
     def _route(self, params: Mapping[str, Array]) -> list[dict[str, Array]]:
         routed: list[dict[str, Array]] = [{} for _ in self.layers]
-        for key, value in params.items():
+        for key in params:  # subscripts rather than .items(): run twice on every step
             index, rest = _split_name(key)
-            routed[index][rest] = value
+            routed[index][rest] = params[key]
         return routed
 
     # ---------------------------------------------------------------- parameters and grads
@@ -82,11 +92,19 @@ class SequentialRouting(Module):
         >>> list(model.named_parameters())
         ['0.weight', '0.bias', '2.weight', '2.bias']
         """
-        return {
-            _join_name(i, name): p
-            for i, layer in enumerate(self.layers)
-            for name, p in layer.named_parameters().items()
-        }
+        params: dict[str, Array] = {}
+        for index, layer in enumerate(self.layers):  # plain loops: run on every step
+            if type(layer).named_parameters is _NAMED_PARAMETERS:
+                attributes = layer.__dict__
+                for name in layer._parameter_names:
+                    value = attributes[name]
+                    if value is not None:
+                        params[_join_name(index, name)] = value
+            else:
+                layer_params = layer.named_parameters()
+                for name in layer_params:
+                    params[_join_name(index, name)] = layer_params[name]
+        return params
 
     def named_grads(self) -> dict[str, Array | None]:
         """``"<index>.<name>"`` -> accumulated gradient (``None`` before any backward).
@@ -121,7 +139,12 @@ class SequentialRouting(Module):
         {None}
         """
         for layer in self.layers:
-            layer.zero_grad()
+            if type(layer).zero_grad is _ZERO_GRAD:
+                attributes = layer.__dict__
+                for name in layer._parameter_names:
+                    attributes["grad_" + name] = None
+            else:
+                layer.zero_grad()
 
     def set_parameters(self, values: Mapping[str, Array]) -> None:
         """Rebind parameters named ``"<index>.<name>"`` in the layers, all or nothing.
@@ -146,9 +169,6 @@ class SequentialRouting(Module):
         >>> model[0].bias.tolist()
         [0.0]
         """
-        if is_trusted():  # the optimizer inside train_step (until it calls _rebind_parameters itself)
-            self._rebind_parameters(values)
-            return
         routed = self._route_known(values)
 
         def apply() -> None:
@@ -159,9 +179,20 @@ class SequentialRouting(Module):
 
     def _rebind_parameters(self, values: Mapping[str, Array]) -> None:
         """:meth:`set_parameters` without validation (names and values come from this model's checked ones)."""
-        for index, layer_values in enumerate(self._route(values)):
-            if layer_values:
-                self.layers[index]._rebind_parameters(layer_values)
+        layers = self.layers
+        others: dict[int, dict[str, Array]] | None = None
+        for key in values:
+            index, name = _split_name(key)
+            layer = layers[index]
+            if type(layer)._rebind_parameters is _REBIND:
+                layer.__dict__[name] = values[key]
+            else:  # a nested model, or a layer with its own rebinding
+                if others is None:
+                    others = {}
+                others.setdefault(index, {})[name] = values[key]
+        if others:
+            for index, layer_values in others.items():
+                layers[index]._rebind_parameters(layer_values)
 
     def _route_known(self, values: Mapping[str, Array]) -> dict[int, dict[str, Array]]:
         """``{"<index>.<name>": value}`` -> ``{index: {name: value}}``; an unknown name is an UnknownParameterError."""
@@ -205,6 +236,16 @@ class SequentialRouting(Module):
                 self.layers[index].set_grads(layer_values)
 
         self._transaction(apply)
+
+
+# Module's own methods: a layer that keeps one reads or writes its parameters and gradients as attributes
+# (``__dict__[name]``, ``__dict__["grad_" + name]``, by ``_parameter_names``), which a container may do for it
+_NAMED_PARAMETERS, _ZERO_GRAD = ModuleParameters.named_parameters, ModuleParameters.zero_grad
+_REBIND, _NAMED_BUFFERS, _NO_CHILDREN = (
+    ModuleParameters._rebind_parameters,
+    ModuleBuffers.named_buffers,
+    ModuleBuffers._child_modules,
+)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -8,13 +8,13 @@ from typing import Any
 from .._arrays import as_array
 from .._backend import backend_name, convert, device_of, is_lazy, materialize, namespace_of
 from .._checks import check_like, shape_str
-from .._trusted import is_trusted
 from ..errors import (
     ArgumentError,
     CallOrderError,
     DTypeError,
     ShapeError,
 )
+from ..nn.grad_mode import CHECKED, Call
 from ..typing import Array
 from ._core import Buffers
 from ._pure_form import _PureForm
@@ -65,14 +65,17 @@ class _CompiledStep(_PureForm):
                     f"(is parameter {name} of the shape its layer declares?)"
                 )
 
-    def step_with(self, params: dict[str, Array], grads: Mapping[str, Array], *keep: Array) -> tuple[Array, ...]:
+    def step_with(
+        self, params: dict[str, Array], grads: Mapping[str, Array], *keep: Array, call: Call = CHECKED
+    ) -> tuple[Array, ...]:
         """:meth:`step` with the module's parameters and their gradients given (checked by the caller).
 
         Stores the new parameters and buffers, counts the step; on a lazy backend (Dask) the
-        arrays ``keep`` (e.g. the loss) are materialized with them, and returned. Inside
-        :func:`portable_nn.train_step` (trusted) buffers this optimizer alone holds
-        (:attr:`owns_buffers`) are updated in place: no copy per step, and nobody else can see
-        the change.
+        arrays ``keep`` (e.g. the loss) are materialized with them, and returned. With
+        :data:`~portable_nn.nn.grad_mode.UNCHECKED` (:func:`portable_nn.train_step`, once it validated
+        the input signature) the new parameters are rebound without ``set_parameters``' checks and
+        the buffers this optimizer alone holds (:attr:`owns_buffers`) are updated in place: no copy
+        per step, and nobody else can see the change.
 
         Parameters
         ----------
@@ -82,6 +85,11 @@ class _CompiledStep(_PureForm):
             A gradient per parameter.
         *keep : array
             Arrays to store along with the parameters.
+        call : Call, optional
+            :data:`~portable_nn.nn.grad_mode.CHECKED` (the default): the new parameters are checked by
+            ``module.set_parameters`` (nothing changes if that raises);
+            :data:`~portable_nn.nn.grad_mode.UNCHECKED`: for a caller that validated ``params`` and
+            ``grads`` against the module (``train_step``).
 
         Returns
         -------
@@ -126,7 +134,8 @@ class _CompiledStep(_PureForm):
             xp = namespace_of(first)
             backend = self._backend = (type(first), self.foreach, xp, self._fast_path(xp), self._lazy(xp))
         _, _, xp, fast, lazy = backend
-        inplace = self._private and is_trusted()
+        validate = call.validate
+        inplace = self._private and not validate  # nothing can raise after a buffer is written
         new_params: dict[str, Array] = {}
         new_state: Buffers = {}
         update = self._update_one
@@ -154,7 +163,10 @@ class _CompiledStep(_PureForm):
             for (name, key), value in zip(keys, stored[len(new_params) : len(new_params) + len(keys)], strict=True):
                 new_state[name][key] = value
             extra = stored[len(new_params) + len(keys) :]
-        self.module.set_parameters(new_params)  # validates unless trusted; raises before rebinding
+        if validate:
+            self.module.set_parameters(new_params)  # raises before rebinding
+        else:
+            self.module._rebind_parameters(new_params)
         # Private from now on unless a buffer is a gradient or a parameter (SGD's first momentum buffer is the
         # gradient, which the module may hand out through named_grads).
         private = inplace or not any(
@@ -212,11 +224,14 @@ class _CompiledStep(_PureForm):
         a compiled step may then donate them, an eager one update them in place."""
         return self._private
 
-    def commit(self, new_params: Mapping[str, Array], new_buffers: Buffers, *, owned: bool) -> None:
+    def commit(
+        self, new_params: Mapping[str, Array], new_buffers: Buffers, *, owned: bool, call: Call = CHECKED
+    ) -> None:
         """Store one step computed elsewhere (e.g. by :meth:`apply` in a compiled program).
 
-        Counts the step, keeps ``new_buffers`` and rebinds the module's parameters (validated unless
-        trusted; nothing changes if that raises).
+        Counts the step, keeps ``new_buffers`` and rebinds the module's parameters (validated by
+        ``module.set_parameters`` unless ``call`` is :data:`~portable_nn.nn.grad_mode.UNCHECKED`;
+        nothing changes if that raises).
 
         Parameters
         ----------
@@ -226,6 +241,10 @@ class _CompiledStep(_PureForm):
             ``{param: {buffer: array}}``, the buffers after this step.
         owned : bool
             Whether no one else holds ``new_buffers`` (they may then be updated in place or donated).
+        call : Call, optional
+            :data:`~portable_nn.nn.grad_mode.CHECKED` (the default) or, for a caller that computed
+            ``new_params`` from the module's validated parameters (``train_step``),
+            :data:`~portable_nn.nn.grad_mode.UNCHECKED`.
 
         Raises
         ------
@@ -245,7 +264,10 @@ class _CompiledStep(_PureForm):
         >>> opt.step_count, model.named_parameters()["bias"] is new_params["bias"]
         (1, True)
         """
-        self.module.set_parameters(new_params)
+        if call.validate:
+            self.module.set_parameters(new_params)
+        else:
+            self.module._rebind_parameters(new_params)
         self._state, self._step, self._private = new_buffers, self._step + 1, owned
         self._stored_first, self._stored_state = new_params[self._names[0]], new_buffers
 
@@ -267,7 +289,9 @@ class _CompiledStep(_PureForm):
 
         fast = optimizer_fast_path(backend_name(xp), self._FAST_PATH)
         if fast is None and self.foreach:
-            raise ArgumentError(f"foreach=True: {type(self).__name__} has no multi-tensor path on {backend_name(xp)}")
+            raise ArgumentError(
+                f"foreach=True: {type(self).__name__} has no multi-tensor (whole-group) path on {backend_name(xp)}"
+            )
         self._fast_cache = (xp, fast)
         return fast
 

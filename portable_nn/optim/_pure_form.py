@@ -7,7 +7,6 @@ from typing import Any
 
 from .._backend import backend_name, device_of, namespace_of, scalar_like
 from .._checks import check_like, check_real, shape_str
-from .._trusted import is_trusted
 from ..errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -259,16 +258,14 @@ class _PureForm(_OptimizerCore):
         buffers = state["buffers"]
         self._check_names("state['buffers']", buffers)
         lrs = self._lrs(lr, params, groups, group_of)
-        trusted = is_trusted()
-        if not trusted:
-            for name, p in params.items():
-                _check_traced(f"grads[{name!r}]", grads[name], p)
-                expected = self._buffer_names(groups[group_of[name]])
-                if not isinstance(buffers[name], Mapping) or set(buffers[name]) != set(expected):
-                    raise ArgumentError(f"state['buffers'][{name!r}]: expected buffers {sorted(expected)}")
-                for key, buffer in buffers[name].items():
-                    _check_traced(f"state['buffers'][{name!r}][{key!r}]", buffer, p)
-            _check_step(state["step"], params[self._names[0]])
+        for name, p in params.items():
+            _check_traced(f"grads[{name!r}]", grads[name], p)
+            expected = self._buffer_names(groups[group_of[name]])
+            if not isinstance(buffers[name], Mapping) or set(buffers[name]) != set(expected):
+                raise ArgumentError(f"state['buffers'][{name!r}]: expected buffers {sorted(expected)}")
+            for key, buffer in buffers[name].items():
+                _check_traced(f"state['buffers'][{name!r}][{key!r}]", buffer, p)
+        _check_step(state["step"], params[self._names[0]])
         step = state["step"] + 1
         xp = namespace_of(params[self._names[0]])
         new_params: dict[str, Array] = {}

@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._pickling import get_state, set_state
-from .._trusted import is_trusted
 from ..typing import Array
 from ._compiled_step import _CompiledStep
 from ._core import Buffers as Buffers  # re-exported: the types of portable_nn.optim.base
@@ -55,7 +54,9 @@ class Optimizer(_CompiledStep):
     param_groups : list of dict, optional
         Per-group overrides, see ``portable_nn.optim.groups``.
     foreach : bool or None, optional
-        The multi-tensor update (torch only; None: where available).
+        The backend's update of a whole group at once (torch: multi-tensor ``_foreach_*`` for every
+        optimizer; NumPy: SGD's); None: where available, False: the generic per-parameter rule, True: an
+        ``ArgumentError`` at the first step where there is none.
     **hyperparameters : float, 0-d array or bool
         The subclass's hyperparameters (``lr``, ``momentum``, ``betas``...), validated by it.
 
@@ -114,8 +115,7 @@ class Optimizer(_CompiledStep):
         """
         params = self.module.named_parameters()
         grads = self.module._require_grads()
-        if not is_trusted():
-            self.check_gradients(params, grads)
+        self.check_gradients(params, grads)
         self.step_with(params, grads)
 
     # ---------------------------------------------------------------- state

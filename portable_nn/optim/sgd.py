@@ -36,7 +36,9 @@ class SGD(Optimizer):
     param_groups : list of dict, optional
         Per-group overrides, see ``portable_nn.optim.groups``.
     foreach : bool or None
-        The multi-tensor update (torch only; None: where available).
+        The backend's update of a whole group at once (torch: multi-tensor ``_foreach_*`` for every
+        optimizer; NumPy: SGD's); None: where available, False: the generic per-parameter rule, True: an
+        ``ArgumentError`` at the first step where there is none.
 
     Examples
     --------

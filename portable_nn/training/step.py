@@ -1,4 +1,4 @@
-"""``train_step(model, loss_fn, optimizer, *, compile="auto")``: one call per batch for forward, loss, backward, step.
+"""``train_step(model, loss_fn, optimizer, *, compile="auto", max_grad_norm=None)``: one call per training batch.
 
 ``step = pnn.train_step(model, pnn.CrossEntropyLoss(), pnn.SGD(model, 0.04, 0.9))`` then
 ``loss = step(x, y)`` per batch. Afterwards the model's parameters and the optimizer's state are
@@ -10,14 +10,20 @@ class targets) once per new *input signature* (types, shapes, dtypes and devices
 ``y``, and the model's placement), with the same typed errors as the eager loop (a compiled step
 validates by an abstract trace of the untrusted loss-and-gradient, compiling and running no device
 op, and checks class targets' range on a host copy of ``y``); afterwards the
-step calls the model and loss with :data:`~portable_nn.nn.grad_mode.UNCHECKED` (no per-layer or loss
-checks) and runs the optimizer inside :func:`portable_nn._trusted.trusted`, which skips the optimizer's
-checks, Sequential's transaction snapshots and ``set_parameters``' checks, and lets it update the buffers
-it alone holds in place (never one ``state_dict()`` handed out). ``compile="auto"`` compiles where the
-backend has a compiler that pays (JAX: ``jax.jit`` of the pure function of parameters,
+step calls the model, the loss and the optimizer with :data:`~portable_nn.nn.grad_mode.UNCHECKED` (no
+per-layer or loss checks; the optimizer rebinds the parameters without ``set_parameters``' checks and
+updates the buffers it alone holds in place, never one ``state_dict()`` handed out). ``compile="auto"``
+compiles where the backend has a compiler that pays (JAX: ``jax.jit`` of the pure function of parameters,
 optimizer state and batch, donating the optimizer's private buffers only); elsewhere (NumPy,
 torch with its multi-tensor optimizer path, array-api-strict, Dask) it runs eagerly. On Dask the
 loss is stored together with the parameters and buffers in one materialize.
+
+State beyond parameters travels explicitly: each step reads ``model.training``, hands the layers
+the model's buffers and, in train mode for a model that draws (Dropout), the key of the model's
+random stream; it rebinds the buffers the forward returned and advances the stream by one draw
+once the step succeeded, as ``model(x)`` does. A compiled program takes buffers and key as
+arguments and is compiled per mode. ``max_grad_norm`` clips the gradients' total 2-norm before
+the update, as ``clip_grad_norm_`` between ``backward`` and ``step()`` would.
 
 The range of class targets (a value, not a signature) is checked on every eager step, as the
 eager loop does; a compiled step cannot read values back without stalling the device, so there
@@ -35,11 +41,11 @@ from typing import Any
 
 from .._backend import backend_name, device_of, namespace_of
 from .._checks import check_real
-from .._trusted import checked_trace, trusted
+from .._trusted import checked_trace
 from ..backends.fast_paths import step_checker, step_compiler
 from ..errors import ArgumentError, ArgumentTypeError
 from ..nn.clip_grad import scaled_to_norm, total_norm
-from ..nn.module import Module
+from ..nn.module import UNCHECKED, Module
 from ..nn.rng import RandomStream
 from ..optim import Optimizer
 from ..typing import Array
@@ -267,13 +273,12 @@ class TrainStep:
         checked: tuple[Array, dict[str, Array], dict[str, Array]] | None,
     ) -> Array:
         """Forward, loss, backward (or the validating run's results), clipping and the optimizer's update."""
-        with trusted():
-            if checked is None:
-                checked = self._core({**params, **buffers} if buffers else params, x, y, training, key)
-            loss, grads, updates = checked
-            if self.max_grad_norm is not None:
-                grads = scaled_to_norm(self._xp, grads, total_norm(self._xp, grads), self.max_grad_norm)
-            written, kept = self.optimizer.step_with(params, grads, loss, *updates.values())
+        if checked is None:  # unchecked: the signature was validated
+            checked = self._core({**params, **buffers} if buffers else params, x, y, training, key)
+        loss, grads, updates = checked
+        if self.max_grad_norm is not None:
+            grads = scaled_to_norm(self._xp, grads, total_norm(self._xp, grads), self.max_grad_norm)
+        written, kept = self.optimizer.step_with(params, grads, loss, *updates.values(), call=UNCHECKED)
         self._written, self._written_count = written, len(params)
         model = self.model
         if updates:  # rebinding: arrays a user holds are never mutated
@@ -380,8 +385,7 @@ class TrainStep:
             programs.move_to_end(program_key)
         flat = tuple(value for group in numbers for value in group.values())
         loss, new_params, new_opt_buffers, updates = program(params, opt_buffers, flat, buffers, key, x, y)
-        with trusted():
-            optimizer.commit(new_params, new_opt_buffers, owned=True)
+        optimizer.commit(new_params, new_opt_buffers, owned=True, call=UNCHECKED)
         # jax returns dicts in sorted key order: kept in the module's order for the identity check
         self._written, self._written_count = {name: new_params[name] for name in params}, len(params)
         model = self.model
@@ -430,11 +434,10 @@ class TrainStep:
             for keys in names:
                 groups.append({key: scalars[index + offset] for offset, key in enumerate(keys)})
                 index += len(keys)
-            with trusted():
-                loss, grads, updates = core({**params, **buffers} if buffers else params, x, y, training, key)
-                if max_norm is not None:
-                    grads = scaled_to_norm(xp, grads, total_norm(xp, grads), max_norm)
-                new_params, new_opt_buffers = optimizer.apply(params, grads, opt_buffers, groups)
+            loss, grads, updates = core({**params, **buffers} if buffers else params, x, y, training, key)
+            if max_norm is not None:
+                grads = scaled_to_norm(xp, grads, total_norm(xp, grads), max_norm)
+            new_params, new_opt_buffers = optimizer.apply(params, grads, opt_buffers, groups)
             return loss, new_params, new_opt_buffers, updates
 
         return pure_step

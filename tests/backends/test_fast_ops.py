@@ -33,9 +33,10 @@ def _generic_log_softmax(z):
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
 
 
-def test_torch_has_fused_ops_and_numpy_uses_the_generic_code():
+def test_torch_has_fused_ops_and_array_api_strict_uses_the_generic_code():
     assert array_ops(torch.zeros(1)) is not None
-    assert array_ops(np.zeros(1)) is None
+    strict = pytest.importorskip("array_api_strict")
+    assert array_ops(strict.zeros(1)) is None
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
