@@ -349,10 +349,9 @@ class TrainStep:
         owned = optimizer.owns_buffers
         if not opt_buffers:
             opt_buffers, owned = optimizer.init(params)["buffers"], True
-        numbers = optimizer.step_scalars(optimizer.step_count + 1)
-        names = tuple(tuple(group) for group in numbers)
+        structure, names, flat = optimizer.step_numbers(optimizer.step_count + 1)  # cached while nothing changes
         program_key = (
-            optimizer.structure(),
+            structure,
             names,
             owned,
             signature,
@@ -370,15 +369,14 @@ class TrainStep:
             def build() -> Callable[..., Any]:
                 return compiler(self._pure_step(names, training), owned)  # type: ignore[no-any-return]
 
-            structure = self._structure
+            shared = self._structure
             program = programs[program_key] = (
-                build() if structure is None else shared_program((structure, program_key), build)
+                build() if shared is None else shared_program((shared, program_key), build)
             )
             if len(programs) > MAX_PROGRAMS:
                 programs.popitem(last=False)
         else:
             programs.move_to_end(program_key)
-        flat = tuple(value for group in numbers for value in group.values())
         loss, new_params, new_opt_buffers, updates = program(params, opt_buffers, flat, buffers, key, x, y)
         with trusted():
             optimizer.commit(new_params, new_opt_buffers, owned=True)
