@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["check_step", "compile_step"]
+__all__ = ["check_step", "compile_step", "signature"]
 
 
 def compile_step(pure_step: Callable[..., Any], donate: bool) -> Callable[..., Any]:
@@ -49,3 +49,13 @@ def check_step(probe: Callable[..., Any], *args: Any) -> Any:
     Exceptions ``probe`` raises come out unchanged (class and message).
     """
     return jax.eval_shape(probe, *args)
+
+
+def signature(x: Any, y: Any) -> tuple[Any, ...]:
+    """The input signature of a step (what a new validation and a new program depend on) of JAX arrays ``x``, ``y``.
+
+    Types, shapes, dtypes and shardings (which name the devices): attribute reads only, unlike
+    ``Array.device``, which builds the set of the sharding's devices. Anything but a JAX array
+    raises AttributeError (the caller then takes the generic signature).
+    """
+    return (type(x), x.shape, x.dtype, x.sharding, type(y), y.shape, y.dtype, y.sharding)

@@ -36,7 +36,7 @@ from typing import Any
 from .._backend import backend_name, device_of, namespace_of
 from .._checks import check_real
 from .._trusted import checked_trace, trusted
-from ..backends.fast_paths import step_checker, step_compiler
+from ..backends.fast_paths import step_checker, step_compiler, step_signature
 from ..errors import ArgumentError, ArgumentTypeError
 from ..nn.clip_grad import scaled_to_norm, total_norm
 from ..nn.module import Module
@@ -177,6 +177,7 @@ class TrainStep:
         self._placement: Hashable = None  # type, dtype and device of the parameters (checked when they change)
         self._structure: Hashable = None  # program_cache.structure_key (None: programs not shared), per validation
         self._stateful = is_stateful(model)  # buffers or randomness (per validation: a model may gain buffers)
+        self._last: tuple[Hashable, Callable[..., Any]] | None = None  # the last step's program key and program
         self._follow(model.xp)
 
     def _follow(self, xp: Any) -> None:
@@ -190,17 +191,24 @@ class TrainStep:
             )
         self._xp, self._compiler, self.compiled = xp, compiler, compiler is not None
         self._checker: Callable[..., Any] | None = step_checker(backend) if compiler else None
+        self._sign: Callable[[Any, Any], Hashable] | None = step_signature(backend) if compiler else None
         self._seen.clear()
         self._programs.clear()
+        self._last = None
 
     def __call__(self, x: Array, y: Array) -> Array:
         with self._lock:
             model = self.model
             params = model.named_parameters()
-            try:  # attributes only (no call): the hot path's signature
-                signature: Hashable | None = (type(x), x.shape, x.dtype, x.device, type(y), y.shape, y.dtype, y.device)
+            try:  # attributes only (no call; the compiler's own where it has one): the hot path's signature
+                sign = self._sign
+                signature: Hashable | None = (
+                    (type(x), x.shape, x.dtype, x.device, type(y), y.shape, y.dtype, y.device)
+                    if sign is None
+                    else sign(x, y)
+                )
                 known = signature in self._seen
-            except Exception:  # no .device (Dask), not arrays, unhashable parts
+            except Exception:  # no .device (Dask), not arrays (of the compiler's backend), unhashable parts
                 signature = _signature(x, y)
                 known = signature is not None and signature in self._seen
             written = self._written
@@ -230,6 +238,7 @@ class TrainStep:
                     structure = structure_key(model, self.loss_fn, self.optimizer)
                     if structure != self._structure:
                         self._programs.clear()
+                        self._last = None
                     self._structure = structure
                 if signature is not None:
                     self._seen.add(signature)
@@ -360,6 +369,27 @@ class TrainStep:
             key is not None,
             self.max_grad_norm,
         )
+        last = self._last
+        if last is not None and last[0] == program_key:  # the last step's program (compared without hashing)
+            program = last[1]
+        else:
+            program = self._program(program_key, names, training, owned)
+            self._last = (program_key, program)
+        loss, new_params, new_opt_buffers, updates = program(params, opt_buffers, flat, buffers, key, x, y)
+        with trusted():
+            optimizer.commit(new_params, new_opt_buffers, owned=True)
+        # jax returns dicts in sorted key order: kept in the module's order for the identity check
+        self._written, self._written_count = {name: new_params[name] for name in params}, len(params)
+        model = self.model
+        if updates:
+            model._set_buffers(updates)
+        model.zero_grad()
+        return loss
+
+    def _program(
+        self, program_key: Hashable, names: tuple[tuple[str, ...], ...], training: bool, owned: bool
+    ) -> Callable[..., Any]:
+        """The program of ``program_key``: this step's (most recently used last), else shared or compiled."""
         programs = self._programs
         program = programs.get(program_key)
         if program is None:
@@ -377,16 +407,7 @@ class TrainStep:
                 programs.popitem(last=False)
         else:
             programs.move_to_end(program_key)
-        loss, new_params, new_opt_buffers, updates = program(params, opt_buffers, flat, buffers, key, x, y)
-        with trusted():
-            optimizer.commit(new_params, new_opt_buffers, owned=True)
-        # jax returns dicts in sorted key order: kept in the module's order for the identity check
-        self._written, self._written_count = {name: new_params[name] for name in params}, len(params)
-        model = self.model
-        if updates:
-            model._set_buffers(updates)
-        model.zero_grad()
-        return loss
+        return program
 
     def _pure_step(self, names: tuple[tuple[str, ...], ...], training: bool) -> Callable[..., Any]:
         """The whole step as a pure function; ``scalars``: the numbers named by ``names``, group by group.
