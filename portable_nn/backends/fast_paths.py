@@ -27,6 +27,7 @@ __all__ = [
     "optimizer_fast_path",
     "step_checker",
     "step_compiler",
+    "step_numbers_put",
     "step_signature",
 ]
 
@@ -34,8 +35,9 @@ __all__ = [
 # to the module of this package that implements it for its backend.
 #: ``OPTIMIZERS: dict[str, update function]``: multi-tensor optimizer updates
 OPTIMIZERS = "optimizers"
-#: ``compile_step(pure_step, donate) -> compiled``, ``check_step(probe, *args)`` (an abstract trace: no device op) and
-#: ``signature(x, y)`` (the input signature of a step, cheaper than the generic one)
+#: ``compile_step(pure_step, donate) -> compiled``, ``put_numbers(numbers, like)`` (its numbers argument),
+#: ``check_step(probe, *args)`` (an abstract trace: no device op) and ``signature(x, y)`` (the input signature of a
+#: step, cheaper than the generic one)
 STEP = "step"
 #: ``compile_eval(pure_fn) -> compiled`` (no donation, no state)
 EVAL = "eval"
@@ -121,6 +123,11 @@ def step_compiler(backend: str) -> Any:
 def step_checker(backend: str) -> Any:
     """``check_step`` of ``backend``'s compiler (an abstract trace of a function), or None where there is none."""
     return _hook(STEP, backend, "check_step")
+
+
+def step_numbers_put(backend: str) -> Any:
+    """``put_numbers(numbers, like)`` of ``backend``'s compiler (floats as one array like ``like``), or None."""
+    return _hook(STEP, backend, "put_numbers")
 
 
 def step_signature(backend: str) -> Any:

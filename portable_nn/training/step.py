@@ -36,7 +36,7 @@ from typing import Any
 from .._backend import backend_name, device_of, namespace_of
 from .._checks import check_real
 from .._trusted import checked_trace, trusted
-from ..backends.fast_paths import step_checker, step_compiler, step_signature
+from ..backends.fast_paths import step_checker, step_compiler, step_numbers_put, step_signature
 from ..errors import ArgumentError, ArgumentTypeError
 from ..nn.clip_grad import scaled_to_norm, total_norm
 from ..nn.module import Module
@@ -192,6 +192,8 @@ class TrainStep:
         self._xp, self._compiler, self.compiled = xp, compiler, compiler is not None
         self._checker: Callable[..., Any] | None = step_checker(backend) if compiler else None
         self._sign: Callable[[Any, Any], Hashable] | None = step_signature(backend) if compiler else None
+        self._put: Callable[[tuple[float, ...], Array], Array] | None = step_numbers_put(backend) if compiler else None
+        self._held: tuple[tuple[float, ...], Array] | None = None  # the step's numbers and the array they were put as
         self._seen.clear()
         self._programs.clear()
         self._last = None
@@ -225,6 +227,7 @@ class TrainStep:
                 self._stateful = is_stateful(model)
                 first = next(iter(params.values()))
                 self._placement = (type(first), first.dtype, _device(first))
+                self._held = None  # the numbers are put again, like the (maybe moved) parameters
                 buffers, key, stream = self._state(training, first)
                 if self._checker is not None:
                     grads = self._check_abstractly(params, buffers, training, key, x, y)  # no device op
@@ -354,7 +357,8 @@ class TrainStep:
         structure (:mod:`portable_nn.training.program_cache`) unless the model, loss or optimizer is not keyable.
         """
         optimizer = self.optimizer
-        opt_buffers = optimizer.current_buffers(next(iter(params.values())))
+        first = next(iter(params.values()))
+        opt_buffers = optimizer.current_buffers(first)
         owned = optimizer.owns_buffers
         if not opt_buffers:
             opt_buffers, owned = optimizer.init(params)["buffers"], True
@@ -375,11 +379,16 @@ class TrainStep:
         else:
             program = self._program(program_key, names, training, owned)
             self._last = (program_key, program)
-        loss, new_params, new_opt_buffers, updates = program(params, opt_buffers, flat, buffers, key, x, y)
+        held = self._held
+        if held is None or (held[0] is not flat and held[0] != flat):  # step_numbers: the same tuple while unchanged
+            assert self._put is not None
+            held = self._held = (flat, self._put(flat, first))  # one transfer
+        loss, new_params, new_opt_buffers, updates = program(params, opt_buffers, held[1], buffers, key, x, y)
         with trusted():
             optimizer.commit(new_params, new_opt_buffers, owned=True)
-        # jax returns dicts in sorted key order: kept in the module's order for the identity check
-        self._written, self._written_count = {name: new_params[name] for name in params}, len(params)
+        # jax returns dicts in sorted key order: kept in the module's order for the identity check (built in C)
+        written = dict(zip(params, map(new_params.__getitem__, params), strict=True))
+        self._written, self._written_count = written, len(params)
         model = self.model
         if updates:
             model._set_buffers(updates)
