@@ -145,7 +145,7 @@ def _instrumented(recorder: _Recorder) -> Iterator[None]:
 
 def _split_first_step(step: Any, recorder: _Recorder) -> None:
     """Markers inside a ``TrainStep``'s first call (private attributes: skipped when they are not there)."""
-    validate, compiler = getattr(step, "_checked_loss_and_grads", None), getattr(step, "_compiler", None)
+    validate, compiler = getattr(step, "_checked_core", None), getattr(step, "_compiler", None)
     if validate is None:
         return
 
@@ -154,7 +154,7 @@ def _split_first_step(step: Any, recorder: _Recorder) -> None:
         recorder.mark("1st: validate")
         return out
 
-    step._checked_loss_and_grads = validating
+    step._checked_core = validating
     if compiler is None:
         return
 

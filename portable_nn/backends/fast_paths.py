@@ -23,13 +23,24 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-__all__ = ["array_ops", "compilation_cache", "eval_compiler", "optimizer_fast_path", "step_checker", "step_compiler"]
+__all__ = [
+    "array_ops",
+    "compilation_cache",
+    "eval_compiler",
+    "optimizer_fast_path",
+    "step_checker",
+    "step_compiler",
+    "step_numbers_put",
+    "step_signature",
+]
 
 # Hook kinds: each adapter's ``fast_paths`` table (:class:`~portable_nn.backends.base.BackendAdapter`) maps a kind
 # to the module of this package that implements it for its backend.
 #: ``OPTIMIZERS: dict[str, update function]``: optimizer updates of a whole group (torch: multi-tensor)
 OPTIMIZERS = "optimizers"
-#: ``compile_step(pure_step, donate) -> compiled`` and ``check_step(probe, *args)`` (an abstract trace: no device op)
+#: ``compile_step(pure_step, donate) -> compiled``, ``put_numbers(numbers, like)`` (its numbers argument),
+#: ``check_step(probe, *args)`` (an abstract trace: no device op) and ``signature(x, y)`` (the input signature of a
+#: step, cheaper than the generic one)
 STEP = "step"
 #: ``compile_eval(pure_fn) -> compiled`` (no donation, no state)
 EVAL = "eval"
@@ -124,6 +135,16 @@ def step_compiler(backend: str) -> Any:
 def step_checker(backend: str) -> Any:
     """``check_step`` of ``backend``'s compiler (an abstract trace of a function), or None where there is none."""
     return _hook(STEP, backend, "check_step")
+
+
+def step_numbers_put(backend: str) -> Any:
+    """``put_numbers(numbers, like)`` of ``backend``'s compiler (floats as one array like ``like``), or None."""
+    return _hook(STEP, backend, "put_numbers")
+
+
+def step_signature(backend: str) -> Any:
+    """``signature(x, y)`` of ``backend``'s compiler (the input signature of a step of its arrays), or None."""
+    return _hook(STEP, backend, "signature")
 
 
 def eval_compiler(backend: str) -> Any:

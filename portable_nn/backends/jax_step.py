@@ -13,34 +13,26 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["check_step", "compile_step"]
+__all__ = ["check_step", "compile_step", "put_numbers", "signature"]
 
 
 def compile_step(pure_step: Callable[..., Any], donate: bool) -> Callable[..., Any]:
-    """``jax.jit(pure_step)`` behind a wrapper that puts the step's numbers on the device; with ``donate`` the
-    buffers (second argument) are donated.
+    """``jax.jit(pure_step)``; with ``donate`` the buffers (second argument) are donated.
 
     ``pure_step(params, buffers, scalars, *rest) -> (loss, new_params, new_buffers, ...)`` where
-    ``scalars`` is a 1-d array of the parameters' dtype (traced: a changed number compiles
-    nothing) and ``rest`` the model's buffers, the random key and the batch. The returned
-    ``run(params, buffers, numbers, *rest)`` takes ``numbers`` as a tuple
-    of Python floats and puts them on the parameters' device in one transfer (only when they
-    changed since its last call). Only the optimizer's private buffers are ever donated, never
-    parameters (a user may hold them through ``state_dict()``): XLA may then reuse the buffers'
-    memory for the new ones. ``run`` may be shared by the steps of several models of one structure
-    (:mod:`portable_nn.training.program_cache`): it keeps no state of theirs.
+    ``scalars`` is a 1-d array of the parameters' dtype on their device (:func:`put_numbers`; traced:
+    a changed number compiles nothing) and ``rest`` the model's buffers, the random key and the
+    batch. Called directly on every step (no Python wrapper). Only the optimizer's private buffers
+    are ever donated, never parameters (a user may hold them through ``state_dict()``): XLA may then
+    reuse the buffers' memory for the new ones. The program may be shared by the steps of several
+    models of one structure (:mod:`portable_nn.training.program_cache`): it keeps no state of theirs.
     """
-    jitted = jax.jit(pure_step, donate_argnums=(1,) if donate else ())
-    last: list[Any] = [None]  # (numbers, their device array), rebound as one pair: steps of several threads share it
+    return jax.jit(pure_step, donate_argnums=(1,) if donate else ())
 
-    def run(params: Any, buffers: Any, numbers: tuple[float, ...], *rest: Any) -> Any:
-        held = last[0]
-        if held is None or held[0] != numbers:
-            like = next(iter(params.values()))
-            held = last[0] = (numbers, jax.device_put(np.asarray(numbers, dtype=like.dtype), like.sharding))
-        return jitted(params, buffers, held[1], *rest)
 
-    return run
+def put_numbers(numbers: tuple[float, ...], like: Any) -> Any:
+    """The step's numbers (Python floats) as one 1-d array of ``like``'s dtype on its device, in one transfer."""
+    return jax.device_put(np.asarray(numbers, dtype=like.dtype), like.sharding)
 
 
 def check_step(probe: Callable[..., Any], *args: Any) -> Any:
@@ -49,3 +41,13 @@ def check_step(probe: Callable[..., Any], *args: Any) -> Any:
     Exceptions ``probe`` raises come out unchanged (class and message).
     """
     return jax.eval_shape(probe, *args)
+
+
+def signature(x: Any, y: Any) -> tuple[Any, ...]:
+    """The input signature of a step (what a new validation and a new program depend on) of JAX arrays ``x``, ``y``.
+
+    Types, shapes, dtypes and shardings (which name the devices): attribute reads only, unlike
+    ``Array.device``, which builds the set of the sharding's devices. Anything but a JAX array
+    raises AttributeError (the caller then takes the generic signature).
+    """
+    return (type(x), x.shape, x.dtype, x.sharding, type(y), y.shape, y.dtype, y.sharding)

@@ -79,6 +79,7 @@ class _OptimizerCore:
         self._stored_first: Any = None  # the first parameter and the buffers step_with stored last
         self._stored_state: Buffers | None = None
         self._structure: tuple[Any, Any] = (None, None)  # (the _groups() list, its structure())
+        self._numbers: tuple[Any, Any, Any] | None = None  # (the _groups() list, count key, step_numbers())
 
     # ---------------------------------------------------------------- hyperparameters
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from .._backend import backend_name, device_of, namespace_of, scalar_like
 from .._checks import check_like, check_real, shape_str
@@ -85,9 +85,70 @@ class _PureForm(_OptimizerCore):
             raise ArgumentError(f"count must be an int >= 1, got {count!r}")
         return [self._scalars(hyper, count) for hyper in self._groups()]
 
+    def step_numbers(self, count: int) -> tuple[tuple[Any, ...], tuple[tuple[str, ...], ...], tuple[float, ...]]:
+        """:meth:`structure`, and :meth:`step_scalars` ``(count)`` as names per group and one flat tuple of values.
+
+        What a compiled step takes on every call, cached (all three are immutable): computed again
+        only when ``param_groups`` changed (any value a user or a scheduler wrote) or the step
+        count changes a derived number (Adam's bias corrections; SGD's only at the first step).
+
+        Parameters
+        ----------
+        count : int
+            The number of the step to compute (``step_count + 1`` for the next one), >= 1.
+
+        Returns
+        -------
+        structure : tuple
+            :meth:`structure`.
+        names : tuple of tuple of str
+            Per group, the keys of its :meth:`step_scalars` dict, in order.
+        values : tuple of float
+            Every group's values, group after group, in the order of ``names``.
+
+        Raises
+        ------
+        ArgumentError
+            ``count`` is not an int >= 1 (a bool included).
+
+        Examples
+        --------
+        >>> import portable_nn as pnn
+        >>> opt = pnn.SGD(pnn.Linear(2, 1, seed=0), lr=0.1, momentum=0.9)
+        >>> structure, names, values = opt.step_numbers(2)
+        >>> structure == opt.structure(), names[0][:2], values[:2]
+        (True, ('lr', 'momentum'), (0.1, 0.9))
+        >>> opt.lr = 0.5
+        >>> opt.step_numbers(2)[2][:2]
+        (0.5, 0.9)
+        """
+        groups = self._groups()
+        if type(count) is not int or count < 1:  # step_scalars raises (or takes an int subclass): nothing cached
+            return self._numbers_of(self.step_scalars(count))
+        # a step count from which the numbers stop changing, vouched for by the class whose _scalars is in use
+        vouched, since = self._SCALARS_CONSTANT_FROM
+        key = since if count > since and type(self)._scalars is vouched else count
+        cached = self._numbers
+        if cached is not None and cached[0] is groups and cached[1] == key:
+            return cached[2]  # type: ignore[no-any-return]
+        numbers = self._numbers_of(self.step_scalars(count))
+        self._numbers = (groups, key, numbers)
+        return numbers
+
+    def _numbers_of(
+        self, scalars: list[dict[str, float]]
+    ) -> tuple[tuple[Any, ...], tuple[tuple[str, ...], ...], tuple[float, ...]]:
+        """:meth:`step_numbers` of these :meth:`step_scalars`."""
+        names = tuple(tuple(group) for group in scalars)
+        return self.structure(), names, tuple(value for group in scalars for value in group.values())
+
     def _scalars(self, hyper: Mapping[str, Any], count: int) -> dict[str, float]:
         """The numbers of one group at step ``count``: its real hyperparameters (subclasses add derived ones)."""
         return {key: float(value) for key, value in hyper.items() if type(value) is not bool}
+
+    #: (a ``_scalars`` function, n): that function returns the same numbers for every count >= n (for the same
+    #: hyperparameters); a subclass that defines another ``_scalars`` is not covered unless it sets its own pair
+    _SCALARS_CONSTANT_FROM: ClassVar[tuple[Any, int]] = (_scalars, 1)
 
     def apply(
         self,

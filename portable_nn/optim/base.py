@@ -45,7 +45,8 @@ class Optimizer(_CompiledStep):
     (zeros by default) and ``_update_one(xp, p, g, buffers, step, lr, hyper, *, inplace) -> (new_p,
     new_buffers)``, which may update ``buffers``' arrays in place only when ``inplace`` is True (they
     are the optimizer's private arrays then) and never writes ``p`` or ``g``; ``_FAST_PATH`` names a
-    multi-tensor update in ``portable_nn.backends.fast_paths``.
+    multi-tensor update in ``portable_nn.backends.fast_paths``; ``_scalars(hyper, count)`` the numbers a compiled
+    step takes, with ``_SCALARS_CONSTANT_FROM = (_scalars, n)`` when they no longer change from step ``n`` on.
 
     Parameters
     ----------
@@ -189,6 +190,7 @@ class Optimizer(_CompiledStep):
     def __getstate__(self) -> dict[str, Any]:  # pickle/deepcopy: buffers as host copies (portable_nn._pickling)
         # caches of the hot path (array type, namespace, last stored arrays): rebuilt after a round trip
         self._backend, self._stored_first, self._stored_state, self._structure = (None,), None, None, (None, None)
+        self._numbers = None
         return get_state(self)
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -87,6 +87,8 @@ class RMSprop(Optimizer):
     def _scalars(self, hyper: Mapping[str, Any], count: int) -> dict[str, float]:
         return {**super()._scalars(hyper, count), "one_minus_alpha": 1.0 - hyper["alpha"]}
 
+    _SCALARS_CONSTANT_FROM: ClassVar[tuple[Any, int]] = (_scalars, 1)  # nothing depends on the step count
+
     def _buffer_names(self, hyper: Mapping[str, Any]) -> tuple[str, ...]:
         names: tuple[str, ...] = ("square_avg",)
         if hyper["momentum"] > 0:

@@ -140,3 +140,5 @@ class SGD(Optimizer):
         # the first buffer is the gradient itself (torch): no dampening at step 1
         undamped = 1.0 if count == 1 else 1.0 - hyper["dampening"]
         return {**super()._scalars(hyper, count), "undamped": undamped}
+
+    _SCALARS_CONSTANT_FROM: ClassVar[tuple[Any, int]] = (_scalars, 2)  # only the first step differs (no dampening)

@@ -42,7 +42,7 @@ from typing import Any
 from .._backend import backend_name, device_of, namespace_of
 from .._checks import check_real
 from .._trusted import checked_trace
-from ..backends.fast_paths import step_checker, step_compiler
+from ..backends.fast_paths import step_checker, step_compiler, step_numbers_put, step_signature
 from ..errors import ArgumentError, ArgumentTypeError
 from ..nn.clip_grad import scaled_to_norm, total_norm
 from ..nn.module import UNCHECKED, Module
@@ -183,6 +183,7 @@ class TrainStep:
         self._placement: Hashable = None  # type, dtype and device of the parameters (checked when they change)
         self._structure: Hashable = None  # program_cache.structure_key (None: programs not shared), per validation
         self._stateful = is_stateful(model)  # buffers or randomness (per validation: a model may gain buffers)
+        self._last: tuple[Hashable, Callable[..., Any]] | None = None  # the last step's program key and program
         self._follow(model.xp)
 
     def _follow(self, xp: Any) -> None:
@@ -196,17 +197,26 @@ class TrainStep:
             )
         self._xp, self._compiler, self.compiled = xp, compiler, compiler is not None
         self._checker: Callable[..., Any] | None = step_checker(backend) if compiler else None
+        self._sign: Callable[[Any, Any], Hashable] | None = step_signature(backend) if compiler else None
+        self._put: Callable[[tuple[float, ...], Array], Array] | None = step_numbers_put(backend) if compiler else None
+        self._held: tuple[tuple[float, ...], Array] | None = None  # the step's numbers and the array they were put as
         self._seen.clear()
         self._programs.clear()
+        self._last = None
 
     def __call__(self, x: Array, y: Array) -> Array:
         with self._lock:
             model = self.model
             params = model.named_parameters()
-            try:  # attributes only (no call): the hot path's signature
-                signature: Hashable | None = (type(x), x.shape, x.dtype, x.device, type(y), y.shape, y.dtype, y.device)
+            try:  # attributes only (no call; the compiler's own where it has one): the hot path's signature
+                sign = self._sign
+                signature: Hashable | None = (
+                    (type(x), x.shape, x.dtype, x.device, type(y), y.shape, y.dtype, y.device)
+                    if sign is None
+                    else sign(x, y)
+                )
                 known = signature in self._seen
-            except Exception:  # no .device (Dask), not arrays, unhashable parts
+            except Exception:  # no .device (Dask), not arrays (of the compiler's backend), unhashable parts
                 signature = _signature(x, y)
                 known = signature is not None and signature in self._seen
             written = self._written
@@ -223,6 +233,7 @@ class TrainStep:
                 self._stateful = is_stateful(model)
                 first = next(iter(params.values()))
                 self._placement = (type(first), first.dtype, _device(first))
+                self._held = None  # the numbers are put again, like the (maybe moved) parameters
                 buffers, key, stream = self._state(training, first)
                 if self._checker is not None:
                     grads = self._check_abstractly(params, buffers, training, key, x, y)  # no device op
@@ -236,6 +247,7 @@ class TrainStep:
                     structure = structure_key(model, self.loss_fn, self.optimizer)
                     if structure != self._structure:
                         self._programs.clear()
+                        self._last = None
                     self._structure = structure
                 if signature is not None:
                     self._seen.add(signature)
@@ -350,14 +362,14 @@ class TrainStep:
         structure (:mod:`portable_nn.training.program_cache`) unless the model, loss or optimizer is not keyable.
         """
         optimizer = self.optimizer
-        opt_buffers = optimizer.current_buffers(next(iter(params.values())))
+        first = next(iter(params.values()))
+        opt_buffers = optimizer.current_buffers(first)
         owned = optimizer.owns_buffers
         if not opt_buffers:
             opt_buffers, owned = optimizer.init(params)["buffers"], True
-        numbers = optimizer.step_scalars(optimizer.step_count + 1)
-        names = tuple(tuple(group) for group in numbers)
+        structure, names, flat = optimizer.step_numbers(optimizer.step_count + 1)  # cached while nothing changes
         program_key = (
-            optimizer.structure(),
+            structure,
             names,
             owned,
             signature,
@@ -366,6 +378,31 @@ class TrainStep:
             key is not None,
             self.max_grad_norm,
         )
+        last = self._last
+        if last is not None and last[0] == program_key:  # the last step's program (compared without hashing)
+            program = last[1]
+        else:
+            program = self._program(program_key, names, training, owned)
+            self._last = (program_key, program)
+        held = self._held
+        if held is None or (held[0] is not flat and held[0] != flat):  # step_numbers: the same tuple while unchanged
+            assert self._put is not None
+            held = self._held = (flat, self._put(flat, first))  # one transfer
+        loss, new_params, new_opt_buffers, updates = program(params, opt_buffers, held[1], buffers, key, x, y)
+        optimizer.commit(new_params, new_opt_buffers, owned=True, call=UNCHECKED)
+        # jax returns dicts in sorted key order: kept in the module's order for the identity check (built in C)
+        written = dict(zip(params, map(new_params.__getitem__, params), strict=True))
+        self._written, self._written_count = written, len(params)
+        model = self.model
+        if updates:
+            model._set_buffers(updates)
+        model.zero_grad()
+        return loss
+
+    def _program(
+        self, program_key: Hashable, names: tuple[tuple[str, ...], ...], training: bool, owned: bool
+    ) -> Callable[..., Any]:
+        """The program of ``program_key``: this step's (most recently used last), else shared or compiled."""
         programs = self._programs
         program = programs.get(program_key)
         if program is None:
@@ -375,24 +412,15 @@ class TrainStep:
             def build() -> Callable[..., Any]:
                 return compiler(self._pure_step(names, training), owned)  # type: ignore[no-any-return]
 
-            structure = self._structure
+            shared = self._structure
             program = programs[program_key] = (
-                build() if structure is None else shared_program((structure, program_key), build)
+                build() if shared is None else shared_program((shared, program_key), build)
             )
             if len(programs) > MAX_PROGRAMS:
                 programs.popitem(last=False)
         else:
             programs.move_to_end(program_key)
-        flat = tuple(value for group in numbers for value in group.values())
-        loss, new_params, new_opt_buffers, updates = program(params, opt_buffers, flat, buffers, key, x, y)
-        optimizer.commit(new_params, new_opt_buffers, owned=True, call=UNCHECKED)
-        # jax returns dicts in sorted key order: kept in the module's order for the identity check
-        self._written, self._written_count = {name: new_params[name] for name in params}, len(params)
-        model = self.model
-        if updates:
-            model._set_buffers(updates)
-        model.zero_grad()
-        return loss
+        return program
 
     def _pure_step(self, names: tuple[tuple[str, ...], ...], training: bool) -> Callable[..., Any]:
         """The whole step as a pure function; ``scalars``: the numbers named by ``names``, group by group.
