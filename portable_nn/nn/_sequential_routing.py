@@ -133,11 +133,13 @@ class SequentialRouting(Module):
         params: dict[str, Array] = {}
         for index, layer in enumerate(self.layers):  # plain loops: run on every step
             if type(layer).named_parameters is _NAMED_PARAMETERS:
-                attributes = layer.__dict__
-                for name in layer._parameter_names:
-                    value = attributes[name]
-                    if value is not None:
-                        params[_join_name(index, name)] = value
+                names = layer._parameter_names
+                if names:
+                    attributes = layer.__dict__
+                    for name, key in _joined(index, names):
+                        value = attributes[name]
+                        if value is not None:
+                            params[key] = value
             else:
                 layer_params = layer.named_parameters()
                 for name in layer_params:
@@ -178,9 +180,11 @@ class SequentialRouting(Module):
         """
         for layer in self.layers:
             if type(layer).zero_grad is _ZERO_GRAD:
-                attributes = layer.__dict__
-                for name in layer._parameter_names:
-                    attributes["grad_" + name] = None
+                names = layer._parameter_names
+                if names:
+                    attributes = layer.__dict__
+                    for key in _grad_names(names):
+                        attributes[key] = None
             else:
                 layer.zero_grad()
 
@@ -217,7 +221,7 @@ class SequentialRouting(Module):
 
     def _rebind_parameters(self, values: Mapping[str, Array]) -> None:
         """:meth:`set_parameters` without validation (names and values come from this model's checked ones)."""
-        for layer, pairs in zip(self.layers, self._plan(values)[2]):
+        for layer, pairs in zip(self.layers, self._plan(values)[2], strict=True):
             if not pairs:
                 continue
             if type(layer)._rebind_parameters is _REBIND:
@@ -313,6 +317,18 @@ def _build_plan(keys: tuple[str, ...], layers: tuple[Module, ...]) -> RoutePlan:
 def _join_name(index: int, name: str) -> str:
     """``"<index>.<name>"`` (cached: built on every training step)."""
     return f"{index}.{name}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _joined(index: int, names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``(name, "<index>.<name>")`` for each of a layer's ``names`` (cached: built on every training step)."""
+    return tuple((name, _join_name(index, name)) for name in names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _grad_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``"grad_<name>"`` for each of ``names``: the attributes holding their gradients (cached)."""
+    return tuple("grad_" + name for name in names)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -211,14 +211,14 @@ class Sequential(SequentialRouting):
         updates: dict[str, Array] = {}
         keyed = call.key is not None
         index = 0
-        for layer, layer_params in zip(self.layers, routed):
+        for layer, layer_params in zip(self.layers, routed, strict=True):
             x, saved = layer.functional_forward(layer_params, x, layer_call_for(call, index, layer) if keyed else call)
             if type(saved) is BufferUpdate:  # split_saved inlined (no call per layer on every forward)
                 for name in saved.buffers:
                     updates[_join_name(index, name)] = saved.buffers[name]
                 saved = saved.saved
             kept += (saved,)  # an append without a method call
-            index += 1
+            index += 1  # noqa: SIM113 (no enumerate tuple per layer)
         return x, (BufferUpdate(kept, updates) if updates else kept)
 
     def functional_backward(
