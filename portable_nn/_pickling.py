@@ -47,6 +47,7 @@ _TRANSIENT = {
     "_fast_cache": None,
     "_lazy_cache": None,
     "_checked": None,
+    "_route_plans": None,
 }
 
 

@@ -94,8 +94,9 @@ def linear(x: Array, weight: Array, bias: Array | None = None) -> Array:
 
 def _linear(x: Array, weight: Array, bias: Array | None) -> Array:
     """:func:`linear` without validation (callers have checked)."""
-    if x.ndim == 1 or (x.ndim == 2 and 0 not in x.shape) or None in x.shape:  # common case, or symbolic sizes
-        if bias is not None and x.ndim == 2:
+    ndim = x.ndim
+    if (ndim == 2 and 0 not in x.shape) or ndim == 1 or None in x.shape:  # common case, or symbolic sizes
+        if bias is not None and ndim == 2:
             fused = array_ops(x)
             if fused is not None and fused.linear is not None:  # one kernel where the backend has it (torch's addmm)
                 return fused.linear(x, weight, bias)

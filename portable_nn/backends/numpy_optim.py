@@ -42,6 +42,14 @@ def sgd(
     """
     momentum, dampening, decay, lr = hyper["momentum"], hyper["dampening"], hyper["weight_decay"], hyper["lr"]
     maximize, nesterov, undamped = hyper["maximize"], hyper["nesterov"], 1 - dampening
+    if inplace and step > 1 and momentum != 0 and dampening == 0 and decay == 0 and not (maximize or nesterov):
+        # train_step's common case: the loop below for these settings, each private buffer already there
+        for name in members:  # (a loop, not all(): no generator frame)
+            if "momentum_buffer" not in buffers[name]:
+                break
+        else:
+            _momentum_inplace(members, params, grads, buffers, momentum, -lr, new_params, new_state)
+            return
     for name in members:
         p, g = params[name], grads[name]
         if maximize:  # the gradient prologue (portable_nn.optim.base.gradient_prologue)
@@ -69,6 +77,30 @@ def sgd(
             new = np.asarray(new)
             state = {key: np.asarray(value) for key, value in state.items()}
         new_params[name], new_state[name] = new, state
+
+
+def _momentum_inplace(
+    members: tuple[str, ...],
+    params: Mapping[str, np.ndarray],
+    grads: Mapping[str, np.ndarray],
+    buffers: Mapping[str, Mapping[str, np.ndarray]],
+    momentum: Any,
+    minus_lr: Any,
+    new_params: dict[str, np.ndarray],
+    new_state: dict[str, Any],
+) -> None:
+    """:func:`sgd`'s operations for plain momentum on private buffers that exist: ``buf = momentum * buf + g``
+    in place, ``p + buf * -lr`` fresh; each member's buffer dict is kept (it holds the same, updated, array)."""
+    for name in members:
+        state = buffers[name]
+        buf = state["momentum_buffer"]
+        buf *= momentum
+        buf += grads[name]
+        p = params[name]
+        new = buf * minus_lr
+        new += p
+        new_params[name] = new if p.ndim else np.asarray(new)  # 0-d: NumPy returns scalars, keep arrays
+        new_state[name] = state
 
 
 #: The fused updates by optimizer (``Optimizer._FAST_PATH``); the others run the generic rule.

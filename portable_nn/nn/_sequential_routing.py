@@ -23,7 +23,31 @@ from ._module_buffers import ModuleBuffers
 from ._module_params import ModuleParameters
 from .module import Module
 
-__all__ = ["SequentialRouting"]
+__all__ = ["RoutedSaved", "SequentialRouting"]
+
+
+class RoutedSaved(list):  # type: ignore[type-arg]
+    """An unchecked forward's ``saved`` (each layer's, a list), with the parameters as the forward routed them.
+
+    ``Sequential.functional_backward`` given the same ``params`` object reuses ``routed`` rather than
+    routing again: they are the parameters the forward ran with. Only unchecked calls (``train_step``,
+    whose core hands both the same dict it alone holds) return one.
+
+    Parameters
+    ----------
+    params : mapping of str to array
+        The forward's parameters.
+    plan : RoutePlan
+        Their :data:`RoutePlan`.
+    routed : list of dict of str to array
+        Each layer's share of ``params``.
+    """
+
+    __slots__ = ("params", "plan", "routed")
+
+    def __init__(self, params: Mapping[str, Array], plan: RoutePlan, routed: list[dict[str, Array]]) -> None:
+        super().__init__()
+        self.params, self.plan, self.routed = params, plan, routed
 
 
 class SequentialRouting(Module):
@@ -68,11 +92,25 @@ class SequentialRouting(Module):
             if layer_grads:
                 layer._add_grads(layer_grads)
 
-    def _route(self, params: Mapping[str, Array]) -> list[dict[str, Array]]:
-        routed: list[dict[str, Array]] = [{} for _ in self.layers]
-        for key in params:  # subscripts rather than .items(): run twice on every step
-            index, rest = _split_name(key)
-            routed[index][rest] = params[key]
+    def _plan(self, params: Mapping[str, Array]) -> RoutePlan:
+        """The :data:`RoutePlan` of ``params``' names (built once per sequence of names: a few are kept)."""
+        keys = tuple(params)
+        plans: dict[tuple[str, ...], RoutePlan] | None = self.__dict__.get("_route_plans")
+        plan = None if plans is None else plans.get(keys)
+        if plan is None or plan[1] is not self.layers:
+            if plans is None or len(plans) >= _PLANS:
+                plans = self.__dict__["_route_plans"] = {}
+            plan = plans[keys] = _build_plan(keys, self.layers)
+        return plan
+
+    def _route(self, params: Mapping[str, Array], plan: RoutePlan) -> list[dict[str, Array]]:
+        """Each layer's share of ``params`` under its own names (``plan``: :meth:`_plan` of ``params``)."""
+        routed: list[dict[str, Array]] = []
+        for pairs in plan[2]:  # plain loops: run twice on every step
+            layer_params: dict[str, Array] = {}
+            for name, key in pairs:
+                layer_params[name] = params[key]
+            routed += (layer_params,)
         return routed
 
     # ---------------------------------------------------------------- parameters and grads
@@ -95,11 +133,13 @@ class SequentialRouting(Module):
         params: dict[str, Array] = {}
         for index, layer in enumerate(self.layers):  # plain loops: run on every step
             if type(layer).named_parameters is _NAMED_PARAMETERS:
-                attributes = layer.__dict__
-                for name in layer._parameter_names:
-                    value = attributes[name]
-                    if value is not None:
-                        params[_join_name(index, name)] = value
+                names = layer._parameter_names
+                if names:
+                    attributes = layer.__dict__
+                    for name, key in _joined(index, names):
+                        value = attributes[name]
+                        if value is not None:
+                            params[key] = value
             else:
                 layer_params = layer.named_parameters()
                 for name in layer_params:
@@ -140,9 +180,11 @@ class SequentialRouting(Module):
         """
         for layer in self.layers:
             if type(layer).zero_grad is _ZERO_GRAD:
-                attributes = layer.__dict__
-                for name in layer._parameter_names:
-                    attributes["grad_" + name] = None
+                names = layer._parameter_names
+                if names:
+                    attributes = layer.__dict__
+                    for key in _grad_names(names):
+                        attributes[key] = None
             else:
                 layer.zero_grad()
 
@@ -179,20 +221,15 @@ class SequentialRouting(Module):
 
     def _rebind_parameters(self, values: Mapping[str, Array]) -> None:
         """:meth:`set_parameters` without validation (names and values come from this model's checked ones)."""
-        layers = self.layers
-        others: dict[int, dict[str, Array]] | None = None
-        for key in values:
-            index, name = _split_name(key)
-            layer = layers[index]
+        for layer, pairs in zip(self.layers, self._plan(values)[2], strict=True):
+            if not pairs:
+                continue
             if type(layer)._rebind_parameters is _REBIND:
-                layer.__dict__[name] = values[key]
+                attributes = layer.__dict__
+                for name, key in pairs:
+                    attributes[name] = values[key]
             else:  # a nested model, or a layer with its own rebinding
-                if others is None:
-                    others = {}
-                others.setdefault(index, {})[name] = values[key]
-        if others:
-            for index, layer_values in others.items():
-                layers[index]._rebind_parameters(layer_values)
+                layer._rebind_parameters({name: values[key] for name, key in pairs})
 
     def _route_known(self, values: Mapping[str, Array]) -> dict[int, dict[str, Array]]:
         """``{"<index>.<name>": value}`` -> ``{index: {name: value}}``; an unknown name is an UnknownParameterError."""
@@ -248,10 +285,50 @@ _REBIND, _NAMED_BUFFERS, _NO_CHILDREN = (
 )
 
 
+#: route plans a Sequential keeps (one per sequence of names: parameters, parameters and buffers...)
+_PLANS = 8
+
+#: How one sequence of names routes, built by :func:`_build_plan`: ``(names, layers, pairs, full, order)``:
+#: the names, the layers it was built for, per layer its ``(name, "<index>.<name>")`` pairs, per layer
+#: ``{name: "<index>.<name>"}`` and the ``(index, name, "<index>.<name>")`` of every name in order.
+RoutePlan = tuple[
+    tuple[str, ...],
+    tuple[Module, ...],
+    list[list[tuple[str, str]]],
+    list[dict[str, str]],
+    list[tuple[int, str, str]],
+]
+
+
+def _build_plan(keys: tuple[str, ...], layers: tuple[Module, ...]) -> RoutePlan:
+    """The :data:`RoutePlan` of the names ``keys`` (``"<index>.<name>"``) for ``layers``."""
+    pairs: list[list[tuple[str, str]]] = [[] for _ in layers]
+    full: list[dict[str, str]] = [{} for _ in layers]
+    order: list[tuple[int, str, str]] = []
+    for key in keys:
+        index, rest = _split_name(key)
+        pairs[index].append((rest, key))
+        full[index][rest] = key
+        order.append((index, rest, key))
+    return keys, layers, pairs, full, order
+
+
 @functools.lru_cache(maxsize=4096)
 def _join_name(index: int, name: str) -> str:
     """``"<index>.<name>"`` (cached: built on every training step)."""
     return f"{index}.{name}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _joined(index: int, names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``(name, "<index>.<name>")`` for each of a layer's ``names`` (cached: built on every training step)."""
+    return tuple((name, _join_name(index, name)) for name in names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _grad_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``"grad_<name>"`` for each of ``names``: the attributes holding their gradients (cached)."""
+    return tuple("grad_" + name for name in names)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -14,7 +14,7 @@ from typing import Any
 from .._backend import backend_name, device_str, dtype_name
 from ..errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError
 from ..typing import Array
-from ._sequential_routing import SequentialRouting, _join_name
+from ._sequential_routing import RoutedSaved, SequentialRouting, _join_name
 from .buffers import BufferUpdate, layer_call_for
 from .module import CHECKED, Call, Module
 
@@ -204,17 +204,21 @@ class Sequential(SequentialRouting):
         >>> y.shape, len(saved)
         ((3, 1), 3)
         """
-        routed = self._route(params)
-        kept: list[Any] = []
+        plan = self._plan(params)
+        routed = self._route(params, plan)
+        # unchecked (train_step's core, which hands backward the same params): the routing travels with saved
+        kept: list[Any] = [] if call.validate else RoutedSaved(params, plan, routed)
         updates: dict[str, Array] = {}
-        for index, (layer, layer_params) in enumerate(zip(self.layers, routed, strict=True)):
-            layer_call = call if call.key is None else layer_call_for(call, index, layer)
-            x, saved = layer.functional_forward(layer_params, x, layer_call)
+        keyed = call.key is not None
+        index = 0
+        for layer, layer_params in zip(self.layers, routed, strict=True):
+            x, saved = layer.functional_forward(layer_params, x, layer_call_for(call, index, layer) if keyed else call)
             if type(saved) is BufferUpdate:  # split_saved inlined (no call per layer on every forward)
                 for name in saved.buffers:
                     updates[_join_name(index, name)] = saved.buffers[name]
                 saved = saved.saved
             kept += (saved,)  # an append without a method call
+            index += 1  # noqa: SIM113 (no enumerate tuple per layer)
         return x, (BufferUpdate(kept, updates) if updates else kept)
 
     def functional_backward(
@@ -260,17 +264,25 @@ class Sequential(SequentialRouting):
         >>> grad_x, list(grads)
         (None, ['0.weight', '0.bias', '2.weight', '2.bias'])
         """
-        routed = self._route(params)
-        grads: dict[str, Array] = {}
+        if type(saved) is RoutedSaved and saved.params is params:  # routed by the forward that saved it
+            plan, routed = saved.plan, saved.routed
+        else:
+            plan = self._plan(params)
+            routed = self._route(params, plan)
         layers = self.layers
-        for index in range(len(layers) - 1, -1, -1):
-            need = need_input_grad or index > 0
-            grad_output, layer_grads = layers[index].functional_backward(
-                routed[index], saved[index], grad_output, need, call
+        index = len(layers)
+        by_layer: list[Any] = [None] * index
+        while index:  # the layers in reverse, the first told need_input_grad
+            index -= 1
+            grad_output, by_layer[index] = layers[index].functional_backward(
+                routed[index], saved[index], grad_output, need_input_grad or index > 0, call
             )
-            for name in layer_grads:  # subscripts rather than .items(): one call less per layer
-                grads[_join_name(index, name)] = layer_grads[name]
-        return grad_output, {name: grads[name] for name in params if name in grads}  # buffers have none
+        grads: dict[str, Array] = {}
+        for index, name, key in plan[4]:  # in the order of params; buffers have no gradient
+            layer_grads = by_layer[index]
+            if name in layer_grads:
+                grads[key] = layer_grads[name]
+        return grad_output, grads
 
     def to(self, xp: Any = None, device: Any = None, dtype: Any = None) -> Sequential:
         """Move every layer (see :meth:`Module.to`); all or nothing across layers.

@@ -290,7 +290,10 @@ class TrainStep:
         loss, grads, updates = checked
         if self.max_grad_norm is not None:
             grads = scaled_to_norm(self._xp, grads, total_norm(self._xp, grads), self.max_grad_norm)
-        written, kept = self.optimizer.step_with(params, grads, loss, *updates.values(), call=UNCHECKED)
+        if updates:
+            written, kept = self.optimizer.step_with(params, grads, loss, *updates.values(), call=UNCHECKED)
+        else:  # (no star-argument call)
+            written, kept = self.optimizer.step_with(params, grads, loss, call=UNCHECKED)
         self._written, self._written_count = written, len(params)
         model = self.model
         if updates:  # rebinding: arrays a user holds are never mutated
