@@ -68,6 +68,9 @@ def train_lines(train: dict[str, Any] | None, markdown: bool = False) -> list[st
             for v in model["variants"]:
                 pairs = zip(_cells(v), (w for _, w in TRAIN_COLUMNS), strict=True)
                 lines.append(" ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(pairs)))
+        for t in model.get("targets", []):
+            verdict = "held" if t["holds"] else "missed"
+            lines.append(f"target: {t['target']}: {t['value']:.2f}x (<= {t['limit']:.2f}x: {verdict})")
         lines.append("")
     lines += [
         "×raw / ×eager: / the same backend's array-API bound / portable eager row; ×torch.nn: / torch.nn+optim;",

@@ -26,14 +26,17 @@ from .backends import (
 )
 from .cases import paired
 from .memory import peak_bytes
+from .targets import holds
 from .timing import gc_paused, time_variants
-from .train_models import CE, HostData, MLPSpec, step_math
+from .train_models import CE, DEMO, HostData, MLPSpec, step_math
 from .train_variants import (
     EAGER,
     HAND,
     JAX_JIT_HAND,
     RAW,
     TORCH_NN_OPTIM,
+    TRAIN_STEP_AUTO,
+    TRAIN_STEP_EAGER,
     jax_jit_variant,
     numpy_hand_variant,
     portable_variants,
@@ -141,6 +144,24 @@ def _ratios(entry: dict[str, Any], by_name: dict[str, dict[str, Any]]) -> dict[s
     return out
 
 
+#: Issue 22's time targets for the demo MLP: (what, variant, the variant it is divided by, limit), paired per round.
+STEP_TARGETS = (
+    ("NumPy eager train_step / hand-written NumPy step", f"numpy:{TRAIN_STEP_EAGER}", f"numpy:{HAND}", 1.35),
+    ("torch train_step / torch.nn + torch.optim", f"torch:{TRAIN_STEP_AUTO}", f"torch:{TORCH_NN_OPTIM}", 1.0),
+    ("JAX compiled train_step / hand-written jax.jit step", f"jax:{TRAIN_STEP_AUTO}", f"jax:{JAX_JIT_HAND}", 1.2),
+)
+
+
+def step_targets(by_name: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 22's time targets measured in this run (those whose two variants ran), each with its verdict."""
+    out = []
+    for what, name, other, limit in STEP_TARGETS:
+        if name in by_name and other in by_name:
+            value = paired(by_name[name], by_name[other], "train", lambda a, b: a / b)
+            out.append({"target": what, "value": value, "limit": limit, "holds": holds(value, limit, "x")})
+    return out
+
+
 def run_train(
     specs: list[MLPSpec],
     backends: list[str],
@@ -184,6 +205,7 @@ def run_train(
             e["memory_ratio_torch_nn"] = e["peak_bytes"] / torch_peak if torch_peak and e["peak_bytes"] else None
         spec_info = {"name": spec.name, "sizes": list(spec.sizes), "batch": spec.batch, "loss": spec.loss}
         spec_info |= {"lr": spec.lr, "momentum": spec.momentum, "check_steps": CHECK_STEPS}
-        models.append({"model": spec.label, "spec": spec_info, "variants": entries})
+        targets = step_targets(by_name) if spec.name == DEMO.name else []
+        models.append({"model": spec.label, "spec": spec_info, "variants": entries, "targets": targets})
     kinds = [EAGER, HAND, RAW, TORCH_NN_OPTIM, JAX_JIT_HAND]
     return {"device": device, "dtype": dtype_label, "models": models, "skipped": skipped, "kinds": kinds}
