@@ -1,8 +1,11 @@
 """Properties of ``Linear`` on every backend × device × dtype, checked by hypothesis.
 
 Shapes include empty and singleton axes and N-D leading axes; values are bounded per dtype
-(:mod:`portable_nn.testing.strategies`). The ``dev`` profile runs 25 examples per property
-and combination, ``--hypothesis-profile=ci`` 200 (profiles in ``conformance/conftest.py``).
+(:mod:`portable_nn.testing.strategies`). The three properties of the layer's math run half the
+profile's examples per combination (``dev``: 12, ``--hypothesis-profile=ci``: 100; profiles in
+``conformance/conftest.py``): they run on ~12 backend × device × dtype combinations, so each property
+still sees ~1200 examples per CI run, and a Dask or eager-JAX example (a graph computed, ops compiled
+for new shapes) costs ~20-40 ms, which kept the suite over its time budget at 200.
 
 Each property compares two computations done on the backend in the test's dtype. Rounding
 error of a sum of products is bounded relative to the sum of the *absolute values* of its
@@ -18,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import portable_nn as pnn
@@ -41,6 +44,11 @@ def _max(a: np.ndarray) -> float:
     return float(np.max(a, initial=0.0))
 
 
+#: half the profile's examples per combination (see the module docstring)
+EXAMPLES = max(10, settings.default.max_examples // 2)
+
+
+@settings(max_examples=EXAMPLES)
 @given(data=st.data())
 def test_linear_in_x(xp, device, dtype, data):
     """``f(a x1 + b x2) = a f(x1) + b f(x2) + (1 - a - b) bias``."""
@@ -63,6 +71,7 @@ def test_linear_in_x(xp, device, dtype, data):
     assert_close(combined, separate, rtol=0, atol=_allowed(xp, dtype, _max(terms)), xp=xp, device=device)
 
 
+@settings(max_examples=EXAMPLES)
 @given(data=st.data())
 def test_backward_is_the_vjp_of_forward(xp, device, dtype, data):
     """``<g, J v> = <J^T g, v>`` for the Jacobian J of ``(x, weight, bias) -> y``, any g and v.
@@ -99,6 +108,7 @@ def test_backward_is_the_vjp_of_forward(xp, device, dtype, data):
     assert abs(g_jv - jtg_v) <= allowed, f"<g, Jv> = {g_jv!r} but <J^T g, v> = {jtg_v!r} (allowed {allowed:.3e})"
 
 
+@settings(max_examples=EXAMPLES)
 @given(data=st.data())
 def test_grads_of_concatenated_batches_are_the_sum(xp, device, dtype, data):
     """Backward on ``concat([x1, x2])`` gives the sum of the grads of two backwards, and grad_x concatenated."""
