@@ -221,15 +221,11 @@ class SequentialRouting(Module):
 
     def _rebind_parameters(self, values: Mapping[str, Array]) -> None:
         """:meth:`set_parameters` without validation (names and values come from this model's checked ones)."""
-        for layer, pairs in zip(self.layers, self._plan(values)[2], strict=True):
-            if not pairs:
-                continue
-            if type(layer)._rebind_parameters is _REBIND:
-                attributes = layer.__dict__
-                for name, key in pairs:
-                    attributes[name] = values[key]
-            else:  # a nested model, or a layer with its own rebinding
-                layer._rebind_parameters({name: values[key] for name, key in pairs})
+        direct, others = self._plan(values)[5]
+        for attributes, name, key in direct:  # one flat loop over the layers keeping Module's own rebinding
+            attributes[name] = values[key]
+        for layer, pairs in others:  # a nested model, or a layer with its own rebinding
+            layer._rebind_parameters({name: values[key] for name, key in pairs})
 
     def _route_known(self, values: Mapping[str, Array]) -> dict[int, dict[str, Array]]:
         """``{"<index>.<name>": value}`` -> ``{index: {name: value}}``; an unknown name is an UnknownParameterError."""
@@ -288,15 +284,18 @@ _REBIND, _NAMED_BUFFERS, _NO_CHILDREN = (
 #: route plans a Sequential keeps (one per sequence of names: parameters, parameters and buffers...)
 _PLANS = 8
 
-#: How one sequence of names routes, built by :func:`_build_plan`: ``(names, layers, pairs, full, order)``:
+#: How one sequence of names routes, built by :func:`_build_plan`: ``(names, layers, pairs, full, order, rebind)``:
 #: the names, the layers it was built for, per layer its ``(name, "<index>.<name>")`` pairs, per layer
-#: ``{name: "<index>.<name>"}`` and the ``(index, name, "<index>.<name>")`` of every name in order.
+#: ``{name: "<index>.<name>"}``, the ``(index, name, "<index>.<name>")`` of every name in order, and how
+#: ``_rebind_parameters`` writes them: ``(layer.__dict__, name, "<index>.<name>")`` for every name of a layer
+#: keeping Module's own rebinding (one flat loop), ``(layer, pairs)`` for the others.
 RoutePlan = tuple[
     tuple[str, ...],
     tuple[Module, ...],
     list[list[tuple[str, str]]],
     list[dict[str, str]],
     list[tuple[int, str, str]],
+    tuple[list[tuple[dict[str, Any], str, str]], list[tuple[Module, list[tuple[str, str]]]]],
 ]
 
 
@@ -310,7 +309,17 @@ def _build_plan(keys: tuple[str, ...], layers: tuple[Module, ...]) -> RoutePlan:
         pairs[index].append((rest, key))
         full[index][rest] = key
         order.append((index, rest, key))
-    return keys, layers, pairs, full, order
+    direct: list[tuple[dict[str, Any], str, str]] = []
+    others: list[tuple[Module, list[tuple[str, str]]]] = []
+    for layer, layer_pairs in zip(layers, pairs, strict=True):
+        if not layer_pairs:
+            continue
+        if type(layer)._rebind_parameters is _REBIND:
+            attributes = layer.__dict__
+            direct += [(attributes, name, key) for name, key in layer_pairs]
+        else:
+            others.append((layer, layer_pairs))
+    return keys, layers, pairs, full, order, (direct, others)
 
 
 @functools.lru_cache(maxsize=4096)
