@@ -18,7 +18,6 @@ its ``"ops"`` hook) by :mod:`portable_nn.functional` and :mod:`portable_nn.losse
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import numpy as np
 
