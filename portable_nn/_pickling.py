@@ -48,6 +48,7 @@ _TRANSIENT = {
     "_lazy_cache": None,
     "_checked": None,
     "_route_plans": None,
+    "_parameter_slots": None,
 }
 
 

@@ -97,9 +97,11 @@ def _linear(x: Array, weight: Array, bias: Array | None) -> Array:
     ndim = x.ndim
     if (ndim == 2 and 0 not in x.shape) or ndim == 1 or None in x.shape:  # common case, or symbolic sizes
         if bias is not None and ndim == 2:
-            fused = array_ops(x)
-            if fused is not None and fused.linear is not None:  # one kernel where the backend has it (torch's addmm)
-                return fused.linear(x, weight, bias)
+            fused = _fused_linear.get(type(x), _UNKNOWN)  # one dict lookup per call, no frame
+            if fused is _UNKNOWN:
+                fused = _fused_op(_fused_linear, x, "linear")
+            if fused is not None:  # one kernel where the backend has it (torch's addmm)
+                return fused(x, weight, bias)
         y = x @ weight.T  # weight.T is a strided view: BLAS reads it transposed, no copy
     else:  # N-D, or empty (built by _rows: Dask cannot contract empty arrays split in chunks)
         y = _rows(x, weight.shape[1]) @ weight.T
@@ -194,7 +196,22 @@ def _linear_backward(
     grad_weight = g.T @ rows  # (out, rows) @ (rows, in): both operands read as stored, no copies
     grad_bias = None
     if has_bias:
-        fused = array_ops(g)
-        sum_rows = None if fused is None else fused.sum_rows  # NumPy: its reduce without np.sum's wrapper
+        sum_rows = _fused_sum_rows.get(type(g), _UNKNOWN)  # NumPy: its reduce without np.sum's wrapper
+        if sum_rows is _UNKNOWN:
+            sum_rows = _fused_op(_fused_sum_rows, g, "sum_rows")
         grad_bias = xp.sum(g, axis=0) if sum_rows is None else sum_rows(g)
     return grad_x, grad_weight, grad_bias
+
+
+#: array type -> the backend's fused ``linear`` / ``sum_rows`` (:func:`~portable_nn.backends.fast_paths.array_ops`)
+#: or None: asked on every layer call, so kept per type here (one dict lookup, no call)
+_fused_linear: dict[type, Any] = {}
+_fused_sum_rows: dict[type, Any] = {}
+_UNKNOWN: Any = object()
+
+
+def _fused_op(cache: dict[type, Any], x: Array, name: str) -> Any:
+    """The primitive ``name`` of ``x``'s backend (None: the generic code), remembered in ``cache`` by array type."""
+    ops = array_ops(x)
+    op = cache[type(x)] = None if ops is None else getattr(ops, name, None)
+    return op

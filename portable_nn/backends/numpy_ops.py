@@ -17,7 +17,7 @@ its ``"ops"`` hook) by :mod:`portable_nn.functional` and :mod:`portable_nn.losse
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
 import numpy as np
 
@@ -32,9 +32,9 @@ linear = None
 _max, _sum, _any, _all = np.maximum.reduce, np.add.reduce, np.logical_or.reduce, np.logical_and.reduce
 
 
-def sum_rows(g: np.ndarray) -> Any:
-    """``sum(g, axis=0)`` of a ``(rows, n)`` matrix -> ``(n,)``: NumPy's ``np.sum`` without its wrapper."""
-    return _sum(g, axis=0)
+#: ``sum(g, axis=0)`` of a ``(rows, n)`` matrix -> ``(n,)``: NumPy's ``np.sum`` without its wrapper (a partial of
+#: the ufunc's ``reduce``: called from C, no Python frame)
+sum_rows = functools.partial(_sum, axis=0)
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:

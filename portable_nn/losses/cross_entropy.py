@@ -59,6 +59,8 @@ class _ClassLoss(Loss):
 
     _options = {"weight": None, "ignore_index": -100}  # noqa: RUF012
     _layout: Layout | None = None  # the last unchecked call's (an attribute read, no call, on every step)
+    #: the last unchecked call's fused kernel: ((array types, shape, target dtype), options, index_cross_entropy)
+    _hot: tuple[Any, Any, Any] | None = None
 
     def __init__(self, weight: Array | None = None, *, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
@@ -199,6 +201,17 @@ class CrossEntropyLoss(_ClassLoss):
     ) -> tuple[Array, Array]:
         """``__call__``, the arguments checked only with ``call.validate`` (the targets' values whenever readable)."""
         validate = call.validate
+        if not validate and grad_output is None:  # train_step's hot path: the last unchecked call's fused kernel
+            hot = self._hot
+            if (
+                hot is not None
+                and hot[0] == (type(logits), logits.shape, type(target), target.dtype)
+                and hot[1] == (self.ignore_index, self.label_smoothing, self.reduction)
+                and self.weight is None
+            ):
+                fused_hot: tuple[Array, Array] | None = hot[2](logits, target, self.reduction == "mean")
+                if fused_hot is not None:
+                    return fused_hot
         xp, layout, upstream = self._prepare(logits, "logits", grad_output, validate)
         if validate:
             check_array(target, "target", xp, device_of(logits))  # any dtype: indices or probabilities
@@ -214,6 +227,12 @@ class CrossEntropyLoss(_ClassLoss):
         if ops is not None:
             fused: tuple[Array, Array] | None = ops.index_cross_entropy(logits, target, self.reduction == "mean")
             if fused is not None:  # every target a class: nothing ignored, nothing out of range
+                if not validate and grad_output is None and ops.CONCRETE:  # kept for the next unchecked call
+                    self._hot = (
+                        (type(logits), logits.shape, type(target), target.dtype),
+                        (self.ignore_index, self.label_smoothing, self.reduction),
+                        ops.index_cross_entropy,
+                    )
                 return fused
         if not probabilities:
             onehot, ignored = self._index_onehot(xp, target, layout, validate)

@@ -40,9 +40,13 @@ from ._module_buffers import ModuleBuffers, _move_buffer
 if TYPE_CHECKING:
     pass
 
-__all__ = ["ModuleState", "loadable_state"]
+__all__ = ["NAMES_EPOCH", "ModuleState", "loadable_state"]
 
 S = TypeVar("S", bound="ModuleState")
+
+#: Counts changes of any module's ``_parameter_names`` (a declared parameter): a container's flat parameter
+#: slots (:meth:`portable_nn.Sequential.named_parameters`, ``zero_grad``) are valid while it is unchanged
+NAMES_EPOCH = [0]
 
 #: (given, expected) dtype pairs a cast cannot lose precision on.
 _LOSSLESS = {
@@ -181,6 +185,7 @@ class ModuleState(ModuleBuffers):
         setattr(self, name, value)
         setattr(self, f"grad_{name}", None)
         self._parameter_names = (*self._parameter_names, name)
+        NAMES_EPOCH[0] += 1  # containers' flat parameter slots are built again
 
     # ---------------------------------------------------------------- state and placement
 

@@ -21,6 +21,7 @@ from ..errors import UnknownParameterError
 from ..typing import Array
 from ._module_buffers import ModuleBuffers
 from ._module_params import ModuleParameters
+from ._module_state import NAMES_EPOCH
 from .module import Module
 
 __all__ = ["RoutedSaved", "SequentialRouting"]
@@ -131,20 +132,23 @@ class SequentialRouting(Module):
         ['0.weight', '0.bias', '2.weight', '2.bias']
         """
         params: dict[str, Array] = {}
-        for index, layer in enumerate(self.layers):  # plain loops: run on every step
-            if type(layer).named_parameters is _NAMED_PARAMETERS:
-                names = layer._parameter_names
-                if names:
-                    attributes = layer.__dict__
-                    for name, key in _joined(index, names):
-                        value = attributes[name]
-                        if value is not None:
-                            params[key] = value
-            else:
-                layer_params = layer.named_parameters()
-                for name in layer_params:
-                    params[_join_name(index, name)] = layer_params[name]
+        for attributes, name, key in self._slots()[2]:  # one flat loop: run on every step
+            if attributes is not None:
+                value = attributes[name]
+                if value is not None:
+                    params[key] = value
+            else:  # a nested model, or a layer with its own named_parameters (``name`` is the layer)
+                layer_params = name.named_parameters()
+                for layer_name in layer_params:
+                    params[_join_name(key, layer_name)] = layer_params[layer_name]
         return params
+
+    def _slots(self) -> Slots:
+        """The flat :data:`Slots` of the layers (built again when the layers or any declared parameter changed)."""
+        slots: Slots | None = self.__dict__.get("_parameter_slots")
+        if slots is None or slots[0] is not self.layers or slots[1] != NAMES_EPOCH[0]:
+            slots = self.__dict__["_parameter_slots"] = _build_slots(self.layers)
+        return slots
 
     def named_grads(self) -> dict[str, Array | None]:
         """``"<index>.<name>"`` -> accumulated gradient (``None`` before any backward).
@@ -178,14 +182,10 @@ class SequentialRouting(Module):
         >>> set(model.named_grads().values())
         {None}
         """
-        for layer in self.layers:
-            if type(layer).zero_grad is _ZERO_GRAD:
-                names = layer._parameter_names
-                if names:
-                    attributes = layer.__dict__
-                    for key in _grad_names(names):
-                        attributes[key] = None
-            else:
+        for attributes, key, layer in self._slots()[3]:  # one flat loop: run on every step
+            if attributes is not None:
+                attributes[key] = None
+            else:  # a nested model, or a layer with its own zero_grad
                 layer.zero_grad()
 
     def set_parameters(self, values: Mapping[str, Array]) -> None:
@@ -221,15 +221,11 @@ class SequentialRouting(Module):
 
     def _rebind_parameters(self, values: Mapping[str, Array]) -> None:
         """:meth:`set_parameters` without validation (names and values come from this model's checked ones)."""
-        for layer, pairs in zip(self.layers, self._plan(values)[2], strict=True):
-            if not pairs:
-                continue
-            if type(layer)._rebind_parameters is _REBIND:
-                attributes = layer.__dict__
-                for name, key in pairs:
-                    attributes[name] = values[key]
-            else:  # a nested model, or a layer with its own rebinding
-                layer._rebind_parameters({name: values[key] for name, key in pairs})
+        direct, others = self._plan(values)[5]
+        for attributes, name, key in direct:  # one flat loop over the layers keeping Module's own rebinding
+            attributes[name] = values[key]
+        for layer, pairs in others:  # a nested model, or a layer with its own rebinding
+            layer._rebind_parameters({name: values[key] for name, key in pairs})
 
     def _route_known(self, values: Mapping[str, Array]) -> dict[int, dict[str, Array]]:
         """``{"<index>.<name>": value}`` -> ``{index: {name: value}}``; an unknown name is an UnknownParameterError."""
@@ -285,18 +281,53 @@ _REBIND, _NAMED_BUFFERS, _NO_CHILDREN = (
 )
 
 
+#: A Sequential's parameters as one flat list, built by :func:`_build_slots`: ``(layers, epoch, params, grads)``:
+#: the layers and :data:`~portable_nn.nn._module_state.NAMES_EPOCH` it was built at; per parameter of a layer
+#: keeping Module's own ``named_parameters`` ``(layer.__dict__, name, "<index>.<name>")``, for any other layer
+#: ``(None, layer, index)``; per gradient of a layer keeping Module's own ``zero_grad``
+#: ``(layer.__dict__, "grad_<name>", None)``, for any other ``(None, "", layer)``.
+Slots = tuple[
+    tuple[Module, ...],
+    int,
+    list[tuple[Any, Any, Any]],
+    list[tuple[Any, str, Any]],
+]
+
+
+def _build_slots(layers: tuple[Module, ...]) -> Slots:
+    """The :data:`Slots` of ``layers``."""
+    params: list[tuple[Any, Any, Any]] = []
+    grads: list[tuple[Any, str, Any]] = []
+    for index, layer in enumerate(layers):
+        kind = type(layer)
+        if kind.named_parameters is _NAMED_PARAMETERS:
+            attributes = layer.__dict__
+            params += [(attributes, name, key) for name, key in _joined(index, layer._parameter_names)]
+        else:
+            params.append((None, layer, index))
+        if kind.zero_grad is _ZERO_GRAD:
+            attributes = layer.__dict__
+            grads += [(attributes, key, None) for key in _grad_names(layer._parameter_names)]
+        else:
+            grads.append((None, "", layer))
+    return layers, NAMES_EPOCH[0], params, grads
+
+
 #: route plans a Sequential keeps (one per sequence of names: parameters, parameters and buffers...)
 _PLANS = 8
 
-#: How one sequence of names routes, built by :func:`_build_plan`: ``(names, layers, pairs, full, order)``:
+#: How one sequence of names routes, built by :func:`_build_plan`: ``(names, layers, pairs, full, order, rebind)``:
 #: the names, the layers it was built for, per layer its ``(name, "<index>.<name>")`` pairs, per layer
-#: ``{name: "<index>.<name>"}`` and the ``(index, name, "<index>.<name>")`` of every name in order.
+#: ``{name: "<index>.<name>"}``, the ``(index, name, "<index>.<name>")`` of every name in order, and how
+#: ``_rebind_parameters`` writes them: ``(layer.__dict__, name, "<index>.<name>")`` for every name of a layer
+#: keeping Module's own rebinding (one flat loop), ``(layer, pairs)`` for the others.
 RoutePlan = tuple[
     tuple[str, ...],
     tuple[Module, ...],
     list[list[tuple[str, str]]],
     list[dict[str, str]],
     list[tuple[int, str, str]],
+    tuple[list[tuple[dict[str, Any], str, str]], list[tuple[Module, list[tuple[str, str]]]]],
 ]
 
 
@@ -310,7 +341,17 @@ def _build_plan(keys: tuple[str, ...], layers: tuple[Module, ...]) -> RoutePlan:
         pairs[index].append((rest, key))
         full[index][rest] = key
         order.append((index, rest, key))
-    return keys, layers, pairs, full, order
+    direct: list[tuple[dict[str, Any], str, str]] = []
+    others: list[tuple[Module, list[tuple[str, str]]]] = []
+    for layer, layer_pairs in zip(layers, pairs, strict=True):
+        if not layer_pairs:
+            continue
+        if type(layer)._rebind_parameters is _REBIND:
+            attributes = layer.__dict__
+            direct += [(attributes, name, key) for name, key in layer_pairs]
+        else:
+            others.append((layer, layer_pairs))
+    return keys, layers, pairs, full, order, (direct, others)
 
 
 @functools.lru_cache(maxsize=4096)

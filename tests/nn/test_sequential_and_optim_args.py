@@ -113,3 +113,17 @@ def test_optimizer_state_before_any_step():
     legacy = {"optimizer": "SGD", "step": 0, "hyperparameters": hyper, "state": {}}  # saved before param groups
     fresh.load_state_dict(legacy)
     assert fresh.hyperparameters == {**hyper, "maximize": False}
+
+
+def test_sequential_sees_a_parameter_declared_after_it_was_read():
+    # Sequential keeps its layers' parameters as flat slots: a parameter declared later must show up
+    model = pnn.Sequential(pnn.Linear(2, 3, seed=0), pnn.Tanh())
+    assert list(model.named_parameters()) == ["0.weight", "0.bias"]
+    model.zero_grad()
+    model[0].register_parameter("scale", np.ones(3, np.float32))
+    model[0].grad_scale = np.ones(3, np.float32)
+    assert list(model.named_parameters()) == ["0.weight", "0.bias", "0.scale"]
+    model.zero_grad()
+    assert model[0].grad_scale is None
+    model[0].bias = None  # a parameter set to None is left out, as a layer's own named_parameters does
+    assert list(model.named_parameters()) == ["0.weight", "0.scale"]
