@@ -39,9 +39,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from .._backend import backend_name, device_of, namespace_of
+from .._backend import backend_name, namespace_of
 from .._checks import check_real
-from .._trusted import checked_trace
 from ..backends.fast_paths import step_checker, step_compiler, step_numbers_put, step_signature
 from ..errors import ArgumentError, ArgumentTypeError
 from ..nn.clip_grad import scaled_to_norm, total_norm
@@ -49,6 +48,7 @@ from ..nn.module import UNCHECKED, Module
 from ..nn.rng import RandomStream
 from ..optim import Optimizer
 from ..typing import Array
+from ._step_checks import array_device, check_abstractly, returns_a_pair, signature_of
 from .functional_model import LossFn, check_params, is_stateful, loss_and_grads_fn
 from .program_cache import shared_program, structure_key
 
@@ -174,7 +174,7 @@ class TrainStep:
         self.max_grad_norm = max_grad_norm
         self._compile = compile
         self._lock = threading.Lock()
-        self._checked_core = loss_and_grads_fn(model, _returns_a_pair(loss_fn), validate=True)
+        self._checked_core = loss_and_grads_fn(model, returns_a_pair(loss_fn), validate=True)
         self._core = loss_and_grads_fn(model, loss_fn, validate=False)  # once a signature is checked
         self._seen: set[Hashable] = set()
         self._programs: OrderedDict[Hashable, Callable[..., Any]] = OrderedDict()
@@ -217,7 +217,7 @@ class TrainStep:
                 )
                 known = signature in self._seen
             except Exception:  # no .device (Dask), not arrays (of the compiler's backend), unhashable parts
-                signature = _signature(x, y)
+                signature = signature_of(x, y)
                 known = signature is not None and signature in self._seen
             written = self._written
             checked = None
@@ -232,11 +232,14 @@ class TrainStep:
                     self._follow(model.xp)
                 self._stateful = is_stateful(model)
                 first = next(iter(params.values()))
-                self._placement = (type(first), first.dtype, _device(first))
+                self._placement = (type(first), first.dtype, array_device(first))
                 self._held = None  # the numbers are put again, like the (maybe moved) parameters
                 buffers, key, stream = self._state(training, first)
                 if self._checker is not None:
-                    grads = self._check_abstractly(params, buffers, training, key, x, y)  # no device op
+                    assert self._checker is not None
+                    grads = check_abstractly(
+                        self._checker, self._checked_core, model, params, buffers, training, key, x, y
+                    )
                 else:
                     full = {**params, **buffers} if buffers else params
                     check_params(model, full)  # untrusted: the eager loop's errors
@@ -272,7 +275,7 @@ class TrainStep:
         if not (training and model._uses_randomness()):
             return buffers, None, None
         stream = model._random_stream()  # the stream model(x) draws from: the same masks as the eager loop
-        return buffers, stream.key(xp=namespace_of(first), device=_device(first)), stream
+        return buffers, stream.key(xp=namespace_of(first), device=array_device(first)), stream
 
     def _eager_step(
         self,
@@ -302,47 +305,6 @@ class TrainStep:
         return kept[0]
 
     # ---------------------------------------------------------------- compiled (JAX)
-
-    def _check_abstractly(
-        self, params: dict[str, Array], buffers: dict[str, Array], training: bool, key: Any, x: Array, y: Array
-    ) -> Any:
-        """Validate a new signature as the eager loop would, by an abstract trace (no device op, nothing compiled).
-
-        The checked loss-and-gradient runs under the backend's abstract trace
-        (:func:`portable_nn.backends.fast_paths.step_checker`) inside :class:`portable_nn._trusted.checked_trace`:
-        every namespace, dtype, shape and device check raises as in the eager loop, and the range
-        of class targets is checked on a host copy of ``y``. ``x`` or ``y`` that is no array of the
-        parameters' backend and device enters the trace concrete (its check raises there); if then
-        nothing raised, or a value check could not run, the eager validation decides (it runs the
-        step's forward eagerly and keeps nothing: no buffer changes, no draw is taken). Returns the
-        gradients (abstract: shapes and dtypes).
-        """
-        first = next(iter(params.values()))
-        xp, device = namespace_of(first), _device(first)
-        traced = [_placed_like(a, xp, device) for a in (x, y)]
-        model = self.model
-
-        def probe(params: dict[str, Array], state: Any, *args: Array) -> Any:
-            given = iter(args)
-            tx, ty = (next(given) if on else a for a, on in zip((x, y), traced, strict=True))
-            concrete = {id(t): a for t, a, on in ((tx, x, traced[0]), (ty, y, traced[1])) if on}
-            traced_buffers, traced_key = state
-            full = {**params, **traced_buffers} if traced_buffers else params
-            with checked_trace(concrete, device) as unchecked:
-                check_params(model, full)
-                out = self._checked_core(full, tx, ty, training, traced_key)
-            not_run.extend(unchecked)
-            return out
-
-        not_run: list[str] = []
-        assert self._checker is not None
-        args = (a for a, on in zip((x, y), traced, strict=True) if on)
-        _, grads, _ = self._checker(probe, params, (buffers, key), *args)
-        if not_run or not all(traced):
-            full = {**params, **buffers} if buffers else params
-            check_params(model, full)
-            _, grads, _ = self._checked_core(full, x, y, training, key)  # eager: the eager loop's checks
-        return grads
 
     def _compiled_step(
         self,
@@ -472,42 +434,3 @@ class TrainStep:
             return loss, new_params, new_opt_buffers, updates
 
         return pure_step
-
-
-def _returns_a_pair(loss_fn: LossFn) -> LossFn:
-    """``loss_fn``, with a typed error when it returns anything but a pair ``(loss, dloss/dprediction)``."""
-
-    def checked(prediction: Array, target: Array) -> tuple[Array, Array]:
-        out = loss_fn(prediction, target)
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            got = type(out).__name__ + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-            raise ArgumentTypeError(
-                f"loss_fn must return a pair (loss, dloss/dprediction) like portable_nn's losses, got {got}"
-            )
-        return out[0], out[1]
-
-    return checked
-
-
-def _signature(x: Array, y: Array) -> Hashable | None:
-    """Types, shapes, dtypes and devices of ``x`` and ``y``, or None (not arrays, unhashable parts)."""
-    try:
-        signature = (type(x), tuple(x.shape), x.dtype, _device(x), type(y), tuple(y.shape), y.dtype, _device(y))
-        hash(signature)
-    except Exception:  # not arrays, or unhashable parts: validate every call
-        return None
-    return signature
-
-
-def _placed_like(a: Any, xp: Any, device: Any) -> bool:
-    """Whether ``a`` is an array of namespace ``xp`` on ``device`` (anything else: False, never an error)."""
-    try:
-        return namespace_of(a) is xp and _device(a) == device
-    except Exception:  # not an array: the checks inside the trace say so
-        return False
-
-
-def _device(x: Array) -> Any:
-    """``x.device`` where it is an attribute (~0.1-0.4 µs), else :func:`portable_nn._backend.device_of`."""
-    device = getattr(x, "device", None)
-    return device_of(x) if device is None or callable(device) else device
