@@ -8,6 +8,7 @@ no silent cast) before anything changes, then copied onto each parameter's backe
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -40,13 +41,22 @@ from ._module_buffers import ModuleBuffers, _move_buffer
 if TYPE_CHECKING:
     pass
 
-__all__ = ["NAMES_EPOCH", "ModuleState", "loadable_state"]
+__all__ = ["NAMES_EPOCH", "ModuleState", "loadable_state", "names_changed"]
 
 S = TypeVar("S", bound="ModuleState")
 
-#: Counts changes of any module's ``_parameter_names`` (a declared parameter): a container's flat parameter
-#: slots (:meth:`portable_nn.Sequential.named_parameters`, ``zero_grad``) are valid while it is unchanged
+#: A value never used before, written at every change of any module's ``_parameter_names`` (a declared
+#: parameter): a container's flat parameter slots (:meth:`portable_nn.Sequential.named_parameters`,
+#: ``zero_grad``) are valid while it is unchanged. Fresh values from a counter rather than ``+= 1``: two threads
+#: changing names at once cannot write back a value a container already built its slots at.
 NAMES_EPOCH = [0]
+_EPOCHS = itertools.count(1)
+
+
+def names_changed() -> None:
+    """Record that some module's declared parameters changed (containers rebuild their flat slots)."""
+    NAMES_EPOCH[0] = next(_EPOCHS)
+
 
 #: (given, expected) dtype pairs a cast cannot lose precision on.
 _LOSSLESS = {
@@ -185,7 +195,7 @@ class ModuleState(ModuleBuffers):
         setattr(self, name, value)
         setattr(self, f"grad_{name}", None)
         self._parameter_names = (*self._parameter_names, name)
-        NAMES_EPOCH[0] += 1  # containers' flat parameter slots are built again
+        names_changed()  # containers' flat parameter slots are built again
 
     # ---------------------------------------------------------------- state and placement
 

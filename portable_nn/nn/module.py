@@ -47,7 +47,7 @@ from ..errors import CallOrderError
 from ..init import Seed, make_rng
 from ..typing import Array
 from ._module_params import ModuleParameters
-from ._module_state import NAMES_EPOCH
+from ._module_state import names_changed
 from .buffers import BufferUpdate, split_saved
 from .grad_mode import CHECKED, UNCHECKED, Call, _grad_enabled
 from .rng import RandomStream
@@ -159,7 +159,7 @@ class Module(ModuleParameters):
         self.xp, self.device = namespace, where
         self._rng = make_rng(seed)
         self._parameter_names = ()
-        NAMES_EPOCH[0] += 1  # (a module declared again: containers' flat parameter slots are built again)
+        names_changed()  # (a module declared again: containers' flat parameter slots are built again)
         self._forget_kept()
 
     # ---------------------------------------------------------------- the pure pair: what a layer writes

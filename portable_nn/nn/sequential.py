@@ -14,7 +14,7 @@ from typing import Any
 from .._backend import backend_name, device_str, dtype_name
 from ..errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError
 from ..typing import Array
-from ._module_state import NAMES_EPOCH
+from ._module_state import names_changed
 from ._sequential_routing import RoutedSaved, SequentialRouting, _join_name
 from .buffers import BufferUpdate, layer_call_for
 from .module import CHECKED, Call, Module
@@ -169,7 +169,7 @@ class Sequential(SequentialRouting):
             for module, attributes in snapshot:
                 vars(module).clear()
                 vars(module).update(attributes)
-            NAMES_EPOCH[0] += 1  # (restored attributes: flat parameter slots are built again)
+            names_changed()  # (restored attributes: flat parameter slots are built again)
             raise
 
     # ---------------------------------------------------------------- the pure pair (forward/backward derive from it)
