@@ -24,31 +24,7 @@ from ._module_params import ModuleParameters
 from ._module_state import NAMES_EPOCH
 from .module import Module
 
-__all__ = ["RoutedSaved", "SequentialRouting"]
-
-
-class RoutedSaved(list):  # type: ignore[type-arg]
-    """An unchecked forward's ``saved`` (each layer's, a list), with the parameters as the forward routed them.
-
-    ``Sequential.functional_backward`` given the same ``params`` object reuses ``routed`` rather than
-    routing again: they are the parameters the forward ran with. Only unchecked calls (``train_step``,
-    whose core hands both the same dict it alone holds) return one.
-
-    Parameters
-    ----------
-    params : mapping of str to array
-        The forward's parameters.
-    plan : RoutePlan
-        Their :data:`RoutePlan`.
-    routed : list of dict of str to array
-        Each layer's share of ``params``.
-    """
-
-    __slots__ = ("params", "plan", "routed")
-
-    def __init__(self, params: Mapping[str, Array], plan: RoutePlan, routed: list[dict[str, Array]]) -> None:
-        super().__init__()
-        self.params, self.plan, self.routed = params, plan, routed
+__all__ = ["SequentialRouting"]
 
 
 class SequentialRouting(Module):
@@ -98,7 +74,7 @@ class SequentialRouting(Module):
         keys = tuple(params)
         plans: dict[tuple[str, ...], RoutePlan] | None = self.__dict__.get("_route_plans")
         plan = None if plans is None else plans.get(keys)
-        if plan is None or plan[1] is not self.layers:
+        if plan is None or plan[1] != self.layers:  # (!=: torch.compile traces it)
             if plans is None or len(plans) >= _PLANS:
                 plans = self.__dict__["_route_plans"] = {}
             plan = plans[keys] = _build_plan(keys, self.layers)
@@ -146,7 +122,7 @@ class SequentialRouting(Module):
     def _slots(self) -> Slots:
         """The flat :data:`Slots` of the layers (built again when the layers or any declared parameter changed)."""
         slots: Slots | None = self.__dict__.get("_parameter_slots")
-        if slots is None or slots[0] is not self.layers or slots[1] != NAMES_EPOCH[0]:
+        if slots is None or slots[1] != NAMES_EPOCH[0] or slots[0] != self.layers:  # (!=: torch.compile traces it)
             slots = self.__dict__["_parameter_slots"] = _build_slots(self.layers)
         return slots
 

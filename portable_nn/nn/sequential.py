@@ -15,7 +15,7 @@ from .._backend import backend_name, device_str, dtype_name
 from ..errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, NamespaceError
 from ..typing import Array
 from ._module_state import names_changed
-from ._sequential_routing import RoutedSaved, SequentialRouting, _join_name
+from ._sequential_routing import SequentialRouting, _join_name
 from .buffers import BufferUpdate, layer_call_for
 from .module import CHECKED, Call, Module
 
@@ -208,8 +208,7 @@ class Sequential(SequentialRouting):
         """
         plan = self._plan(params)
         routed = self._route(params, plan)
-        # unchecked (train_step's core, which hands backward the same params): the routing travels with saved
-        kept: list[Any] = [] if call.validate else RoutedSaved(params, plan, routed)
+        kept: list[Any] = []  # a plain list: torch.compile traces it (fullgraph)
         updates: dict[str, Array] = {}
         keyed = call.key is not None
         index = 0
@@ -266,11 +265,8 @@ class Sequential(SequentialRouting):
         >>> grad_x, list(grads)
         (None, ['0.weight', '0.bias', '2.weight', '2.bias'])
         """
-        if type(saved) is RoutedSaved and saved.params is params:  # routed by the forward that saved it
-            plan, routed = saved.plan, saved.routed
-        else:
-            plan = self._plan(params)
-            routed = self._route(params, plan)
+        plan = self._plan(params)
+        routed = self._route(params, plan)
         layers = self.layers
         index = len(layers)
         by_layer: list[Any] = [None] * index
