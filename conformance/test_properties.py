@@ -1,10 +1,10 @@
 """Properties of ``Linear`` on every backend × device × dtype, checked by hypothesis.
 
 Shapes include empty and singleton axes and N-D leading axes; values are bounded per dtype
-(:mod:`portable_nn.testing.strategies`). The three properties of the layer's math run half the
-profile's examples per combination (``dev``: 12, ``--hypothesis-profile=ci``: 100; profiles in
-``conformance/conftest.py``): they run on ~12 backend × device × dtype combinations, so each property
-still sees ~1200 examples per CI run, and a Dask or eager-JAX example (a graph computed, ops compiled
+(:mod:`portable_nn.testing.strategies`). The three properties of the layer's math run a quarter of the
+profile's examples per combination (``dev``: 10, ``--hypothesis-profile=ci``: 50; profiles in
+``conformance/conftest.py``): they run on ~14 backend × device × dtype combinations, so each property
+still sees ~700 examples per CI run, and a Dask or eager-JAX example (a graph computed, ops compiled
 for new shapes) costs ~20-40 ms, which kept the suite over its time budget at 200.
 
 Each property compares two computations done on the backend in the test's dtype. Rounding
@@ -45,7 +45,7 @@ def _max(a: np.ndarray) -> float:
 
 
 #: half the profile's examples per combination (see the module docstring)
-EXAMPLES = max(10, settings.default.max_examples // 2)
+EXAMPLES = max(10, settings.default.max_examples // 4)
 
 
 @settings(max_examples=EXAMPLES)
